@@ -1,0 +1,103 @@
+"""The one-sided Grubbs outlier test that TrainProVe uses, and the standard-deviation floor.
+
+The sample is n reference values (e.g. the shadow model's per-batch accuracies); the question is whether
+one extra value (the suspect's) is an outlier on one side. The statistic for the low side is
+G = (mean - x) / s, compared with the textbook one-sided critical value
+
+    G_crit = (n - 1) / sqrt(n) * sqrt(t^2 / (n - 2 + t^2)),   t = upper alpha/n quantile of Student t(n - 2).
+
+The paper's released code takes the upper alpha/(2n) quantile instead (the two-sided form), which makes
+the test one-sided at alpha/2: `paper_compat=True` reproduces it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+def grubbs_critical(n: int, alpha: float, paper_compat: bool = False) -> float:
+    """The critical value of the one-sided Grubbs test for a sample of size n at level alpha."""
+    if n < 3:
+        raise ValueError(f"the Grubbs test needs at least 3 values, got {n}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    q = alpha / (2 * n) if paper_compat else alpha / n
+    t = stats.t.isf(q, n - 2)
+    return (n - 1) / math.sqrt(n) * math.sqrt(t * t / (n - 2 + t * t))
+
+
+def grubbs_p_value(g: float, n: int, paper_compat: bool = False) -> float:
+    """The p-value of a one-sided Grubbs statistic g (Bonferroni form, the inverse of `grubbs_critical`)."""
+    if g <= 0:
+        return 1.0
+    bound = (n - 1) / math.sqrt(n)
+    if g >= bound:
+        return 0.0
+    t = math.sqrt(n * (n - 2) * g * g / ((n - 1) ** 2 - n * g * g))
+    factor = 2 * n if paper_compat else n
+    return float(min(1.0, factor * stats.t.sf(t, n - 2)))
+
+
+def binomial_sd_floor(accuracies: np.ndarray, batch_sizes: np.ndarray) -> float:
+    """The smallest spread batch accuracies can honestly have: sqrt(p (1 - p) / m), with p a
+    Laplace-smoothed error rate and m the mean batch size. A shadow model that scores 100% on every batch
+    has s = 0, and without this floor every same-source suspect at 99.9% would be an "outlier"."""
+    errors = float(np.sum((1.0 - accuracies) * batch_sizes))
+    total = float(np.sum(batch_sizes))
+    p = (errors + 1.0) / (total + 2.0)
+    return math.sqrt(p * (1.0 - p) / float(np.mean(batch_sizes)))
+
+
+@dataclass(frozen=True)
+class GrubbsResult:
+    statistic: float
+    critical: float
+    p_value: float
+    mean: float
+    sd: float
+    sd_raw: float
+    boundary: float
+    outlier: bool
+
+
+def grubbs_one_sided(
+    sample: np.ndarray,
+    value: float,
+    *,
+    alpha: float,
+    side: str,
+    sd_floor: float = 0.0,
+    paper_compat: bool = False,
+) -> GrubbsResult:
+    """Is `value` an outlier of `sample` on `side` ("low" or "high")?
+
+    `sd_floor` bounds the sample standard deviation (ddof=1) from below. `boundary` is the value, in the
+    sample's units, at which the decision flips.
+    """
+    if side not in ("low", "high"):
+        raise ValueError(f"side must be 'low' or 'high', got {side!r}")
+    sample = np.asarray(sample, dtype=float)
+    n = len(sample)
+    mean = float(sample.mean())
+    sd_raw = float(sample.std(ddof=1))
+    sd = max(sd_raw, sd_floor)
+    critical = grubbs_critical(n, alpha, paper_compat)
+    sign = 1.0 if side == "low" else -1.0
+    if sd == 0.0:
+        statistic = math.inf if sign * (mean - value) > 0 else (0.0 if value == mean else -math.inf)
+    else:
+        statistic = sign * (mean - value) / sd
+    return GrubbsResult(
+        statistic=statistic,
+        critical=critical,
+        p_value=grubbs_p_value(statistic, n, paper_compat),
+        mean=mean,
+        sd=sd,
+        sd_raw=sd_raw,
+        boundary=mean - sign * critical * sd,
+        outlier=statistic > critical,
+    )
