@@ -1,0 +1,151 @@
+"""Training a shadow model with timm, the way the paper does (AdamW, cosine schedule, cross-entropy,
+RandomResizedCrop + horizontal flip), and writing it in timm's `save_pretrained` layout."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from trainprove_core.errors import InputError
+from trainprove_core.progress import progress
+from trainprove_core.task import Task
+
+from . import __version__
+from .model import TimmSuspect, build_model, pick_device
+
+MEAN = (0.5, 0.5, 0.5)
+STD = (0.5, 0.5, 0.5)
+
+
+def default_arch(image_size: int) -> str:
+    """ResNet-18 (the paper's shadow) for CIFAR-sized images and up; timm's tiny test ResNet below that."""
+    return "resnet18" if image_size >= 32 else "test_resnet"
+
+
+def random_resized_crop(x: torch.Tensor, scale: Sequence[float], hflip: bool, gen: torch.Generator) -> torch.Tensor:
+    """RandomResizedCrop (area in `scale`, aspect ratio 3/4..4/3) and optional flips, for a whole batch at
+    once with one affine resampling (bilinear), instead of a Python loop over images."""
+    n = x.shape[0]
+    area = torch.empty(n).uniform_(scale[0], scale[1], generator=gen)
+    log_ratio = torch.empty(n).uniform_(math.log(3 / 4), math.log(4 / 3), generator=gen)
+    ratio = torch.exp(log_ratio)
+    w = torch.sqrt(area * ratio).clamp(max=1.0)
+    h = torch.sqrt(area / ratio).clamp(max=1.0)
+    cx = (torch.rand(n, generator=gen) * 2 - 1) * (1 - w)
+    cy = (torch.rand(n, generator=gen) * 2 - 1) * (1 - h)
+    sign = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0) if hflip else torch.ones(n)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = w * sign
+    theta[:, 0, 2] = cx
+    theta[:, 1, 1] = h
+    theta[:, 1, 2] = cy
+    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+class TimmShadowTrainer:
+    """Trains a timm classifier on an image set and opens it as a suspect adapter."""
+
+    def __init__(
+        self,
+        arch: str = "auto",
+        epochs: int = 100,
+        batch_size: int = 512,
+        lr: float = 1e-4,
+        weight_decay: float = 0.9,
+        crop_scale: Sequence[float] = (0.08, 1.0),
+        hflip: bool = True,
+        seed: int = 0,
+        device: str = "auto",
+    ) -> None:
+        if len(crop_scale) != 2 or not 0 < crop_scale[0] <= crop_scale[1] <= 1:
+            raise InputError(f"crop_scale must be two numbers 0 < lo <= hi <= 1, got {list(crop_scale)}")
+        if epochs < 1 or batch_size < 1:
+            raise InputError("epochs and batch_size must be at least 1")
+        self.arch = arch
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.crop_scale = tuple(float(c) for c in crop_scale)
+        self.hflip = hflip
+        self.seed = seed
+        self.device = device
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        import timm
+
+        return {
+            "trainer": "timm",
+            "plugin_version": __version__,
+            "timm": timm.__version__,
+            "arch": self.arch,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "crop_scale": list(self.crop_scale),
+            "hflip": self.hflip,
+            "seed": self.seed,
+        }
+
+    def train(self, images: np.ndarray, labels: np.ndarray, task: Task, out_dir: Path) -> None:
+        arch = default_arch(task.image_size) if self.arch == "auto" else self.arch
+        device = pick_device(self.device)
+        torch.manual_seed(self.seed)
+        gen = torch.Generator().manual_seed(self.seed)
+        model = build_model(arch, task.num_classes, task.image_size).to(device)
+        x_all = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
+        x_all = ((x_all - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)).to(device)
+        y_all = torch.from_numpy(labels.astype(np.int64)).to(device)
+        steps_per_epoch = math.ceil(len(y_all) / self.batch_size)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs * steps_per_epoch)
+        model.train()
+        with progress(total=self.epochs, desc=f"train shadow {arch}", unit="epoch") as bar:
+            for _ in range(self.epochs):
+                order = torch.randperm(len(y_all), generator=gen).to(device)
+                total = 0.0
+                for start in range(0, len(order), self.batch_size):
+                    idx = order[start : start + self.batch_size]
+                    x = random_resized_crop(x_all[idx], self.crop_scale, self.hflip, gen)
+                    loss = F.cross_entropy(model(x), y_all[idx])
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    schedule.step()
+                    total += loss.item() * len(idx)
+                bar.set_postfix_str(f"loss {total / len(order):.3f}")
+                bar.update(1)
+        save_checkpoint(model.cpu().eval(), arch, task, out_dir)
+
+    def open(self, model_dir: Path, task: Task) -> TimmSuspect:
+        return TimmSuspect.from_settings(
+            {"checkpoint": str(model_dir), "arch": None, "label_names": None, "mean": None, "std": None,
+             "batch_size": 512, "device": self.device},
+            task,
+        )
+
+
+def save_checkpoint(model: torch.nn.Module, arch: str, task: Task, out_dir: Path) -> None:
+    """Write `model` in timm's save_pretrained layout: config.json + model.safetensors."""
+    from safetensors.torch import save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out_dir / "model.safetensors"))
+    config = {
+        "architecture": arch,
+        "num_classes": task.num_classes,
+        "label_names": list(task.classes),
+        "image_size": task.image_size,
+        "pretrained_cfg": {"mean": list(MEAN), "std": list(STD), "input_size": [3, task.image_size, task.image_size]},
+    }
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import shapes_plugin  # noqa: E402
+
+from trainprove_core.config import ImageSetConfig  # noqa: E402
+from trainprove_core.plugins import PluginSet, load_plugins  # noqa: E402
+from trainprove_core.store import Store  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def plugins() -> PluginSet:
+    """The installed plugins plus the test-only `shapes` generator."""
+    plugin_set = load_plugins(strict=True)
+    plugin_set.register(shapes_plugin, "shapes", "tests")
+    return plugin_set
+
+
+def base_audit(**overrides) -> dict:
+    doc = {
+        "task": {"classes": ["disc", "ring", "hbar"], "image_size": 16},
+        "generator": {"use": "shapes", "style": 0.0},
+        "shadow": {"prompt": "a {label}", "per_class": 60, "arch": "test_resnet", "epochs": 12,
+                   "batch_size": 64, "hflip": False, "crop_scale": [0.7, 1.0]},
+        "validation": {"prompt": "a photo of a {label}", "per_class": 100, "batch_size": 15},
+        "suspect": [],
+    }
+    doc.update(overrides)
+    return doc
+
+
+@pytest.fixture(scope="session")
+def suspect_pool(tmp_path_factory) -> dict[str, Path]:
+    """Two timm checkpoints trained through the real trainer: one on the `shapes` source with style 0
+    (the defender's), one on style 1 (another source)."""
+    from trainprove_core.audit import Workspace
+    from trainprove_core.task import Task
+
+    import torch
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("pool")
+    plugin_set = load_plugins(strict=True)
+    plugin_set.register(shapes_plugin, "shapes", "tests")
+    task = Task(("disc", "ring", "hbar"), 16)
+    executor = plugin_set.get("executor", "local").spec.factory({})
+    ws = Workspace(task, plugin_set, Store(root / "store"), executor, show_progress=False)
+    out = {}
+    for name, style in (("same", 0.0), ("other", 1.0)):
+        gen = ws.generator(ws.plugin_table("generator", "shapes", {"style": style}))
+        images = ws.image_set("suspect", gen, ImageSetConfig("an image of a {label}", 60, seed=7))
+        trainer_table = ws.plugin_table("shadow-trainer", "timm", {
+            "arch": "test_resnet", "epochs": 12, "batch_size": 64, "hflip": False, "crop_scale": [0.7, 1.0],
+            "seed": 5})
+        trainer = plugin_set.get("shadow-trainer", "timm").spec.factory(trainer_table.settings)
+        trainer.train(images.images, images.labels, task, root / name)
+        out[name] = root / name
+    return out

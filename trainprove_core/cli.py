@@ -1,0 +1,137 @@
+"""The `trainprove` command line.
+
+Starting it imports the plugins' entry-point modules (light by contract) and nothing heavy: numpy, torch
+and friends load only inside the command that needs them. Errors the user can fix are printed as one
+paragraph without a traceback, with exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import TrainproveError
+from .plugins import PluginSet, load_plugins
+
+KIND_TITLES = {
+    "generator": "Generators",
+    "suspect": "Suspect adapters",
+    "shadow-trainer": "Shadow trainers",
+    "test": "Decision tests",
+    "executor": "Executors",
+}
+
+
+class TrainproveGroup(click.Group):
+    """A click group that turns `TrainproveError` into a clean message and exit code 2."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except TrainproveError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=TrainproveGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="trainprove")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Audit whether an image classifier was trained on images made by your text-to-image model.
+
+    trainprove implements TrainProVe (Xie et al., CVPR 2025): it generates a shadow set and a fresh
+    validation set with your generator, trains a shadow classifier, asks each suspect for labels on the
+    validation set, and runs a one-sided hypothesis test. Describe an audit in a TOML file and run
+    `trainprove audit FILE`.
+    """
+    ctx.ensure_object(dict)
+
+
+def _plugins(ctx: click.Context) -> PluginSet:
+    obj = ctx.ensure_object(dict)
+    if "plugins" not in obj:
+        obj["plugins"] = load_plugins()
+    return obj["plugins"]
+
+
+@cli.command()
+@click.argument("audit_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory for report.json and report.html [default: runs/<audit file name>].")
+@click.option("--store", "store_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Cache of image sets, models and answers [default: $TRAINPROVE_STORE or ~/.cache/trainprove].")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars on long steps.")
+@click.pass_context
+def audit(ctx: click.Context, audit_file: Path, out_dir: Path | None, store_dir: Path | None,
+          progress: bool) -> None:
+    """Run the audit described in AUDIT_FILE and write its report.
+
+    Everything expensive is cached: re-running with one more suspect only queries that suspect, and an
+    interrupted run resumes where it stopped. Exit code 1 when a suspect could not be queried (the others
+    are still judged), 2 for bad input.
+    """
+    from .audit import run_audit
+    from .config import load_config
+    from .store import Store, default_store_root
+
+    plugins = _plugins(ctx)
+    config = load_config(audit_file, plugins)
+    out_dir = out_dir or Path("runs") / audit_file.stem
+    result = run_audit(config, plugins, out_dir, Store(store_dir or default_store_root()), progress)
+    for v in result.report["verdicts"]:
+        click.echo(f"{v['suspect']:>20}  {v['test']:<16} {v['decision']}")
+    for error in result.errors:
+        click.secho(f"error: {error}", fg="red", err=True)
+    click.echo(f"report: {out_dir / 'report.html'}  (JSON: {out_dir / 'report.json'})")
+    if result.errors:
+        ctx.exit(1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list for machines.")
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """List installed plugins: what each registers, from which distribution and version, and any that
+    failed to load (set TRAINPROVE_STRICT_PLUGINS=1 to make a failure an error)."""
+    plugin_set = _plugins(ctx)
+    rows = plugin_set.describe()
+    if as_json:
+        failures = [{"name": f.plugin, "kind": "failed", "distribution": f.distribution, "version": "",
+                     "error": f.error} for f in plugin_set.failures]
+        click.echo(json.dumps(rows + failures, indent=2))
+        return
+    for kind, title in KIND_TITLES.items():
+        members = [r for r in rows if r["kind"] == kind]
+        if not members:
+            continue
+        click.secho(title, bold=True)
+        for r in members:
+            click.echo(f"  {r['name']:<24} {r['distribution']} {r['version']:<8} {r['description']}")
+    for f in plugin_set.failures:
+        click.secho(f"failed to load: {f.plugin} ({f.distribution}): {f.error}", fg="red")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+def report(run_dir: Path) -> None:
+    """Render RUN_DIR/report.html again from RUN_DIR/report.json."""
+    from .report import write_report
+
+    data = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    write_report(data, run_dir)
+    click.echo(f"report: {run_dir / 'report.html'}")
+
+
+def main() -> None:
+    """Entry point: load plugins once, let them add commands, run."""
+    try:
+        plugin_set = load_plugins()
+    except TrainproveError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(2)
+    plugin_set.hook.trainprove_commands(cli=cli)
+    cli(obj={"plugins": plugin_set})
