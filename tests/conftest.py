@@ -35,8 +35,15 @@ def base_audit(**overrides) -> dict:
     doc = {
         "task": {"classes": ["disc", "ring", "hbar"], "image_size": 16},
         "generator": {"use": "shapes", "style": 0.0},
-        "shadow": {"prompt": "a {label}", "per_class": 60, "arch": "test_resnet", "epochs": 12,
-                   "batch_size": 64, "hflip": False, "crop_scale": [0.7, 1.0]},
+        "shadow": {
+            "prompt": "a {label}",
+            "per_class": 60,
+            "arch": "test_resnet",
+            "epochs": 12,
+            "batch_size": 64,
+            "hflip": False,
+            "crop_scale": [0.7, 1.0],
+        },
         "validation": {"prompt": "a photo of a {label}", "per_class": 100, "batch_size": 15},
         "suspect": [],
     }
@@ -48,10 +55,10 @@ def base_audit(**overrides) -> dict:
 def suspect_pool(tmp_path_factory) -> dict[str, Path]:
     """Two timm checkpoints trained through the real trainer: one on the `shapes` source with style 0
     (the defender's), one on style 1 (another source)."""
+    import torch
+
     from trainprove_core.audit import Workspace
     from trainprove_core.task import Task
-
-    import torch
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("pool")
@@ -64,9 +71,18 @@ def suspect_pool(tmp_path_factory) -> dict[str, Path]:
     for name, style in (("same", 0.0), ("other", 1.0)):
         gen = ws.generator(ws.plugin_table("generator", "shapes", {"style": style}))
         images = ws.image_set("suspect", gen, ImageSetConfig("an image of a {label}", 60, seed=7))
-        trainer_table = ws.plugin_table("shadow-trainer", "timm", {
-            "arch": "test_resnet", "epochs": 12, "batch_size": 64, "hflip": False, "crop_scale": [0.7, 1.0],
-            "seed": 5})
+        trainer_table = ws.plugin_table(
+            "shadow-trainer",
+            "timm",
+            {
+                "arch": "test_resnet",
+                "epochs": 12,
+                "batch_size": 64,
+                "hflip": False,
+                "crop_scale": [0.7, 1.0],
+                "seed": 5,
+            },
+        )
         trainer = plugin_set.get("shadow-trainer", "timm").spec.factory(trainer_table.settings)
         trainer.train(images.images, images.labels, task, root / name)
         out[name] = root / name

@@ -82,7 +82,9 @@ class Workspace:
     shadow models), cached like the audit's own.
     """
 
-    def __init__(self, task: Task, plugins: PluginSet, store: Store, executor: Any, show_progress: bool = True):
+    def __init__(
+        self, task: Task, plugins: PluginSet, store: Store, executor: Any, show_progress: bool = True
+    ):
         self.task = task
         self.plugins = plugins
         self.store = store
@@ -97,7 +99,11 @@ class Workspace:
         """Validate `settings` for the plugin `use` of `kind` (as if written in an audit file)."""
         registered = self.plugins.get(kind, use)
         validated = validate_table(
-            settings, registered.spec.options, source=where or "<workspace>", where=kind, owner=f"{kind} {use!r}"
+            settings,
+            registered.spec.options,
+            source=where or "<workspace>",
+            where=kind,
+            owner=f"{kind} {use!r}",
         )
         return PluginTable(use, validated, dict(validated), registered.distribution, registered.version)
 
@@ -115,7 +121,7 @@ class Workspace:
         """`cfg.per_class` images of every class from `generator`, prompted with `cfg.prompt`."""
         requests = [
             GenerationRequest(prompt, ci, name, derive_seed(cfg.seed, prompt, j))
-            for ci, (name, prompt) in enumerate(zip(self.task.classes, self.task.prompts(cfg.prompt)))
+            for ci, (name, prompt) in enumerate(zip(self.task.classes, self.task.prompts(cfg.prompt), strict=True))
             for j in range(cfg.per_class)
         ]
         identity = {
@@ -165,7 +171,9 @@ class Workspace:
             "classes": list(self.task.classes),
         }
         model_dir = self.store.directory(
-            "models", identity, lambda tmp: trainer.train(shadow_set.images, shadow_set.labels, self.task, tmp)
+            "models",
+            identity,
+            lambda tmp: trainer.train(shadow_set.images, shadow_set.labels, self.task, tmp),
         )
         return trainer.open(model_dir, self.task), content_key(identity)
 
@@ -194,7 +202,9 @@ class Workspace:
         self.queries_sent.setdefault(name, 0)
         arrays = self.store.chunked("answers", identity, chunks, self._runner(ask, f"query {name}", chunks))
         answers = Answers(arrays["labels"], arrays.get("probabilities"))
-        self.plugins.hook.trainprove_after_query(suspect=name, answers=answers, queries=self.queries_sent[name])
+        self.plugins.hook.trainprove_after_query(
+            suspect=name, answers=answers, queries=self.queries_sent[name]
+        )
         return answers, content_key(identity)
 
     def _label_map(self, name: str, adapter: SuspectAdapter) -> np.ndarray | None:
@@ -206,7 +216,12 @@ class Workspace:
             raise InputError(f"suspect {name!r}: {exc}") from None
 
     def _to_task_space(
-        self, name: str, adapter: SuspectAdapter, answers: Answers, expected: int, label_map: np.ndarray | None
+        self,
+        name: str,
+        adapter: SuspectAdapter,
+        answers: Answers,
+        expected: int,
+        label_map: np.ndarray | None,
     ) -> dict[str, np.ndarray]:
         labels = np.asarray(answers.labels)
         if len(labels) != expected:
@@ -249,8 +264,8 @@ class Workspace:
         needed = sum(len(c) for i, c in enumerate(chunks) if i not in cached)
         if spent + needed > budget:
             raise BudgetExceeded(
-                f"suspect {name!r}: answering the validation set takes {spent + needed} queries but its budget "
-                f"is {budget}; {spent} are already paid for (cached), {needed} more are needed. Raise "
+                f"suspect {name!r}: answering the validation set takes {spent + needed} queries but its "
+                f"budget is {budget}; {spent} are already paid for (cached), {needed} more are needed. Raise "
                 "`budget` for this suspect or lower [validation] per_class; nothing was sent."
             )
 
@@ -291,7 +306,9 @@ def _verdict_record(verdict: Verdict, truth: str | None, registered: Any) -> dic
 
 def declined(suspect: str, test: str, reason: str) -> Verdict:
     """The verdict of a test that cannot run on this evidence."""
-    return Verdict(suspect, test, "inconclusive", f"{suspect}: {test} declined: {reason}.", details={"declined": True})
+    return Verdict(
+        suspect, test, "inconclusive", f"{suspect}: {test} declined: {reason}.", details={"declined": True}
+    )
 
 
 def run_audit(
@@ -337,11 +354,20 @@ def run_audit(
     errors: list[str] = []
     suspects_report: list[dict[str, Any]] = []
     verdicts: list[dict[str, Any]] = []
-    hashes = {"shadow_set": shadow_set.key, "validation_set": validation.key, "shadow_model": shadow_key,
-              "shadow_answers": shadow_answers_key}
+    hashes = {
+        "shadow_set": shadow_set.key,
+        "validation_set": validation.key,
+        "shadow_model": shadow_key,
+        "shadow_answers": shadow_answers_key,
+    }
     for suspect in config.suspects:
-        entry: dict[str, Any] = {"name": suspect.name, "use": suspect.adapter.use, "truth": suspect.truth,
-                                 "distribution": suspect.adapter.distribution, "version": suspect.adapter.version}
+        entry: dict[str, Any] = {
+            "name": suspect.name,
+            "use": suspect.adapter.use,
+            "truth": suspect.truth,
+            "distribution": suspect.adapter.distribution,
+            "version": suspect.adapter.version,
+        }
         suspects_report.append(entry)
         try:
             answers, key = ws.answers(suspect.name, adapters[suspect.name], validation)
@@ -351,18 +377,25 @@ def run_audit(
             entry["queries_sent"] = ws.queries_sent.get(suspect.name, 0)
             continue
         hashes[f"answers:{suspect.name}"] = key
-        entry.update(queries_sent=ws.queries_sent[suspect.name], answers=key,
-                     accuracy=float(np.mean(answers.labels == validation.labels)),
-                     returns="probabilities" if answers.probabilities is not None else "labels")
+        entry.update(
+            queries_sent=ws.queries_sent[suspect.name],
+            answers=key,
+            accuracy=float(np.mean(answers.labels == validation.labels)),
+            returns="probabilities" if answers.probabilities is not None else "labels",
+        )
         evidence = Evidence(task, validation.labels, batches, shadow_answers, answers, suspect.name, ws)
         for test_cfg in config.tests:
             test = tests[test_cfg.name]
             if test.needs == "probabilities" and answers.probabilities is None:
-                verdict = declined(suspect.name, test_cfg.name, "it needs probabilities and this suspect answers "
-                                   "labels only")
+                verdict = declined(
+                    suspect.name, test_cfg.name, "it needs probabilities and this suspect answers labels only"
+                )
             elif test.needs == "probabilities" and shadow_answers.probabilities is None:
-                verdict = declined(suspect.name, test_cfg.name, "it needs probabilities and the shadow model "
-                                   "answers labels only")
+                verdict = declined(
+                    suspect.name,
+                    test_cfg.name,
+                    "it needs probabilities and the shadow model answers labels only",
+                )
             else:
                 verdict = test.decide(evidence)
                 verdict.test = test_cfg.name
@@ -375,17 +408,27 @@ def run_audit(
         "wall_seconds": round(time.time() - started, 2),
         "task": {"classes": list(task.classes), "image_size": task.image_size},
         "generator": {"use": config.generator.use, "identity": dict(generator.identity)},
-        "shadow": {"images": len(shadow_set), "model": shadow_key,
-                   "validation_accuracy": float(np.mean(shadow_answers.labels == validation.labels))},
-        "validation": {"images": len(validation), "batches": len(batches),
-                       "batch_size": config.validation.batch_size},
+        "shadow": {
+            "images": len(shadow_set),
+            "model": shadow_key,
+            "validation_accuracy": float(np.mean(shadow_answers.labels == validation.labels)),
+        },
+        "validation": {
+            "images": len(validation),
+            "batches": len(batches),
+            "batch_size": config.validation.batch_size,
+        },
         "suspects": suspects_report,
         "verdicts": verdicts,
         "errors": errors,
         "manifest": {
             "audit_file": config.source,
             "audit": config.public_document(),
-            "seeds": {"audit": config.seed, "shadow": config.shadow.seed, "validation": config.validation.seed},
+            "seeds": {
+                "audit": config.seed,
+                "shadow": config.shadow.seed,
+                "validation": config.validation.seed,
+            },
             "plugins": [
                 {"name": name, "distribution": dist, "version": version}
                 for name, (dist, version) in sorted(plugins.sources.items())

@@ -60,14 +60,25 @@ def _plugins(ctx: click.Context) -> PluginSet:
 
 @cli.command()
 @click.argument("audit_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Directory for report.json and report.html [default: runs/<audit file name>].")
-@click.option("--store", "store_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Cache of image sets, models and answers [default: $TRAINPROVE_STORE or ~/.cache/trainprove].")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for report.json and report.html [default: runs/<audit file name>].",
+)
+@click.option(
+    "--store",
+    "store_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Cache of image sets, models and answers [default: $TRAINPROVE_STORE or ~/.cache/trainprove].",
+)
 @click.option("--progress/--no-progress", default=True, help="Show progress bars on long steps.")
 @click.pass_context
-def audit(ctx: click.Context, audit_file: Path, out_dir: Path | None, store_dir: Path | None,
-          progress: bool) -> None:
+def audit(
+    ctx: click.Context, audit_file: Path, out_dir: Path | None, store_dir: Path | None, progress: bool
+) -> None:
     """Run the audit described in AUDIT_FILE and write its report.
 
     Everything expensive is cached: re-running with one more suspect only queries that suspect, and an
@@ -100,8 +111,16 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     plugin_set = _plugins(ctx)
     rows = plugin_set.describe()
     if as_json:
-        failures = [{"name": f.plugin, "kind": "failed", "distribution": f.distribution, "version": "",
-                     "error": f.error} for f in plugin_set.failures]
+        failures = [
+            {
+                "name": f.plugin,
+                "kind": "failed",
+                "distribution": f.distribution,
+                "version": "",
+                "error": f.error,
+            }
+            for f in plugin_set.failures
+        ]
         click.echo(json.dumps(rows + failures, indent=2))
         return
     for kind, title in KIND_TITLES.items():

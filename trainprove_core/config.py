@@ -104,7 +104,12 @@ class AuditConfig:
         doc["generator"] = {"use": self.generator.use, **self.generator.public}
         doc["shadow"] = {**doc.get("shadow", {}), **self.trainer.public}
         doc["suspect"] = [
-            {"name": s.name, "use": s.adapter.use, **({"truth": s.truth} if s.truth else {}), **s.adapter.public}
+            {
+                "name": s.name,
+                "use": s.adapter.use,
+                **({"truth": s.truth} if s.truth else {}),
+                **s.adapter.public,
+            }
             for s in self.suspects
         ]
         return doc
@@ -189,8 +194,15 @@ def public_settings(settings: Mapping[str, Any], options: tuple[Option, ...]) ->
 
 
 def _plugin_table(
-    raw: Mapping[str, Any], kind: str, plugins: Any, *, use_key: str, core: tuple[Option, ...], source: str,
-    where: str, base_dir: Path,
+    raw: Mapping[str, Any],
+    kind: str,
+    plugins: Any,
+    *,
+    use_key: str,
+    core: tuple[Option, ...],
+    source: str,
+    where: str,
+    base_dir: Path,
 ) -> tuple[dict[str, Any], PluginTable]:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"must be a table, got {type(raw).__name__}", source, where)
@@ -260,14 +272,28 @@ def config_from_dict(
         raise ConfigError(str(exc), source, "task") from None
 
     _, generator = _plugin_table(
-        table("generator"), "generator", plugins, use_key="use", core=PLUGIN_OPTIONS, source=source,
-        where="generator", base_dir=base_dir,
+        table("generator"),
+        "generator",
+        plugins,
+        use_key="use",
+        core=PLUGIN_OPTIONS,
+        source=source,
+        where="generator",
+        base_dir=base_dir,
     )
     shadow_settings, trainer = _plugin_table(
-        table("shadow"), "shadow-trainer", plugins, use_key="trainer", core=SHADOW_OPTIONS, source=source,
-        where="shadow", base_dir=base_dir,
+        table("shadow"),
+        "shadow-trainer",
+        plugins,
+        use_key="trainer",
+        core=SHADOW_OPTIONS,
+        source=source,
+        where="shadow",
+        base_dir=base_dir,
     )
-    validation_settings = validate_table(table("validation"), VALIDATION_OPTIONS, source=source, where="validation")
+    validation_settings = validate_table(
+        table("validation"), VALIDATION_OPTIONS, source=source, where="validation"
+    )
     _check_template(shadow_settings["prompt"], source, "shadow")
     _check_template(validation_settings["prompt"], source, "validation")
 
@@ -280,7 +306,13 @@ def config_from_dict(
     for i, raw in enumerate(suspects_raw):
         where = f"suspect {i + 1}" if not isinstance(raw, Mapping) else f"suspect {raw.get('name', i + 1)!s}"
         core, adapter = _plugin_table(
-            raw, "suspect", plugins, use_key="use", core=SUSPECT_OPTIONS, source=source, where=where,
+            raw,
+            "suspect",
+            plugins,
+            use_key="use",
+            core=SUSPECT_OPTIONS,
+            source=source,
+            where=where,
             base_dir=base_dir,
         )
         if any(s.name == core["name"] for s in suspects):
@@ -294,7 +326,13 @@ def config_from_dict(
     for i, raw in enumerate(tests_raw):
         where = f"test {i + 1}"
         core, test = _plugin_table(
-            raw, "test", plugins, use_key="use", core=TEST_OPTIONS, source=source, where=where,
+            raw,
+            "test",
+            plugins,
+            use_key="use",
+            core=TEST_OPTIONS,
+            source=source,
+            where=where,
             base_dir=base_dir,
         )
         name = core["name"] or core["use"]
@@ -304,8 +342,14 @@ def config_from_dict(
 
     executor_raw = document.get("executor", {"use": "local"})
     _, executor = _plugin_table(
-        executor_raw, "executor", plugins, use_key="use", core=PLUGIN_OPTIONS, source=source,
-        where="executor", base_dir=base_dir,
+        executor_raw,
+        "executor",
+        plugins,
+        use_key="use",
+        core=PLUGIN_OPTIONS,
+        source=source,
+        where="executor",
+        base_dir=base_dir,
     )
 
     def image_set(settings: dict[str, Any], offset: int) -> ImageSetConfig:
@@ -338,5 +382,6 @@ def _check_template(template: str, source: str, where: str) -> None:
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigError(
             f"prompt {template!r} is not a valid template (use {{label}} for the class name): {exc!r}",
-            source, where,
+            source,
+            where,
         ) from None

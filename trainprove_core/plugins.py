@@ -176,7 +176,9 @@ def load_plugins(strict: bool | None = None) -> PluginSet:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure inside a plugin must not break trainprove
             if strict:
-                raise PluginError(f"plugin {ep.name!r} from {dist} {version} failed to load: {exc!r}") from exc
+                raise PluginError(
+                    f"plugin {ep.name!r} from {dist} {version} failed to load: {exc!r}"
+                ) from exc
             if ep.name in plugins.sources:
                 plugins.pm.unregister(name=ep.name)
                 for table in plugins.registry.values():

@@ -30,8 +30,9 @@ class Option:
     """One key a plugin owns in its audit-file table.
 
     `type` is one of `OptionType`: "path" is a local path relative to the audit file; "path-or-id" is a
-    local directory if one exists there, else kept as written (a hub id such as `org/name`). `choices` restricts a `str` option; `secret` keeps the value out of
-    reports, manifests and cache keys (use it for anything that names a credential).
+    local directory if one exists there, else kept as written (a hub id such as `org/name`). `choices`
+    restricts a `str` option; `secret` keeps the value out of reports, manifests and cache keys (use it
+    for anything that names a credential).
     """
 
     name: str

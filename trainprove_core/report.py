@@ -10,7 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-COLOURS = {"trained-on-generator": "#b2182b", "not-trained-on-generator": "#2166ac", "inconclusive": "#777777"}
+COLOURS = {
+    "trained-on-generator": "#b2182b",
+    "not-trained-on-generator": "#2166ac",
+    "inconclusive": "#777777",
+}
 
 
 def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
@@ -35,8 +39,13 @@ def verdict_plot(verdict: dict[str, Any]) -> str | None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.2, 1.9), dpi=100)
-    ax.hist(sample, bins=min(20, max(5, len(sample) // 2)), color="#bbbbbb", edgecolor="#888888",
-            label="shadow model, per batch")
+    ax.hist(
+        sample,
+        bins=min(20, max(5, len(sample) // 2)),
+        color="#bbbbbb",
+        edgecolor="#888888",
+        label="shadow model, per batch",
+    )
     value = verdict.get("suspect_value")
     if value is not None:
         ax.axvline(value, color=COLOURS.get(verdict["decision"], "black"), linewidth=2.5, label="suspect")
@@ -72,8 +81,8 @@ STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.4}
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f2f2f2}.decision{font-weight:600}.card{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;
-margin:1em 0}.warn{background:#fff4e5;border-color:#f0b45b}code{background:#f4f4f4;padding:0 3px}
+th{background:#f2f2f2}.decision{font-weight:600}
+.card{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;margin:1em 0}.warn{background:#fff4e5;border-color:#f0b45b}code{background:#f4f4f4;padding:0 3px}
 """
 
 
@@ -87,13 +96,15 @@ def render_html(report: dict[str, Any]) -> str:
         "the generator's own images. A suspect far below the shadow was not trained on it.</p>",
         _table(
             ["task", "shadow set", "validation set", "shadow accuracy", "wall time"],
-            [[
-                f"{len(report['task']['classes'])} classes, {report['task']['image_size']}px",
-                f"{report['shadow']['images']} images",
-                f"{report['validation']['images']} images in {report['validation']['batches']} batches",
-                _fmt(report["shadow"]["validation_accuracy"]),
-                f"{report.get('wall_seconds', 0):.1f} s",
-            ]],
+            [
+                [
+                    f"{len(report['task']['classes'])} classes, {report['task']['image_size']}px",
+                    f"{report['shadow']['images']} images",
+                    f"{report['validation']['images']} images in {report['validation']['batches']} batches",
+                    _fmt(report["shadow"]["validation_accuracy"]),
+                    f"{report.get('wall_seconds', 0):.1f} s",
+                ]
+            ],
         ),
     ]
     for warning in report.get("warnings", []):
@@ -103,17 +114,22 @@ def render_html(report: dict[str, Any]) -> str:
         colour = COLOURS.get(v["decision"], "black")
         truth = v.get("truth")
         mark = "" if v.get("correct") is None else (" ✓" if v["correct"] else " ✗")
-        rows.append([
-            html.escape(v["suspect"]),
-            html.escape(v["test"]),
-            f"<span class='decision' style='color:{colour}'>{html.escape(v['decision'])}</span>",
-            _fmt(v.get("statistic"), 2), _fmt(v.get("threshold"), 2), _fmt(v.get("p_value"), 4),
-            _fmt(v.get("suspect_value")),
-            (html.escape(truth) + mark) if truth else "—",
-        ])
+        rows.append(
+            [
+                html.escape(v["suspect"]),
+                html.escape(v["test"]),
+                f"<span class='decision' style='color:{colour}'>{html.escape(v['decision'])}</span>",
+                _fmt(v.get("statistic"), 2),
+                _fmt(v.get("threshold"), 2),
+                _fmt(v.get("p_value"), 4),
+                _fmt(v.get("suspect_value")),
+                (html.escape(truth) + mark) if truth else "—",
+            ]
+        )
     parts.append("<h2>Verdicts</h2>")
-    parts.append(_table(["suspect", "test", "decision", "statistic", "critical", "p", "suspect value", "truth"],
-                        rows))
+    parts.append(
+        _table(["suspect", "test", "decision", "statistic", "critical", "p", "suspect value", "truth"], rows)
+    )
     if report.get("errors"):
         parts.append("<h2>Errors</h2>")
         parts.extend(f"<div class='card warn'>{html.escape(e)}</div>" for e in report["errors"])

@@ -158,8 +158,15 @@ class TimmSuspect:
             "mean": list(mean),
             "std": list(std),
         }
-        return cls(model, identity=identity, label_names=label_names, mean=mean, std=std,
-                   batch_size=settings["batch_size"], device=pick_device(settings["device"]))
+        return cls(
+            model,
+            identity=identity,
+            label_names=label_names,
+            mean=mean,
+            std=std,
+            batch_size=settings["batch_size"],
+            device=pick_device(settings["device"]),
+        )
 
     @torch.inference_mode()
     def predict(self, images: np.ndarray) -> Answers:

@@ -15,28 +15,47 @@ from trainprove_core.task import Task
 DEVICE = Option("device", "str", "auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps ...")
 
 TRAINER_OPTIONS = (
-    Option("arch", "str", "auto",
-           help="timm architecture; auto: resnet18 (the paper's) for images of 32 px and more, else test_resnet"),
+    Option(
+        "arch",
+        "str",
+        "auto",
+        help="timm architecture; auto: resnet18 (the paper's) for images of 32 px and more, else test_resnet",
+    ),
     Option("epochs", "int", 100, help="training epochs (the paper: 100)"),
     Option("batch_size", "int", 512, help="batch size (the paper: 512 for CIFAR)"),
     Option("lr", "float", 1e-4, help="AdamW learning rate (the paper: 1e-4)"),
     Option("weight_decay", "float", 0.9, help="AdamW weight decay (the paper: 0.9)"),
-    Option("crop_scale", "list[float]", [0.08, 1.0], help="RandomResizedCrop area range (torchvision default)"),
-    Option("hflip", "bool", True, help="random horizontal flips (the paper: yes; turn off for digits or text)"),
+    Option(
+        "crop_scale", "list[float]", [0.08, 1.0], help="RandomResizedCrop area range (torchvision default)"
+    ),
+    Option(
+        "hflip", "bool", True, help="random horizontal flips (the paper: yes; turn off for digits or text)"
+    ),
     Option("seed", "int", 0, help="seed of initialisation, shuffling and augmentation"),
     DEVICE,
 )
 
 ADAPTER_OPTIONS = (
-    Option("checkpoint", "path",
-           help="a directory with config.json + model.safetensors (what the timm trainer and timm's "
-                "save_pretrained write), or a weights file: .safetensors, or .pt/.pth/.bin (loaded with "
-                "weights_only=True; pickled code is never run)"),
+    Option(
+        "checkpoint",
+        "path",
+        help="a directory with config.json + model.safetensors (what the timm trainer and timm's "
+        "save_pretrained write), or a weights file: .safetensors, or .pt/.pth/.bin (loaded with "
+        "weights_only=True; pickled code is never run)",
+    ),
     Option("arch", "str", None, help="timm architecture (default: read from the checkpoint's config.json)"),
-    Option("label_names", "list[str]", None,
-           help="the model's class names in its output order (default: config.json's, else the task's)"),
-    Option("mean", "list[float]", None, help="per-channel normalisation mean (default: config.json's, else 0.5)"),
-    Option("std", "list[float]", None, help="per-channel normalisation std (default: config.json's, else 0.5)"),
+    Option(
+        "label_names",
+        "list[str]",
+        None,
+        help="the model's class names in its output order (default: config.json's, else the task's)",
+    ),
+    Option(
+        "mean", "list[float]", None, help="per-channel normalisation mean (default: config.json's, else 0.5)"
+    ),
+    Option(
+        "std", "list[float]", None, help="per-channel normalisation std (default: config.json's, else 0.5)"
+    ),
     Option("batch_size", "int", 256, help="images per forward pass"),
     DEVICE,
 )
@@ -56,11 +75,20 @@ def _adapter(settings: Mapping[str, Any], task: Task):
 
 @hookimpl
 def trainprove_shadow_trainers() -> list[ShadowTrainerSpec]:
-    return [ShadowTrainerSpec("timm", _trainer, "train a timm classifier (AdamW, cosine, crop+flip)",
-                              TRAINER_OPTIONS)]
+    return [
+        ShadowTrainerSpec(
+            "timm", _trainer, "train a timm classifier (AdamW, cosine, crop+flip)", TRAINER_OPTIONS
+        )
+    ]
 
 
 @hookimpl
 def trainprove_suspect_adapters() -> list[SuspectAdapterSpec]:
-    return [SuspectAdapterSpec("timm", _adapter, "a local timm checkpoint (safetensors or weights-only torch file)",
-                               ADAPTER_OPTIONS)]
+    return [
+        SuspectAdapterSpec(
+            "timm",
+            _adapter,
+            "a local timm checkpoint (safetensors or weights-only torch file)",
+            ADAPTER_OPTIONS,
+        )
+    ]

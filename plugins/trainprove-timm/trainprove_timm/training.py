@@ -29,7 +29,9 @@ def default_arch(image_size: int) -> str:
     return "resnet18" if image_size >= 32 else "test_resnet"
 
 
-def random_resized_crop(x: torch.Tensor, scale: Sequence[float], hflip: bool, gen: torch.Generator) -> torch.Tensor:
+def random_resized_crop(
+    x: torch.Tensor, scale: Sequence[float], hflip: bool, gen: torch.Generator
+) -> torch.Tensor:
     """RandomResizedCrop (area in `scale`, aspect ratio 3/4..4/3) and optional flips, for a whole batch at
     once with one affine resampling (bilinear), instead of a Python loop over images."""
     n = x.shape[0]
@@ -104,7 +106,9 @@ class TimmShadowTrainer:
         gen = torch.Generator().manual_seed(self.seed)
         model = build_model(arch, task.num_classes, task.image_size).to(device)
         x_all = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
-        x_all = ((x_all - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)).to(device)
+        x_all = ((x_all - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)).to(
+            device
+        )
         y_all = torch.from_numpy(labels.astype(np.int64)).to(device)
         steps_per_epoch = math.ceil(len(y_all) / self.batch_size)
         optimizer = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
@@ -129,8 +133,15 @@ class TimmShadowTrainer:
 
     def open(self, model_dir: Path, task: Task) -> TimmSuspect:
         return TimmSuspect.from_settings(
-            {"checkpoint": str(model_dir), "arch": None, "label_names": None, "mean": None, "std": None,
-             "batch_size": 512, "device": self.device},
+            {
+                "checkpoint": str(model_dir),
+                "arch": None,
+                "label_names": None,
+                "mean": None,
+                "std": None,
+                "batch_size": 512,
+                "device": self.device,
+            },
             task,
         )
 
@@ -146,6 +157,10 @@ def save_checkpoint(model: torch.nn.Module, arch: str, task: Task, out_dir: Path
         "num_classes": task.num_classes,
         "label_names": list(task.classes),
         "image_size": task.image_size,
-        "pretrained_cfg": {"mean": list(MEAN), "std": list(STD), "input_size": [3, task.image_size, task.image_size]},
+        "pretrained_cfg": {
+            "mean": list(MEAN),
+            "std": list(STD),
+            "input_size": [3, task.image_size, task.image_size],
+        },
     }
     (out_dir / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
