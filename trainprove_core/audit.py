@@ -119,9 +119,11 @@ class Workspace:
 
     def image_set(self, role: str, generator: Generator, cfg: ImageSetConfig) -> ImageSet:
         """`cfg.per_class` images of every class from `generator`, prompted with `cfg.prompt`."""
+        # An image's seed depends on (set seed, prompt, index) only: a set resumes and regrows identically.
         requests = [
             GenerationRequest(prompt, ci, name, derive_seed(cfg.seed, prompt, j))
-            for ci, (name, prompt) in enumerate(zip(self.task.classes, self.task.prompts(cfg.prompt), strict=True))
+            for ci, name in enumerate(self.task.classes)
+            for prompt in [cfg.prompt.format(label=name)]
             for j in range(cfg.per_class)
         ]
         identity = {

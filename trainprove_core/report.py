@@ -82,7 +82,8 @@ body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#22
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f2f2f2}.decision{font-weight:600}
-.card{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;margin:1em 0}.warn{background:#fff4e5;border-color:#f0b45b}code{background:#f4f4f4;padding:0 3px}
+.card{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;margin:1em 0}
+.warn{background:#fff4e5;border-color:#f0b45b}code{background:#f4f4f4;padding:0 3px}
 """
 
 

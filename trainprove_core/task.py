@@ -26,10 +26,6 @@ class Task:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def prompts(self, template: str) -> list[str]:
-        """The template filled with each class name (`{label}` is the class name)."""
-        return [template.format(label=c) for c in self.classes]
-
     def label_map(self, names: Sequence[str]) -> list[int]:
         """For each name of another label space, its index in this task; raises ValueError naming the
         classes the other space is missing or adds."""
