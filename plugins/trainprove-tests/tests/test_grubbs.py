@@ -3,7 +3,6 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
-
 from trainprove_tests.grubbs import binomial_sd_floor, grubbs_critical, grubbs_one_sided, grubbs_p_value
 
 

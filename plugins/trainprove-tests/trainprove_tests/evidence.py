@@ -1,0 +1,138 @@
+"""What the TrainProVe tests read from the evidence, and when they refuse to read anything into it.
+
+Two conventions shared by every decision test of this plugin and of trainprove-baselines:
+
+- A label below 0 marks an image the model did not answer (a query budget cut short, a refused request).
+  Accuracies and the other per-batch quantities are computed over the answered images only, and a test
+  abstains when too few were answered.
+- Every verdict that decides carries `details["score"]`: a number that grows with the evidence that the
+  suspect *was* trained on the generator's images. Benchmarks rank suspects by it (AUC); it means nothing
+  across tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from trainprove_core.errors import ConfigError
+from trainprove_core.records import Answers, Evidence, Verdict
+
+
+def answered(answers: Answers) -> np.ndarray:
+    """Boolean mask of the images the model answered (labels >= 0)."""
+    return np.asarray(answers.labels) >= 0
+
+
+def batch_means(evidence: Evidence, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The mean of `values` over the `mask`ed images of each validation batch; batches with no masked image
+    are left out (they carry no information)."""
+    out = [float(values[b][mask[b]].mean()) for b in evidence.batches if mask[b].any()]
+    return np.array(out, dtype=float)
+
+
+def batch_accuracies(evidence: Evidence, answers: Answers) -> np.ndarray:
+    """Accuracy of `answers` on each validation batch, over the images answered."""
+    correct = (np.asarray(answers.labels) == evidence.true_labels).astype(float)
+    return batch_means(evidence, correct, answered(answers))
+
+
+def answered_batch_sizes(evidence: Evidence, answers: Answers) -> np.ndarray:
+    """How many images of each validation batch `answers` covers (batches with none left out, as above)."""
+    mask = answered(answers)
+    sizes = [int(mask[b].sum()) for b in evidence.batches]
+    return np.array([s for s in sizes if s > 0], dtype=float)
+
+
+def chance_accuracy(true_labels: np.ndarray) -> float:
+    """The accuracy of always naming the validation set's most frequent class (1/C when balanced)."""
+    counts = np.bincount(np.asarray(true_labels, dtype=np.int64))
+    return float(counts.max() / counts.sum())
+
+
+def check_fraction(name: str, value: float, test: str) -> None:
+    """Raise ConfigError unless 0 <= value <= 1 (for options that are fractions)."""
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{test}: `{name}` must be between 0 and 1, got {value}", key="test")
+
+
+def check_alpha(alpha: float, test: str) -> None:
+    """Raise ConfigError unless 0 < alpha < 1."""
+    if not 0.0 < alpha < 1.0:
+        raise ConfigError(f"{test}: `alpha` must be strictly between 0 and 1, got {alpha}", key="test")
+
+
+@dataclass(frozen=True)
+class Preconditions:
+    """When the evidence is too weak to test anything, a test says `inconclusive` instead of guessing.
+
+    - `min_batches`: the shadow's spread is estimated from its batches; with fewer the estimate (and the
+      Grubbs critical value, which needs at least 3) is unreliable.
+    - `min_answered`: the fraction of validation queries the suspect must have answered. A suspect that
+      answered only the images it found easy would otherwise look trained.
+    - `min_shadow_margin`: how far above chance (the most frequent class's share) the shadow model must
+      score on its own generator's validation images. A shadow near chance means the generator's images do
+      not teach the task, so any suspect's accuracy on them is "in line with" the shadow's.
+    """
+
+    min_batches: int = 5
+    min_answered: float = 0.95
+    min_shadow_margin: float = 0.1
+
+    def validate(self, test: str) -> None:
+        """Raise ConfigError for settings that make no sense."""
+        if self.min_batches < 3:
+            raise ConfigError(
+                f"{test}: `min_batches` must be at least 3 (Grubbs needs 3), got {self.min_batches}",
+                key="test",
+            )
+        check_fraction("min_answered", self.min_answered, test)
+        check_fraction("min_shadow_margin", self.min_shadow_margin, test)
+
+    def violated(self, evidence: Evidence, *, batches_needed: bool = True) -> str | None:
+        """The reason the evidence fails these preconditions, or None when it passes."""
+        n_images = len(evidence.true_labels)
+        if len(evidence.suspect) != n_images or len(evidence.shadow) != n_images:
+            raise ValueError(
+                f"evidence for {evidence.suspect_name!r} is inconsistent: {n_images} validation images, "
+                f"{len(evidence.shadow)} shadow answers, {len(evidence.suspect)} suspect answers"
+            )
+        if batches_needed and len(evidence.batches) < self.min_batches:
+            return (
+                f"the validation set is cut into only {len(evidence.batches)} batches and this test needs at "
+                f"least {self.min_batches} to estimate the shadow model's spread (lower [validation] "
+                "batch_size or add validation images)"
+            )
+        n_answered = int(answered(evidence.suspect).sum())
+        if n_answered < self.min_answered * n_images:
+            return (
+                f"the suspect answered only {n_answered} of {n_images} validation queries "
+                f"(fewer than {self.min_answered:.0%}); a partial answer sheet can be biased toward easy "
+                "images"
+            )
+        shadow_mask = answered(evidence.shadow)
+        shadow_acc = float(np.mean(evidence.shadow.labels[shadow_mask] == evidence.true_labels[shadow_mask]))
+        chance = chance_accuracy(evidence.true_labels)
+        if shadow_acc < chance + self.min_shadow_margin:
+            return (
+                f"the shadow model scores {shadow_acc:.3f} on its own generator's validation images, within "
+                f"{self.min_shadow_margin:.2f} of chance ({chance:.3f}): the generator's images do not teach "
+                "the task well enough for any suspect's score on them to mean something (train the shadow "
+                "longer, on more images, or check the prompts)"
+            )
+        return None
+
+
+def abstain(evidence: Evidence, test: str, reason: str, *, alpha: float | None = None,
+            quantity: str = "") -> Verdict:
+    """An inconclusive verdict that says why the test would not decide."""
+    return Verdict(
+        suspect=evidence.suspect_name,
+        test=test,
+        decision="inconclusive",
+        explanation=f"{evidence.suspect_name}: inconclusive; {reason}.",
+        alpha=alpha,
+        quantity=quantity,
+        details={"reason": reason},
+    )
