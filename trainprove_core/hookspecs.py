@@ -11,13 +11,17 @@ inside factories, never at module level.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import click
 
+    from .audit import ImageSet
+    from .config import AuditConfig
     from .records import (
         Answers,
         DecisionTestSpec,
@@ -110,13 +114,13 @@ def trainprove_commands(cli: click.Group) -> None:
 
 
 @hookspec
-def trainprove_before_audit(config: Any, out_dir: Any) -> None:
-    """Called once before an audit does any work, with the validated `AuditConfig` and the output
-    directory (a `pathlib.Path`). Return value ignored."""
+def trainprove_before_audit(config: AuditConfig, out_dir: Path) -> None:
+    """Called once before an audit does any work, with the validated audit and the output directory.
+    Return value ignored."""
 
 
 @hookspec
-def trainprove_after_generate(role: str, image_set: Any) -> None:
+def trainprove_after_generate(role: str, image_set: ImageSet) -> None:
     """Called when an image set is ready (made or taken from the cache). `role` is "shadow",
     "validation" or a name a decision test chose; `image_set` is the `ImageSet`. Return value ignored."""
 
@@ -134,6 +138,6 @@ def trainprove_after_verdict(verdict: Verdict) -> None:
 
 
 @hookspec
-def trainprove_after_audit(report: dict, out_dir: Any) -> None:
+def trainprove_after_audit(report: dict, out_dir: Path) -> None:
     """Called once the report is written, with the report's JSON document and the output directory.
     Return value ignored."""

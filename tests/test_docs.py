@@ -1,0 +1,38 @@
+"""Every hook is documented with its exact signature (datasette's rule) and implemented by tested code."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+from trainprove_core import hookspecs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _hooks() -> dict[str, str]:
+    out = {}
+    for name, fn in vars(hookspecs).items():
+        if name.startswith("trainprove_") and callable(fn):
+            out[name] = f"{name}{inspect.signature(fn)}".replace("'", "")
+    return out
+
+
+def test_every_hook_has_a_docs_section_with_its_exact_signature():
+    doc = (ROOT / "docs" / "hooks.md").read_text()
+    documented = {
+        name: sig for sig, name in re.findall(r"^### `((trainprove_\w+)\(.*?\) -> [^`]*)`$", doc, re.M)
+    }
+    assert set(documented) == set(_hooks()), "docs/hooks.md and hookspecs.py list different hooks"
+    for name, signature in _hooks().items():
+        assert documented[name] == signature, (
+            f"docs/hooks.md shows {documented[name]!r}, code has {signature!r}"
+        )
+
+
+def test_every_hook_is_implemented_by_code_the_suite_runs():
+    files = [*(ROOT / "tests").glob("*.py"), *(ROOT / "plugins").glob("*/*/*.py")]
+    sources = "".join(p.read_text() for p in files if p.name != "test_docs.py")
+    missing = [name for name in _hooks() if f"def {name}(" not in sources]
+    assert not missing, f"hooks that no plugin or test implements: {missing}"

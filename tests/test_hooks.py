@@ -1,0 +1,88 @@
+"""Lifecycle, executor and command hooks, exercised by a plugin the way a third party would write it."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+from conftest import base_audit
+
+from trainprove_core.audit import run_audit
+from trainprove_core.cli import cli
+from trainprove_core.config import config_from_dict
+from trainprove_core.hookspecs import hookimpl
+from trainprove_core.records import ExecutorSpec
+from trainprove_core.store import Store
+
+
+class Recorder:
+    """Observes an audit and offers an executor that runs chunks last-first."""
+
+    def __init__(self):
+        self.calls = []
+
+    @hookimpl
+    def trainprove_before_audit(self, config, out_dir):
+        self.calls.append(("before_audit", config.generator.use))
+
+    @hookimpl
+    def trainprove_after_generate(self, role, image_set):
+        self.calls.append(("after_generate", role, len(image_set)))
+
+    @hookimpl
+    def trainprove_after_query(self, suspect, answers, queries):
+        self.calls.append(("after_query", suspect, queries))
+
+    @hookimpl
+    def trainprove_after_verdict(self, verdict):
+        self.calls.append(("after_verdict", verdict.suspect, verdict.decision))
+
+    @hookimpl
+    def trainprove_after_audit(self, report, out_dir):
+        self.calls.append(("after_audit", len(report["verdicts"])))
+
+    @hookimpl
+    def trainprove_executors(self):
+        class Reversed:
+            def map(self, fn, items):
+                for item in reversed(list(items)):
+                    yield item, fn(item)
+
+        return [ExecutorSpec("reversed", lambda settings: Reversed(), "last chunk first")]
+
+    @hookimpl
+    def trainprove_commands(self, cli):
+        @cli.command()
+        def hello():
+            """Say hello."""
+            print("hello from a plugin")
+
+
+def test_lifecycle_hooks_and_a_plugin_executor(plugins, suspect_pool, tmp_path):
+    recorder = Recorder()
+    plugins.register(recorder, "recorder")
+    doc = base_audit(
+        suspect=[{"name": "same", "use": "timm", "checkpoint": str(suspect_pool["same"])}],
+        executor={"use": "reversed"},
+    )
+    store = Store(tmp_path / "store")
+    first = run_audit(config_from_dict(doc, plugins), plugins, tmp_path / "a", store, show_progress=False)
+    assert recorder.calls == [
+        ("before_audit", "shapes"),
+        ("after_generate", "shadow", 180),
+        ("after_generate", "validation", 300),
+        ("after_query", "shadow", 300),
+        ("after_query", "same", 300),
+        ("after_verdict", "same", first.report["verdicts"][0]["decision"]),
+        ("after_audit", 1),
+    ]
+    # Chunks done in reverse order give the same sets as the local executor's.
+    doc["executor"] = {"use": "local"}
+    local = run_audit(config_from_dict(doc, plugins), plugins, tmp_path / "b", Store(tmp_path / "s2"), False)
+    assert local.report["manifest"]["hashes"] == first.report["manifest"]["hashes"]
+    assert local.report["verdicts"] == first.report["verdicts"]
+
+
+def test_plugin_commands_join_the_cli(plugins):
+    plugins.register(Recorder(), "recorder")
+    plugins.hook.trainprove_commands(cli=cli)
+    result = CliRunner().invoke(cli, ["hello"], obj={"plugins": plugins})
+    assert result.output == "hello from a plugin\n"
