@@ -163,21 +163,25 @@ class Workspace:
 
     # ---- shadow models ----------------------------------------------------------------------------------
 
-    def shadow_model(self, table: PluginTable, shadow_set: ImageSet) -> tuple[SuspectAdapter, str]:
-        """The shadow model trained on `shadow_set` by the trainer `table` selects, opened for queries."""
+    def trained_model(self, table: PluginTable, image_set: ImageSet) -> tuple[Path, Any, str]:
+        """The directory of a model trained on `image_set` by the trainer `table` selects (trained now
+        unless the store has it), the trainer, and the model's key."""
         trainer = self.plugins.get("shadow-trainer", table.use).spec.factory(table.settings)
         identity = {
-            "kind": "shadow-model",
+            "kind": "model",
             "trainer": dict(trainer.identity),
-            "shadow_set": shadow_set.key,
+            "image_set": image_set.key,
             "classes": list(self.task.classes),
         }
         model_dir = self.store.directory(
-            "models",
-            identity,
-            lambda tmp: trainer.train(shadow_set.images, shadow_set.labels, self.task, tmp),
+            "models", identity, lambda tmp: trainer.train(image_set.images, image_set.labels, self.task, tmp)
         )
-        return trainer.open(model_dir, self.task), content_key(identity)
+        return model_dir, trainer, content_key(identity)
+
+    def shadow_model(self, table: PluginTable, shadow_set: ImageSet) -> tuple[SuspectAdapter, str]:
+        """The shadow model trained on `shadow_set` by the trainer `table` selects, opened for queries."""
+        model_dir, trainer, key = self.trained_model(table, shadow_set)
+        return trainer.open(model_dir, self.task), key
 
     # ---- answers ----------------------------------------------------------------------------------------
 
