@@ -3,7 +3,14 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
-from trainprove_tests.grubbs import binomial_sd_floor, grubbs_critical, grubbs_one_sided, grubbs_p_value
+from trainprove_tests.grubbs import (
+    binomial_sd_floor,
+    fewest_values,
+    grubbs_critical,
+    grubbs_one_sided,
+    grubbs_p_value,
+    outside_value_rate,
+)
 
 
 def _textbook(n: int, alpha: float, tail: float) -> float:
@@ -53,3 +60,21 @@ def test_floor_keeps_a_perfect_shadow_from_accusing_a_near_perfect_suspect():
 def test_too_small_samples_are_refused():
     with pytest.raises(ValueError, match="at least 3"):
         grubbs_critical(2, 0.05)
+
+
+@pytest.mark.parametrize("n", [3, 5, 8, 40])
+def test_outside_value_rate_matches_a_simulation(n):
+    # One value from outside the sample, same normal population: the exact rate of calling it an outlier.
+    rng = np.random.default_rng(n)
+    sample, value = rng.normal(size=(200_000, n)), rng.normal(size=200_000)
+    g = (sample.mean(axis=1) - value) / sample.std(axis=1, ddof=1)
+    rate = outside_value_rate(n, 0.05)
+    tolerance = 4 * math.sqrt(rate / 200_000) + 1e-4
+    assert np.mean(g > grubbs_critical(n, 0.05)) == pytest.approx(rate, abs=tolerance)
+
+
+def test_fewest_values_is_where_alpha_starts_to_hold():
+    assert fewest_values(0.05) == 8 and fewest_values(0.01) == 16
+    for alpha in (0.2, 0.05, 0.01):
+        n = fewest_values(alpha)
+        assert outside_value_rate(n, alpha) <= alpha < outside_value_rate(n - 1, alpha)

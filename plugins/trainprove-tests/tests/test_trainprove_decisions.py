@@ -54,7 +54,8 @@ def test_entropy_and_similarity_match_independent_formulas():
              for i in range(6) for j in range(6) if i < j]
     assert mean_pairwise_cosine(v) == pytest.approx(np.mean(pairs))
     q = np.abs(v)  # non-negative rows take the O(k C) path
-    pairs = [q[i] @ q[j] / np.linalg.norm(q[i]) / np.linalg.norm(q[j]) for i in range(6) for j in range(6) if i < j]
+    unit = q / np.linalg.norm(q, axis=1, keepdims=True)
+    pairs = [unit[i] @ unit[j] for i in range(6) for j in range(i + 1, 6)]
     assert mean_pairwise_cosine(q) == pytest.approx(np.mean(pairs))
 
 
@@ -71,12 +72,13 @@ def test_probability_tests_decline_label_only_evidence(test):
     assert v.decision == "inconclusive" and "labels only" in v.explanation
 
 
-def test_too_few_batches_is_inconclusive():
-    world = SimulatedAudit(n_batches=4)
-    v = TrainProVeTest().decide(_evidence(False, world=world, probabilities=False))
-    assert v.decision == "inconclusive" and "only 4 batches" in v.explanation
-    relaxed = TrainProVeTest(preconditions=Preconditions(min_batches=3))
-    assert relaxed.decide(_evidence(False, world=world, probabilities=False)).decision != "inconclusive"
+@pytest.mark.parametrize("test", ALL, ids=lambda t: type(t).__name__)
+def test_too_small_a_sample_for_alpha_is_inconclusive(test):
+    world = SimulatedAudit(n_batches=6, n_classes=6, gap=0.15, confidence_gap=2.0)
+    v = test.decide(_evidence(False, world=world))
+    assert v.decision == "inconclusive" and "only 6" in v.explanation and "at least 8" in v.explanation
+    looser = type(test)(alpha=0.1).decide(_evidence(False, world=world))  # 6 values keep alpha = 0.1
+    assert looser.decision == "not-trained-on-generator", looser.explanation
 
 
 def test_a_shadow_near_chance_is_inconclusive():

@@ -66,9 +66,11 @@ def check_alpha(alpha: float, test: str) -> None:
 @dataclass(frozen=True)
 class Preconditions:
     """When the evidence is too weak to test anything, a test says `inconclusive` instead of guessing.
+    A field set to None is not checked.
 
-    - `min_batches`: the shadow's spread is estimated from its batches; with fewer the estimate (and the
-      Grubbs critical value, which needs at least 3) is unreliable.
+    - `min_batches`: the shadow's spread is estimated from its batches; with fewer the estimate is
+      unreliable. (The Grubbs tests need no such setting: they work out the smallest sample at which
+      their alpha holds, see `grubbs.fewest_values`.)
     - `min_answered`: the fraction of validation queries the suspect must have answered. A suspect that
       answered only the images it found easy would otherwise look trained.
     - `min_shadow_margin`: how far above chance (the most frequent class's share) the shadow model must
@@ -76,21 +78,19 @@ class Preconditions:
       not teach the task, so any suspect's accuracy on them is "in line with" the shadow's.
     """
 
-    min_batches: int = 5
-    min_answered: float = 0.95
-    min_shadow_margin: float = 0.1
+    min_batches: int | None = None
+    min_answered: float | None = 0.95
+    min_shadow_margin: float | None = 0.1
 
     def validate(self, test: str) -> None:
         """Raise ConfigError for settings that make no sense."""
-        if self.min_batches < 3:
-            raise ConfigError(
-                f"{test}: `min_batches` must be at least 3 (Grubbs needs 3), got {self.min_batches}",
-                key="test",
-            )
-        check_fraction("min_answered", self.min_answered, test)
-        check_fraction("min_shadow_margin", self.min_shadow_margin, test)
+        if self.min_batches is not None and self.min_batches < 3:
+            raise ConfigError(f"{test}: `min_batches` must be at least 3, got {self.min_batches}", key="test")
+        for name in ("min_answered", "min_shadow_margin"):
+            if getattr(self, name) is not None:
+                check_fraction(name, getattr(self, name), test)
 
-    def violated(self, evidence: Evidence, *, batches_needed: bool = True) -> str | None:
+    def violated(self, evidence: Evidence) -> str | None:
         """The reason the evidence fails these preconditions, or None when it passes."""
         n_images = len(evidence.true_labels)
         if len(evidence.suspect) != n_images or len(evidence.shadow) != n_images:
@@ -98,19 +98,21 @@ class Preconditions:
                 f"evidence for {evidence.suspect_name!r} is inconsistent: {n_images} validation images, "
                 f"{len(evidence.shadow)} shadow answers, {len(evidence.suspect)} suspect answers"
             )
-        if batches_needed and len(evidence.batches) < self.min_batches:
+        if self.min_batches is not None and len(evidence.batches) < self.min_batches:
             return (
                 f"the validation set is cut into only {len(evidence.batches)} batches and this test needs at "
                 f"least {self.min_batches} to estimate the shadow model's spread (lower [validation] "
                 "batch_size or add validation images)"
             )
         n_answered = int(answered(evidence.suspect).sum())
-        if n_answered < self.min_answered * n_images:
+        if self.min_answered is not None and n_answered < self.min_answered * n_images:
             return (
                 f"the suspect answered only {n_answered} of {n_images} validation queries "
                 f"(fewer than {self.min_answered:.0%}); a partial answer sheet can be biased toward easy "
                 "images"
             )
+        if self.min_shadow_margin is None:
+            return None
         shadow_mask = answered(evidence.shadow)
         shadow_acc = float(np.mean(evidence.shadow.labels[shadow_mask] == evidence.true_labels[shadow_mask]))
         chance = chance_accuracy(evidence.true_labels)

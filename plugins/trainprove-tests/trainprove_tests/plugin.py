@@ -15,7 +15,8 @@ from trainprove_core.records import DecisionTestSpec, Option
 COMMON_OPTIONS = (
     Option("alpha", "float", 0.05,
            help="significance level of the Grubbs test: it bounds the rate of clearing a suspect that did "
-                "train on the generator, not the rate of accusing one that did not"),
+                "train on the generator, not the rate of accusing one that did not; with too few batches "
+                "(classes, for -sim) to keep it, the test is inconclusive (8 at alpha = 0.05)"),
     Option("paper_compat", "bool", False,
            help="reproduce the released code: t quantile at alpha/(2n) (and, for `trainprove`, no floor on "
                 "the batch spread)"),
@@ -24,15 +25,12 @@ COMMON_OPTIONS = (
     Option("min_shadow_margin", "float", 0.1,
            help="inconclusive when the shadow's validation accuracy is within this of chance"),
 )
-MIN_BATCHES = Option("min_batches", "int", 5,
-                     help="inconclusive when the validation set has fewer batches than this (at least 3)")
 TRAINPROVE_OPTIONS = COMMON_OPTIONS + (
-    MIN_BATCHES,
     Option("sd_floor", "bool", True,
            help="floor the shadow's batch standard deviation at the binomial value (ignored with "
                 "paper_compat)"),
 )
-ENT_OPTIONS = COMMON_OPTIONS + (MIN_BATCHES,)
+ENT_OPTIONS = COMMON_OPTIONS
 SIM_OPTIONS = COMMON_OPTIONS
 
 
@@ -40,7 +38,6 @@ def _preconditions(settings: Mapping[str, Any]):
     from .evidence import Preconditions
 
     return Preconditions(
-        min_batches=settings.get("min_batches", Preconditions.min_batches),
         min_answered=settings["min_answered"],
         min_shadow_margin=settings["min_shadow_margin"],
     )

@@ -17,7 +17,7 @@ import numpy as np
 from trainprove_core.records import Evidence, Verdict
 
 from .evidence import Preconditions, abstain, answered_batch_sizes, batch_accuracies, check_alpha
-from .grubbs import binomial_sd_floor, grubbs_one_sided
+from .grubbs import binomial_sd_floor, fewest_values, grubbs_one_sided, outside_value_rate
 
 ACCURACY = "batch accuracy on the validation set"
 
@@ -36,12 +36,23 @@ def grubbs_verdict(
     sd_floor: float = 0.0,
     details: dict | None = None,
 ) -> Verdict:
-    """The verdict of a one-sided Grubbs test of `value` against `sample`.
+    """The verdict of a one-sided Grubbs test of `value` against `sample`, or an inconclusive one when
+    the sample is too small for the test to keep its alpha (see `grubbs.outside_value_rate`).
 
     `side` is the side on which an outlier means "not trained on the generator" ("low" for accuracy and
     similarity, "high" for entropy); `unit` names the sample's members in the explanation ("batches",
     "classes").
     """
+    fewest = fewest_values(alpha, paper_compat)
+    if len(sample) < fewest:
+        rate = outside_value_rate(len(sample), alpha, paper_compat) if len(sample) >= 3 else 1.0
+        return abstain(
+            evidence, test,
+            f"the shadow model gives only {len(sample)} {unit} to compare with, and with so few the Grubbs "
+            f"critical value would clear a suspect from the shadow's own population with probability "
+            f"{rate:.2f}, more than alpha = {alpha}; this test needs at least {fewest} {unit} at that alpha",
+            alpha=alpha, quantity=quantity,
+        )
     r = grubbs_one_sided(sample, value, alpha=alpha, side=side, sd_floor=sd_floor, paper_compat=paper_compat)
     direction = "low" if side == "low" else "high"
     context = f"the shadow model's ({r.mean:.3f} ± {r.sd:.3f} over {len(sample)} {unit})"

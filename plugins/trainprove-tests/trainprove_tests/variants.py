@@ -116,10 +116,7 @@ class SimilarityTest:
         self.preconditions.validate(self.name)
 
     def decide(self, evidence: Evidence) -> Verdict:
-        # The sample here is one value per class, so the batch count does not matter.
-        reason = _missing_probabilities(evidence) or self.preconditions.violated(
-            evidence, batches_needed=False
-        )
+        reason = _missing_probabilities(evidence) or self.preconditions.violated(evidence)
         if reason:
             return abstain(evidence, self.name, reason, alpha=self.alpha, quantity=SIMILARITY)
         shadow = class_similarities(evidence, evidence.shadow.probabilities, answered(evidence.shadow))
