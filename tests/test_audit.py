@@ -41,3 +41,22 @@ def test_audit_end_to_end_separates_sources_and_caches(plugins, suspect_pool, tm
     again = run_audit(config_from_dict(doc, plugins), plugins, tmp_path / "out2", store, show_progress=False)
     assert [s["queries_sent"] for s in again.report["suspects"]] == [0, 0]
     assert again.report["verdicts"] == result.report["verdicts"]
+
+
+def test_negative_control_passes_for_a_distinct_source_and_warns_for_a_lookalike(
+    plugins, suspect_pool, tmp_path
+):
+    store = Store(tmp_path / "store")
+    suspects = [{"name": "same", "use": "timm", "checkpoint": str(suspect_pool["same"])}]
+    distinct = base_audit(suspect=suspects, negative_control={"use": "shapes", "style": 1.0})
+    report = run_audit(config_from_dict(distinct, plugins), plugins, tmp_path / "a", store, False).report
+    assert [v["decision"] for v in report["negative_control"]["verdicts"]] == ["not-trained-on-generator"]
+    assert report["warnings"] == []
+    assert "Negative control" in (tmp_path / "a" / "report.html").read_text()
+
+    lookalike = base_audit(suspect=suspects, negative_control={"use": "shapes", "style": 0.0, "noise": 0.12})
+    report = run_audit(config_from_dict(lookalike, plugins), plugins, tmp_path / "b", store, False).report
+    assert report["negative_control"]["verdicts"][0]["decision"] == "trained-on-generator"
+    assert report["warnings"] and report["warnings"][0].startswith(
+        "negative control failed: trainprove judged"
+    )

@@ -357,6 +357,30 @@ def run_audit(
     shadow_answers, shadow_answers_key = ws.answers("shadow", shadow_adapter, validation)
     batches = validation_batches(len(validation), config.validation.batch_size, config.validation.seed)
 
+    def judge(evidence: Evidence, truth: str | None) -> list[dict[str, Any]]:
+        """Every decision test's verdict on one model's evidence, as report records."""
+        records = []
+        for test_cfg in config.tests:
+            test = tests[test_cfg.name]
+            if test.needs == "probabilities" and evidence.suspect.probabilities is None:
+                verdict = declined(
+                    evidence.suspect_name,
+                    test_cfg.name,
+                    "it needs probabilities and this suspect answers labels only",
+                )
+            elif test.needs == "probabilities" and evidence.shadow.probabilities is None:
+                verdict = declined(
+                    evidence.suspect_name,
+                    test_cfg.name,
+                    "it needs probabilities and the shadow model answers labels only",
+                )
+            else:
+                verdict = test.decide(evidence)
+                verdict.test = test_cfg.name
+            plugins.hook.trainprove_after_verdict(verdict=verdict)
+            records.append(_verdict_record(verdict, truth, plugins.get("test", test_cfg.test.use)))
+        return records
+
     errors: list[str] = []
     suspects_report: list[dict[str, Any]] = []
     verdicts: list[dict[str, Any]] = []
@@ -390,23 +414,27 @@ def run_audit(
             returns="probabilities" if answers.probabilities is not None else "labels",
         )
         evidence = Evidence(task, validation.labels, batches, shadow_answers, answers, suspect.name, ws)
-        for test_cfg in config.tests:
-            test = tests[test_cfg.name]
-            if test.needs == "probabilities" and answers.probabilities is None:
-                verdict = declined(
-                    suspect.name, test_cfg.name, "it needs probabilities and this suspect answers labels only"
+        verdicts += judge(evidence, suspect.truth)
+
+    control: dict[str, Any] | None = None
+    warnings: list[str] = []
+    if config.negative_control is not None and config.control_set is not None:
+        control_gen = ws.generator(config.negative_control)
+        control_train = ws.image_set("negative-control", control_gen, config.control_set)
+        control_adapter, control_key = ws.shadow_model(config.trainer, control_train)
+        name = f"negative control ({config.negative_control.use})"
+        control_answers, _ = ws.answers(name, control_adapter, validation)
+        hashes["negative_control_model"] = control_key
+        evidence = Evidence(task, validation.labels, batches, shadow_answers, control_answers, name, ws)
+        control_verdicts = judge(evidence, "not-trained-on-generator")
+        control = {"source": config.negative_control.use, "verdicts": control_verdicts}
+        for v in control_verdicts:
+            if v["decision"] != "not-trained-on-generator":
+                warnings.append(
+                    f"negative control failed: {v['test']} judged a model trained on "
+                    f"{config.negative_control.use}'s images {v['decision']} (it is not). This audit may not "
+                    f"tell {config.generator.use}'s images from others'; treat its verdicts with care."
                 )
-            elif test.needs == "probabilities" and shadow_answers.probabilities is None:
-                verdict = declined(
-                    suspect.name,
-                    test_cfg.name,
-                    "it needs probabilities and the shadow model answers labels only",
-                )
-            else:
-                verdict = test.decide(evidence)
-                verdict.test = test_cfg.name
-            plugins.hook.trainprove_after_verdict(verdict=verdict)
-            verdicts.append(_verdict_record(verdict, suspect.truth, plugins.get("test", test_cfg.test.use)))
 
     report = {
         "trainprove_version": __version__,
@@ -426,6 +454,8 @@ def run_audit(
         },
         "suspects": suspects_report,
         "verdicts": verdicts,
+        "negative_control": control,
+        "warnings": warnings,
         "errors": errors,
         "manifest": {
             "audit_file": config.source,

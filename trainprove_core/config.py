@@ -24,7 +24,17 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-TOP_LEVEL = ("seed", "task", "generator", "shadow", "validation", "suspect", "test", "executor")
+TOP_LEVEL = (
+    "seed",
+    "task",
+    "generator",
+    "shadow",
+    "validation",
+    "suspect",
+    "test",
+    "negative_control",
+    "executor",
+)
 
 TASK_OPTIONS = (
     Option("classes", "list[str]", help="class names in the suspect's index order"),
@@ -49,6 +59,11 @@ TEST_OPTIONS = (
     Option("name", "str", None, help="a name for this test (default: the plugin name)"),
 )
 PLUGIN_OPTIONS = (Option("use", "str", help="plugin name"),)
+CONTROL_OPTIONS = (
+    Option("use", "str", help="generator plugin of a source known to differ (another generator, real data)"),
+    Option("per_class", "int", None, help="training images per class (default: the shadow set's)"),
+    Option("seed", "int", None, help="seed of the control's training set (default: derived)"),
+)
 DEFAULT_TESTS = ({"use": "trainprove"},)
 
 
@@ -96,6 +111,8 @@ class AuditConfig:
     suspects: list[SuspectConfig]
     tests: list[TestConfig]
     executor: PluginTable
+    negative_control: PluginTable | None = None
+    control_set: ImageSetConfig | None = None
     document: dict[str, Any] = field(default_factory=dict)
 
     def public_document(self) -> dict[str, Any]:
@@ -356,6 +373,24 @@ def config_from_dict(
         set_seed = settings["seed"] if settings["seed"] is not None else seed * 1000 + offset
         return ImageSetConfig(settings["prompt"], settings["per_class"], set_seed, settings.get("batch_size"))
 
+    negative_control = control_set = None
+    if "negative_control" in document:
+        control, negative_control = _plugin_table(
+            table("negative_control"),
+            "generator",
+            plugins,
+            use_key="use",
+            core=CONTROL_OPTIONS,
+            source=source,
+            where="negative_control",
+            base_dir=base_dir,
+        )
+        control_set = ImageSetConfig(
+            shadow_settings["prompt"],
+            control["per_class"] or shadow_settings["per_class"],
+            control["seed"] if control["seed"] is not None else seed * 1000 + 3,
+        )
+
     validation = image_set(validation_settings, 2)
     if validation.per_class < 1 or shadow_settings["per_class"] < 1:
         raise ConfigError("per_class must be at least 1", source, "validation")
@@ -372,6 +407,8 @@ def config_from_dict(
         suspects=suspects,
         tests=tests,
         executor=executor,
+        negative_control=negative_control,
+        control_set=control_set,
         document=dict(document),
     )
 

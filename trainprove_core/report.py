@@ -131,6 +131,27 @@ def render_html(report: dict[str, Any]) -> str:
     parts.append(
         _table(["suspect", "test", "decision", "statistic", "critical", "p", "suspect value", "truth"], rows)
     )
+    control = report.get("negative_control")
+    if control:
+        parts.append(
+            "<h2>Negative control</h2><p>A model trained like the shadow, but on images from "
+            f"<code>{html.escape(control['source'])}</code>: it must come out "
+            "<code>not-trained-on-generator</code>, or this audit cannot discriminate.</p>"
+        )
+        parts.append(
+            _table(
+                ["test", "decision", "statistic", "critical"],
+                [
+                    [
+                        html.escape(v["test"]),
+                        html.escape(v["decision"]),
+                        _fmt(v.get("statistic"), 2),
+                        _fmt(v.get("threshold"), 2),
+                    ]
+                    for v in control["verdicts"]
+                ],
+            )
+        )
     if report.get("errors"):
         parts.append("<h2>Errors</h2>")
         parts.extend(f"<div class='card warn'>{html.escape(e)}</div>" for e in report["errors"])
