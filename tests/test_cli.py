@@ -48,3 +48,26 @@ def test_bad_audit_file_is_one_clean_error(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"error: {bad}: [generator] key 'use': unknown generator 'no-such-generator'" in result.stderr
+
+
+def test_preview_sheet_has_a_row_per_class(tmp_path):
+    import shapes_plugin
+    from conftest import base_audit
+
+    from trainprove_core.audit import Workspace, preview_sheet
+    from trainprove_core.config import config_from_dict
+    from trainprove_core.plugins import load_plugins
+    from trainprove_core.store import Store
+
+    plugins = load_plugins()
+    plugins.register(shapes_plugin, "shapes", "tests")
+    doc = base_audit(suspect=[{"name": "s", "use": "timm", "checkpoint": "x"}])
+    config = config_from_dict(doc, plugins)
+    ws = Workspace(
+        config.task, plugins, Store(tmp_path / "s"), plugins.get("executor", "local").spec.factory({}), False
+    )
+    image_set = ws.image_set("shadow", ws.generator(config.generator), config.shadow)
+    preview_sheet(image_set, config.task, tmp_path / "sheet.png")
+    from PIL import Image
+
+    assert Image.open(tmp_path / "sheet.png").size == (8 * 64, 3 * 64)

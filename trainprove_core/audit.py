@@ -63,6 +63,19 @@ def resize_to_task(images: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def preview_sheet(image_set: ImageSet, task: Task, path: Path, per_class: int = 8) -> None:
+    """A PNG with `per_class` images of each class in a row (enlarged so small images stay visible)."""
+    from PIL import Image
+
+    size = task.image_size
+    scale = max(1, 64 // size)
+    sheet = np.full((task.num_classes * size, per_class * size, 3), 255, dtype=np.uint8)
+    for c in range(task.num_classes):
+        for j, i in enumerate(np.flatnonzero(image_set.labels == c)[:per_class]):
+            sheet[c * size : (c + 1) * size, j * size : (j + 1) * size] = image_set.images[i]
+    Image.fromarray(sheet).resize((sheet.shape[1] * scale, sheet.shape[0] * scale), Image.NEAREST).save(path)
+
+
 def validation_batches(n_images: int, batch_size: int, seed: int) -> list[np.ndarray]:
     """The paper's partition of the validation set into n = ceil(N / batch_size) query batches.
 

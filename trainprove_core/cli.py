@@ -135,6 +135,64 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("audit_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--set",
+    "sets",
+    type=click.Choice(["shadow", "validation"]),
+    multiple=True,
+    default=("shadow", "validation"),
+    show_default=True,
+    help="Which image sets to make.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the preview sheets go [default: runs/<audit file name>].",
+)
+@click.option(
+    "--store",
+    "store_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Cache directory [default: $TRAINPROVE_STORE or ~/.cache/trainprove].",
+)
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@click.pass_context
+def generate(
+    ctx: click.Context,
+    audit_file: Path,
+    sets: tuple[str, ...],
+    out_dir: Path | None,
+    store_dir: Path | None,
+    progress: bool,
+) -> None:
+    """Make an audit's image sets (into the cache) and write a preview sheet of each.
+
+    Use it to look at what the generator makes before paying for an audit; the audit then finds the sets
+    in the cache.
+    """
+    from .audit import Workspace, preview_sheet
+    from .config import load_config
+    from .store import Store, default_store_root
+
+    plugins = _plugins(ctx)
+    config = load_config(audit_file, plugins)
+    out_dir = out_dir or Path("runs") / audit_file.stem
+    out_dir.mkdir(parents=True, exist_ok=True)
+    executor = plugins.get("executor", config.executor.use).spec.factory(config.executor.settings)
+    ws = Workspace(config.task, plugins, Store(store_dir or default_store_root()), executor, progress)
+    generator = ws.generator(config.generator)
+    for role in sets:
+        image_set = ws.image_set(role, generator, config.shadow if role == "shadow" else config.validation)
+        sheet = out_dir / f"{role}-preview.png"
+        preview_sheet(image_set, config.task, sheet)
+        click.echo(f"{role}: {len(image_set)} images (key {image_set.key}); preview: {sheet}")
+
+
+@cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 def report(run_dir: Path) -> None:
     """Render RUN_DIR/report.html again from RUN_DIR/report.json."""
