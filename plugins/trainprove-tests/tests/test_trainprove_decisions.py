@@ -50,8 +50,12 @@ def test_entropy_and_similarity_match_independent_formulas():
     p = rng.dirichlet(np.ones(5), size=7)
     assert prediction_entropy(p) == pytest.approx(stats.entropy(p, axis=1))
     v = rng.normal(size=(6, 4))
-    pairs = [max(0.0, v[i] @ v[j] / np.linalg.norm(v[i]) / np.linalg.norm(v[j]))
-             for i in range(6) for j in range(6) if i < j]
+    pairs = [
+        max(0.0, v[i] @ v[j] / np.linalg.norm(v[i]) / np.linalg.norm(v[j]))
+        for i in range(6)
+        for j in range(6)
+        if i < j
+    ]
     assert mean_pairwise_cosine(v) == pytest.approx(np.mean(pairs))
     q = np.abs(v)  # non-negative rows take the O(k C) path
     unit = q / np.linalg.norm(q, axis=1, keepdims=True)
@@ -97,8 +101,13 @@ def test_too_few_answers_is_inconclusive_and_unanswered_images_are_ignored():
     tolerant = TrainProVeTest(preconditions=Preconditions(min_answered=0.8)).decide(partial)
     answered = labels >= 0
     assert tolerant.suspect_value == pytest.approx(
-        np.mean([np.mean(labels[b][answered[b]] == ev.true_labels[b][answered[b]])
-                 for b in ev.batches if answered[b].any()])
+        np.mean(
+            [
+                np.mean(labels[b][answered[b]] == ev.true_labels[b][answered[b]])
+                for b in ev.batches
+                if answered[b].any()
+            ]
+        )
     )
 
 

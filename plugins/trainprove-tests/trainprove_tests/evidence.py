@@ -126,8 +126,9 @@ class Preconditions:
         return None
 
 
-def abstain(evidence: Evidence, test: str, reason: str, *, alpha: float | None = None,
-            quantity: str = "") -> Verdict:
+def abstain(
+    evidence: Evidence, test: str, reason: str, *, alpha: float | None = None, quantity: str = ""
+) -> Verdict:
     """An inconclusive verdict that says why the test would not decide."""
     return Verdict(
         suspect=evidence.suspect_name,

@@ -13,22 +13,41 @@ from trainprove_core.hookspecs import hookimpl
 from trainprove_core.records import DecisionTestSpec, Option
 
 COMMON_OPTIONS = (
-    Option("alpha", "float", 0.05,
-           help="significance level of the Grubbs test: it bounds the rate of clearing a suspect that did "
-                "train on the generator, not the rate of accusing one that did not; with too few batches "
-                "(classes, for -sim) to keep it, the test is inconclusive (8 at alpha = 0.05)"),
-    Option("paper_compat", "bool", False,
-           help="reproduce the released code: t quantile at alpha/(2n) (and, for `trainprove`, no floor on "
-                "the batch spread)"),
-    Option("min_answered", "float", 0.95,
-           help="inconclusive when the suspect answered less than this fraction of the validation queries"),
-    Option("min_shadow_margin", "float", 0.1,
-           help="inconclusive when the shadow's validation accuracy is within this of chance"),
+    Option(
+        "alpha",
+        "float",
+        0.05,
+        help="significance level of the Grubbs test: it bounds the rate of clearing a suspect that did "
+        "train on the generator, not the rate of accusing one that did not; with too few batches "
+        "(classes, for -sim) to keep it, the test is inconclusive (8 at alpha = 0.05)",
+    ),
+    Option(
+        "paper_compat",
+        "bool",
+        False,
+        help="reproduce the released code: t quantile at alpha/(2n) (and, for `trainprove`, no floor on "
+        "the batch spread)",
+    ),
+    Option(
+        "min_answered",
+        "float",
+        0.95,
+        help="inconclusive when the suspect answered less than this fraction of the validation queries",
+    ),
+    Option(
+        "min_shadow_margin",
+        "float",
+        0.1,
+        help="inconclusive when the shadow's validation accuracy is within this of chance",
+    ),
 )
 TRAINPROVE_OPTIONS = COMMON_OPTIONS + (
-    Option("sd_floor", "bool", True,
-           help="floor the shadow's batch standard deviation at the binomial value (ignored with "
-                "paper_compat)"),
+    Option(
+        "sd_floor",
+        "bool",
+        True,
+        help="floor the shadow's batch standard deviation at the binomial value (ignored with paper_compat)",
+    ),
 )
 ENT_OPTIONS = COMMON_OPTIONS
 SIM_OPTIONS = COMMON_OPTIONS
@@ -67,19 +86,22 @@ def _similarity(settings: Mapping[str, Any]):
 def trainprove_decision_tests() -> list[DecisionTestSpec]:
     return [
         DecisionTestSpec(
-            "trainprove", _trainprove,
+            "trainprove",
+            _trainprove,
             "TrainProVe: one-sided Grubbs test of the suspect's accuracy against the shadow's batches "
             "(labels)",
             TRAINPROVE_OPTIONS,
         ),
         DecisionTestSpec(
-            "trainprove-ent", _entropy,
+            "trainprove-ent",
+            _entropy,
             "TrainProVe-Ent: Grubbs test, high side, of the per-batch mean prediction entropy "
             "(probabilities)",
             ENT_OPTIONS,
         ),
         DecisionTestSpec(
-            "trainprove-sim", _similarity,
+            "trainprove-sim",
+            _similarity,
             "TrainProVe-Sim: Grubbs test, low side, of the per-class output cosine similarity "
             "(probabilities)",
             SIM_OPTIONS,

@@ -52,8 +52,9 @@ class SimulatedAudit:
         base = self.confidence - (0.0 if trained else self.confidence_gap)
         return float(base + rng.normal(0.0, self.confidence_sd))
 
-    def answers(self, rng: np.random.Generator, true_labels: np.ndarray, accuracy: float,
-                confidence: float | None) -> Answers:
+    def answers(
+        self, rng: np.random.Generator, true_labels: np.ndarray, accuracy: float, confidence: float | None
+    ) -> Answers:
         """A model's answers: each image right with probability `accuracy`, else a random other class;
         probability vectors when `confidence` is given."""
         n, c = len(true_labels), self.n_classes
@@ -67,8 +68,9 @@ class SimulatedAudit:
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         return Answers(labels, probs / probs.sum(axis=1, keepdims=True))
 
-    def evidence(self, rng: np.random.Generator, trained: bool, probabilities: bool = False,
-                 name: str = "suspect") -> Evidence:
+    def evidence(
+        self, rng: np.random.Generator, trained: bool, probabilities: bool = False, name: str = "suspect"
+    ) -> Evidence:
         """One suspect's evidence: a fresh validation set, the shadow's and the suspect's answers."""
         n = self.n_batches * self.batch_size
         true_labels = np.arange(n) % self.n_classes
@@ -76,7 +78,9 @@ class SimulatedAudit:
         shadow_confidence = self.confidence if probabilities else None
         shadow = self.answers(rng, true_labels, self.shadow_accuracy, shadow_confidence)
         suspect = self.answers(
-            rng, true_labels, self.suspect_accuracy(rng, trained),
+            rng,
+            true_labels,
+            self.suspect_accuracy(rng, trained),
             self.suspect_confidence(rng, trained) if probabilities else None,
         )
         return Evidence(self.task, true_labels, batches, shadow, suspect, name)
@@ -90,8 +94,10 @@ def error_rates(test, world: SimulatedAudit, trials: int, seed: int, probabiliti
     """
     rng = np.random.default_rng(seed)
     counts = {"trials": trials, "false_clear": 0, "false_accuse": 0, "abstain": 0}
-    for trained, wrong, key in ((True, "not-trained-on-generator", "false_clear"),
-                                (False, "trained-on-generator", "false_accuse")):
+    for trained, wrong, key in (
+        (True, "not-trained-on-generator", "false_clear"),
+        (False, "trained-on-generator", "false_accuse"),
+    ):
         for _ in range(trials):
             decision = test.decide(world.evidence(rng, trained, probabilities)).decision
             counts[key] += decision == wrong

@@ -47,23 +47,29 @@ def grubbs_verdict(
     if len(sample) < fewest:
         rate = outside_value_rate(len(sample), alpha, paper_compat) if len(sample) >= 3 else 1.0
         return abstain(
-            evidence, test,
+            evidence,
+            test,
             f"the shadow model gives only {len(sample)} {unit} to compare with, and with so few the Grubbs "
             f"critical value would clear a suspect from the shadow's own population with probability "
             f"{rate:.2f}, more than alpha = {alpha}; this test needs at least {fewest} {unit} at that alpha",
-            alpha=alpha, quantity=quantity,
+            alpha=alpha,
+            quantity=quantity,
         )
     r = grubbs_one_sided(sample, value, alpha=alpha, side=side, sd_floor=sd_floor, paper_compat=paper_compat)
     direction = "low" if side == "low" else "high"
     context = f"the shadow model's ({r.mean:.3f} ± {r.sd:.3f} over {len(sample)} {unit})"
     if r.outlier:
         decision = "not-trained-on-generator"
-        why = f"its {quantity} ({value:.3f}) is abnormally {direction} next to {context}: " \
-              f"G = {r.statistic:.2f} > {r.critical:.2f}"
+        why = (
+            f"its {quantity} ({value:.3f}) is abnormally {direction} next to {context}: "
+            f"G = {r.statistic:.2f} > {r.critical:.2f}"
+        )
     else:
         decision = "trained-on-generator"
-        why = f"its {quantity} ({value:.3f}) is in line with {context}: " \
-              f"G = {r.statistic:.2f} ≤ {r.critical:.2f}"
+        why = (
+            f"its {quantity} ({value:.3f}) is in line with {context}: "
+            f"G = {r.statistic:.2f} ≤ {r.critical:.2f}"
+        )
     return Verdict(
         suspect=evidence.suspect_name,
         test=test,
@@ -80,8 +86,13 @@ def grubbs_verdict(
         boundary=r.boundary,
         quantity=quantity,
         details={
-            "sd": r.sd, "sd_raw": r.sd_raw, "sd_floor": sd_floor, "paper_compat": paper_compat,
-            "side": side, "score": -r.statistic, **(details or {}),
+            "sd": r.sd,
+            "sd_raw": r.sd_raw,
+            "sd_floor": sd_floor,
+            "paper_compat": paper_compat,
+            "side": side,
+            "score": -r.statistic,
+            **(details or {}),
         },
     )
 
@@ -113,9 +124,18 @@ class TrainProVeTest:
         suspect_acc = batch_accuracies(evidence, evidence.suspect)
         floor = (
             binomial_sd_floor(shadow_acc, answered_batch_sizes(evidence, evidence.shadow))
-            if self.use_floor else 0.0
+            if self.use_floor
+            else 0.0
         )
         return grubbs_verdict(
-            evidence, "trainprove", shadow_acc, float(suspect_acc.mean()), side="low", alpha=self.alpha,
-            paper_compat=self.paper_compat, quantity=ACCURACY, unit="batches", sd_floor=floor,
+            evidence,
+            "trainprove",
+            shadow_acc,
+            float(suspect_acc.mean()),
+            side="low",
+            alpha=self.alpha,
+            paper_compat=self.paper_compat,
+            quantity=ACCURACY,
+            unit="batches",
+            sd_floor=floor,
         )

@@ -79,8 +79,9 @@ class EntropyTest:
     needs = "probabilities"
     name = "trainprove-ent"
 
-    def __init__(self, alpha: float = 0.05, paper_compat: bool = False,
-                 preconditions: Preconditions | None = None) -> None:
+    def __init__(
+        self, alpha: float = 0.05, paper_compat: bool = False, preconditions: Preconditions | None = None
+    ) -> None:
         check_alpha(alpha, self.name)
         self.alpha = alpha
         self.paper_compat = paper_compat
@@ -96,8 +97,15 @@ class EntropyTest:
             for a in (evidence.shadow, evidence.suspect)
         )
         return grubbs_verdict(
-            evidence, self.name, shadow, float(suspect.mean()), side="high", alpha=self.alpha,
-            paper_compat=self.paper_compat, quantity=ENTROPY, unit="batches",
+            evidence,
+            self.name,
+            shadow,
+            float(suspect.mean()),
+            side="high",
+            alpha=self.alpha,
+            paper_compat=self.paper_compat,
+            quantity=ENTROPY,
+            unit="batches",
         )
 
 
@@ -107,8 +115,9 @@ class SimilarityTest:
     needs = "probabilities"
     name = "trainprove-sim"
 
-    def __init__(self, alpha: float = 0.05, paper_compat: bool = False,
-                 preconditions: Preconditions | None = None) -> None:
+    def __init__(
+        self, alpha: float = 0.05, paper_compat: bool = False, preconditions: Preconditions | None = None
+    ) -> None:
         check_alpha(alpha, self.name)
         self.alpha = alpha
         self.paper_compat = paper_compat
@@ -123,14 +132,23 @@ class SimilarityTest:
         suspect = class_similarities(evidence, evidence.suspect.probabilities, answered(evidence.suspect))
         if len(shadow) < 3 or not suspect:
             return abstain(
-                evidence, self.name,
+                evidence,
+                self.name,
                 f"only {len(shadow)} classes have two or more validation images the shadow answered and "
                 f"{len(suspect)} the suspect answered; the test needs 3 classes for the shadow and 1 for the "
                 "suspect",
-                alpha=self.alpha, quantity=SIMILARITY,
+                alpha=self.alpha,
+                quantity=SIMILARITY,
             )
         sample = np.array([shadow[c] for c in sorted(shadow)])
         return grubbs_verdict(
-            evidence, self.name, sample, float(np.mean(list(suspect.values()))), side="low", alpha=self.alpha,
-            paper_compat=self.paper_compat, quantity=SIMILARITY, unit="classes",
+            evidence,
+            self.name,
+            sample,
+            float(np.mean(list(suspect.values()))),
+            side="low",
+            alpha=self.alpha,
+            paper_compat=self.paper_compat,
+            quantity=SIMILARITY,
+            unit="classes",
         )
