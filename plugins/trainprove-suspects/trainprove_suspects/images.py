@@ -1,0 +1,173 @@
+"""From the audit's images to what a model takes: resizing, channel order, value range, layout, encoding.
+
+The audit hands adapters uint8 RGB images (N, H, W, 3) at the task's size. A suspect exported to ONNX or
+served over HTTP was trained with its own preprocessing, which its file does not record, so the audit
+file declares it (`Preprocessing`) and both adapters apply it the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+Layout = Literal["NCHW", "NHWC"]
+
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+FLOAT_DTYPES = {"float32": np.float32, "float16": np.float16, "float64": np.float64}
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a suspect expects its pixels.
+
+    `size` is (height, width) to resize to, or None to keep the task's size. Float inputs are
+    `(pixel * scale - mean) / std` per channel, with scale 1/255 for value range "0-1" and 1 for "0-255";
+    integer inputs get the raw (resized, reordered) pixels.
+    """
+
+    size: tuple[int, int] | None = None
+    interpolation: str = "bilinear"
+    channel_order: Literal["RGB", "BGR"] = "RGB"
+    value_range: Literal["0-1", "0-255"] = "0-1"
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], size: tuple[int, int] | None) -> Preprocessing:
+        """Built from an adapter's validated settings (the keys of `plugin.PREPROCESSING_OPTIONS`)."""
+        for key in ("mean", "std"):
+            if len(settings[key]) != 3:
+                raise ValueError(f"key {key!r} needs one value per channel (3), got {settings[key]!r}")
+        if any(s == 0 for s in settings["std"]):
+            raise ValueError(f"key 'std' must not contain 0, got {settings['std']!r}")
+        return cls(
+            size=size,
+            interpolation=settings["interpolation"],
+            channel_order=settings["channel_order"],
+            value_range=settings["value_range"],
+            mean=tuple(float(v) for v in settings["mean"]),
+            std=tuple(float(v) for v in settings["std"]),
+        )
+
+    def identity(self) -> dict[str, Any]:
+        """What changes the pixels a model sees, for cache keys."""
+        return {
+            "size": list(self.size) if self.size else None,
+            "interpolation": self.interpolation,
+            "channel_order": self.channel_order,
+            "value_range": self.value_range,
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
+
+    def pixels(self, images: np.ndarray) -> np.ndarray:
+        """Resized, channel-reordered uint8 images (N, H, W, 3)."""
+        if self.size is not None and images.shape[1:3] != self.size:
+            images = resize(images, self.size, self.interpolation)
+        if self.channel_order == "BGR":
+            images = images[..., ::-1]
+        return images
+
+    def tensor(self, images: np.ndarray, layout: Layout, dtype: np.dtype | type) -> np.ndarray:
+        """The model's input tensor: pixels, normalised when `dtype` is floating, in `layout`."""
+        pixels = self.pixels(images)
+        if np.issubdtype(np.dtype(dtype), np.floating):
+            scale = 1 / 255 if self.value_range == "0-1" else 1.0
+            mean, std = np.array(self.mean), np.array(self.std)
+            if self.channel_order == "BGR":  # mean and std are written in RGB order, like the images
+                mean, std = mean[::-1], std[::-1]
+            # One fused multiply-add per pixel: (p * scale - mean) / std == p * a + b.
+            a = (scale / std).astype(np.float32)
+            b = (-mean / std).astype(np.float32)
+            x = pixels * a + b
+        else:
+            x = pixels
+        if layout == "NCHW":
+            x = x.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(x, dtype=dtype)
+
+
+def infer_layout(shape: Sequence[Any], declared: str) -> Layout:
+    """NCHW or NHWC from a rank-4 input shape (variable axes as names, None or -1): the axis of size 3 is
+    the channel axis, unless `declared` says which."""
+    if declared != "auto":
+        return declared  # type: ignore[return-value]
+    channels_first, channels_last = shape[1] == 3, shape[3] == 3
+    if channels_first != channels_last:
+        return "NCHW" if channels_first else "NHWC"
+    raise ValueError(f"cannot tell the layout of input shape {list(shape)}; set `layout` to NCHW or NHWC")
+
+
+def requested_size(requested: int | None, image_size: int) -> tuple[int, int] | None:
+    """The (height, width) of a `resize` key, or None when it is unset or keeps the task's size."""
+    return (requested, requested) if requested is not None and requested != image_size else None
+
+
+def spatial_size(
+    shape: Sequence[Any], layout: Layout, requested: int | None, image_size: int
+) -> tuple[int, int] | None:
+    """The (height, width) images must be resized to for a model input of `shape`, or None to keep the
+    task's `image_size`.
+
+    A model with a fixed size gets that size (and the `resize` key, if set, must agree); a model with
+    variable height and width gets `resize` if set, else the task's images as they are.
+    """
+    height, width = (shape[2], shape[3]) if layout == "NCHW" else (shape[1], shape[2])
+    if isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0:
+        if requested is not None and (height, width) != (requested, requested):
+            raise ValueError(f"`resize = {requested}` but the model takes {height}x{width} images")
+        return None if (height, width) == (image_size, image_size) else (height, width)
+    return requested_size(requested, image_size)
+
+
+def resize(images: np.ndarray, size: tuple[int, int], interpolation: str = "bilinear") -> np.ndarray:
+    """uint8 RGB images resized to (height, width) with Pillow (the resampling the task's images had)."""
+    from PIL import Image
+
+    methods = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC, "nearest": Image.NEAREST}
+    height, width = size
+    out = np.empty((len(images), height, width, images.shape[-1]), dtype=np.uint8)
+    for i, image in enumerate(images):
+        out[i] = np.asarray(Image.fromarray(image).resize((width, height), methods[interpolation]))
+    return out
+
+
+def encode_image(image: np.ndarray, fmt: Literal["png", "jpeg"], quality: int = 95) -> bytes:
+    """One uint8 RGB image as PNG (lossless) or JPEG bytes."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    if fmt == "png":
+        # Level 1: a fraction of the default's CPU for a few percent more bytes, on a lossless format.
+        Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
+    else:
+        Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def encode_base64(
+    images: Sequence[np.ndarray], fmt: Literal["png", "jpeg"], quality: int = 95, data_url: bool = False
+) -> list[str]:
+    """Images as base64 strings (optionally `data:` URLs), the way JSON APIs usually take them."""
+    prefix = f"data:image/{fmt};base64," if data_url else ""
+    return [
+        prefix + base64.b64encode(encode_image(np.ascontiguousarray(im), fmt, quality)).decode("ascii")
+        for im in images
+    ]
+
+
+def decode_image(data: str | bytes) -> np.ndarray:
+    """A base64 string (or `data:` URL) or raw bytes of a PNG/JPEG image, as uint8 RGB (H, W, 3)."""
+    from PIL import Image
+
+    if isinstance(data, str):
+        if data.startswith("data:"):
+            data = data.split(",", 1)[1]
+        data = base64.b64decode(data, validate=True)
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"))
