@@ -28,8 +28,15 @@ def answered(answers: Answers) -> np.ndarray:
 def batch_means(evidence: Evidence, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The mean of `values` over the `mask`ed images of each validation batch; batches with no masked image
     are left out (they carry no information)."""
-    out = [float(values[b][mask[b]].mean()) for b in evidence.batches if mask[b].any()]
-    return np.array(out, dtype=float)
+    index = np.concatenate(evidence.batches)
+    batch_of = np.repeat(np.arange(len(evidence.batches)), [len(b) for b in evidence.batches])
+    weight = mask[index].astype(float)
+    totals = np.bincount(
+        batch_of, weights=np.asarray(values, dtype=float)[index] * weight, minlength=len(evidence.batches)
+    )
+    counts = np.bincount(batch_of, weights=weight, minlength=len(evidence.batches))
+    kept = counts > 0
+    return totals[kept] / counts[kept]
 
 
 def batch_accuracies(evidence: Evidence, answers: Answers) -> np.ndarray:
@@ -41,8 +48,8 @@ def batch_accuracies(evidence: Evidence, answers: Answers) -> np.ndarray:
 def answered_batch_sizes(evidence: Evidence, answers: Answers) -> np.ndarray:
     """How many images of each validation batch `answers` covers (batches with none left out, as above)."""
     mask = answered(answers)
-    sizes = [int(mask[b].sum()) for b in evidence.batches]
-    return np.array([s for s in sizes if s > 0], dtype=float)
+    sizes = np.array([np.count_nonzero(mask[b]) for b in evidence.batches], dtype=float)
+    return sizes[sizes > 0]
 
 
 def chance_accuracy(true_labels: np.ndarray) -> float:

@@ -12,6 +12,7 @@ the test one-sided at alpha/2: `paper_compat=True` reproduces it.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ import numpy as np
 from scipy import stats
 
 
+@functools.lru_cache(maxsize=1024)
 def grubbs_critical(n: int, alpha: float, paper_compat: bool = False) -> float:
     """The critical value of the one-sided Grubbs test for a sample of size n at level alpha."""
     if n < 3:
@@ -116,6 +118,7 @@ def outside_value_rate(n: int, alpha: float, paper_compat: bool = False) -> floa
     return float(stats.t.sf(g / math.sqrt(1.0 + 1.0 / n), n - 1))
 
 
+@functools.lru_cache(maxsize=64)
 def fewest_values(alpha: float, paper_compat: bool = False) -> int:
     """The smallest sample size at which `outside_value_rate` is at most alpha (8 at alpha = 0.05)."""
     n = 3

@@ -63,7 +63,7 @@ class SimulatedAudit:
         labels = np.where(right, true_labels, wrong).astype(np.int64)
         if confidence is None:
             return Answers(labels)
-        logits = rng.normal(size=(n, c))
+        logits = rng.standard_normal((n, c), dtype=np.float32)
         logits[np.arange(n), labels] += confidence
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         return Answers(labels, probs / probs.sum(axis=1, keepdims=True))
