@@ -53,11 +53,11 @@ class Faults:
         self.max_in_flight = 0
         self._in_flight = 0
         self._healthy_left = 0
-        self._queue: deque[str] = deque()
+        self._queue: deque[str | None] = deque()
         self._lock = threading.Lock()
 
-    def schedule(self, *faults: str) -> None:
-        """Make the next requests fail with `faults`, one each, in order."""
+    def schedule(self, *faults: str | None) -> None:
+        """Make the next requests fail with `faults`, one each, in order (None: answer that one)."""
         _check_faults(faults)
         with self._lock:
             self._queue.extend(faults)
@@ -101,8 +101,8 @@ class Faults:
                 self._in_flight -= 1
 
 
-def _check_faults(faults: Sequence[str]) -> None:
-    unknown = [f for f in faults if f not in FAULTS]
+def _check_faults(faults: Sequence[str | None]) -> None:
+    unknown = [f for f in faults if f is not None and f not in FAULTS]
     if unknown:
         raise ValueError(f"unknown faults {unknown}; known: {FAULTS}")
 

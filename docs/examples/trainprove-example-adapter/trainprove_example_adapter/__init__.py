@@ -1,0 +1,1 @@
+"""An example suspect adapter package for trainprove (see docs/suspects.md, "Write your own adapter")."""
