@@ -6,7 +6,8 @@ learning a classifier over those descriptions. Here, for images:
 
 1. Shadow models on the defender's generator: `shadows_per_source` fresh shadow sets (the audit's shadow
    prompt and size, new seeds), each trained by the audit's shadow trainer. Shadow models on other sources:
-   the same for every generator named in `sources` (a real-data source, such as `digits-real`, counts as a
+   the same for every source in `sources` (a generator name, or a label whose `source_settings` table
+   gives the plugin as `use` and its settings; a real-data source such as `digits-real` counts as a
    generator).
 2. Each model, and the suspect, is described by its answers on the audit's validation set: accuracy,
    accuracy per class, how often it names each class, how often it agrees with the audit's shadow model,
@@ -167,14 +168,18 @@ class MetaClassifierTest:
 
     # ---- the shadow models and the classifier ---------------------------------------------------------
 
+    def _source_tables(self, ws: Any) -> list[tuple[str, Any]]:
+        """Each source's label and validated generator table: `source_settings[label]` gives the settings
+        (and, with `use`, the plugin; default: the label is the plugin's name)."""
+        tables = []
+        for label in self.sources:
+            settings = dict(self.source_settings.get(label, {}))
+            use = settings.pop("use", label)
+            tables.append((label, ws.plugin_table("generator", use, settings, where=f"test {NAME}, {label}")))
+        return tables
+
     def _fit(self, evidence: Evidence, config: Any, with_probabilities: bool) -> FittedMetaClassifier:
         ws = evidence.workspace
-        if config.generator.use in self.sources:
-            raise ConfigError(
-                f"{NAME}: `sources` lists {config.generator.use!r}, the audit's own generator; "
-                "name only other sources",
-                key="test",
-            )
         key = content_key(
             {
                 "audit": config.public_document(),
@@ -191,29 +196,28 @@ class MetaClassifierTest:
             raise ValueError(
                 f"{NAME}: the workspace's validation set is not the one the evidence was built on"
             )
-        generators = [(config.generator.use, config.generator)] + [
-            (
-                name,
-                ws.plugin_table("generator", name, self.source_settings.get(name, {}), where=f"test {NAME}"),
-            )
-            for name in self.sources
-        ]
-        answer_sheets, trained = [], []
-        for source, table in generators:
+        defender = ws.generator(config.generator)
+        generators = [(config.generator.use, defender)]
+        for label, table in self._source_tables(ws):
             generator = ws.generator(table)
-            for i in range(self.shadows_per_source):
-                # Seeds depend on the source and the audit's shadow seed, not on which generator is the
-                # defender, so audits of the same task with other defenders reuse these models.
-                cfg = ImageSetConfig(
-                    config.shadow.prompt,
-                    config.shadow.per_class,
-                    derive_seed(config.shadow.seed, NAME, source, i),
+            if dict(generator.identity) == dict(defender.identity):
+                raise ConfigError(
+                    f"{NAME}: source {label!r} is the audit's own generator; `sources` must differ from it",
+                    key="test",
                 )
-                shadow_set = ws.image_set(f"{NAME} {source} {i}", generator, cfg)
+            generators.append((label, generator))
+        answer_sheets, trained = [], []
+        for index, (label, generator) in enumerate(generators):
+            for i in range(self.shadows_per_source):
+                # Seeds depend on the source itself and the audit's shadow seed, not on which generator is
+                # the defender, so audits of the same task with other defenders reuse these models.
+                seed = derive_seed(config.shadow.seed, NAME, dict(generator.identity), i)
+                cfg = ImageSetConfig(config.shadow.prompt, config.shadow.per_class, seed)
+                shadow_set = ws.image_set(f"{NAME} {label} {i}", generator, cfg)
                 adapter, _ = ws.shadow_model(config.trainer, shadow_set)
-                answers, _ = ws.answers(f"{NAME} shadow {source} {i}", adapter, validation)
+                answers, _ = ws.answers(f"{NAME} shadow {label} {i}", adapter, validation)
                 answer_sheets.append(answers)
-                trained.append(source == config.generator.use)
+                trained.append(index == 0)
         with_probabilities = with_probabilities and all(a.probabilities is not None for a in answer_sheets)
         x = np.stack(
             [

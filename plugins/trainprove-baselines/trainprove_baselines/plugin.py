@@ -59,14 +59,15 @@ META_OPTIONS = (
     Option(
         "sources",
         "list[str]",
-        help="other generators (entry-point names) whose images train the negative shadow models, e.g. "
-        '["digits-vae", "digits-real"]',
+        help="the other sources whose images train the negative shadow models: generator names, e.g. "
+        '["digits-vae", "digits-real"], or labels of tables in `source_settings`',
     ),
     Option(
         "source_settings",
         "table",
         {},
-        help="settings of those generators, one table per name (default: each generator's defaults)",
+        help="a table per source label with its generator settings, and `use` = the generator plugin when "
+        "the label is not its name (e.g. a second model of the same plugin); default: the plugin's defaults",
     ),
     Option(
         "shadows_per_source", "int", 3, help="shadow models per source, the defender's generator included"
