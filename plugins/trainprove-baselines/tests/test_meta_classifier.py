@@ -1,127 +1,25 @@
 """The meta-classifier against real models, through the core's Workspace (cached sets, models, answers).
 
-The image source and the models are small but real: a procedural class-conditional generator drawn with
-numpy (each source has its own house style) and a multinomial logistic regression on pixels, trained,
-saved to a directory and loaded back as any shadow model is. Nothing here fakes a model's output.
+The image source and the models are small but real (`trainprove_tests.testing`): strokes drawn with numpy,
+each source in its own house style, and logistic regressions on pixels trained and loaded back like any
+shadow model. Nothing here fakes a model's output.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from trainprove_baselines import plugin
 from trainprove_baselines.meta import MetaClassifierTest
+from trainprove_tests.testing import GlyphPlugin
 
 from trainprove_core.audit import Workspace, validation_batches
 from trainprove_core.config import ImageSetConfig, config_from_dict
 from trainprove_core.errors import ConfigError
-from trainprove_core.hookspecs import hookimpl
-from trainprove_core.records import (
-    Answers,
-    Evidence,
-    GenerationRequest,
-    GeneratorSpec,
-    Option,
-    QueryCost,
-    ShadowTrainerSpec,
-    SuspectAdapterSpec,
-)
+from trainprove_core.records import Evidence
 from trainprove_core.store import Store
-from trainprove_core.task import Task
 from trainprove_core.testing import isolated_plugins
-
-
-class Glyphs:
-    """Class c is one of four strokes at a jittered position; `style` moves, thickens and textures it."""
-
-    native_size = 8
-    batch_size = 64
-
-    def __init__(self, style: float) -> None:
-        self.style = style
-        self.identity = {"generator": "glyphs", "style": style}
-
-    def _one(self, r: GenerationRequest) -> np.ndarray:
-        rng = np.random.default_rng(r.seed)
-        yy, xx = np.mgrid[0:8, 0:8].astype(float)
-        cy, cx = 3.5 + rng.normal(0, 0.7, 2) + self.style
-        strokes = [
-            np.abs(yy - cy),
-            np.abs(xx - cx),
-            np.abs(yy - xx - cy + cx),
-            np.abs(np.hypot(yy - cy, xx - cx) - 2.5),
-        ]
-        img = (strokes[r.class_index] < 0.8 + self.style).astype(float)
-        img = img * (1 - 0.4 * self.style) + 0.4 * self.style * (np.cos(2 * xx) > 0)
-        img = np.clip(img + rng.normal(0, 0.25, img.shape), 0, 1)
-        return np.repeat((img * 255).astype(np.uint8)[..., None], 3, axis=2)
-
-    def generate(self, requests: Sequence[GenerationRequest]) -> np.ndarray:
-        return np.stack([self._one(r) for r in requests])
-
-
-class PixelModel:
-    """A saved multinomial logistic regression on gray pixels, queried like any suspect."""
-
-    label_names = None
-    returns = "probabilities"
-    batch_size = 256
-    cost = QueryCost()
-
-    def __init__(self, model_dir: Path) -> None:
-        with np.load(Path(model_dir) / "weights.npz") as f:
-            self.coef, self.intercept = f["coef"], f["intercept"]
-        self.identity = {"model": "pixel-logistic", "weights": self.coef.round(6).tobytes().hex()[:64]}
-
-    def predict(self, images: np.ndarray) -> Answers:
-        logits = images[..., 0].reshape(len(images), -1) / 255.0 @ self.coef.T + self.intercept
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        return Answers(p.argmax(axis=1), p)
-
-
-class PixelTrainer:
-    identity = {"trainer": "pixel-logistic"}
-
-    def train(self, images: np.ndarray, labels: np.ndarray, task: Task, out_dir: Path) -> None:
-        from sklearn.linear_model import LogisticRegression
-
-        model = LogisticRegression(C=0.5, max_iter=300).fit(
-            images[..., 0].reshape(len(images), -1) / 255.0, labels
-        )
-        np.savez(out_dir / "weights.npz", coef=model.coef_, intercept=model.intercept_)
-
-    def open(self, model_dir: Path, task: Task) -> PixelModel:
-        return PixelModel(model_dir)
-
-
-class TestSources:
-    @hookimpl
-    def trainprove_generators(self) -> list[GeneratorSpec]:
-        return [
-            GeneratorSpec(
-                "glyphs", lambda s: Glyphs(s["style"]), "strokes (tests)", (Option("style", "float", 0.0),)
-            )
-        ]
-
-    @hookimpl
-    def trainprove_shadow_trainers(self) -> list[ShadowTrainerSpec]:
-        return [ShadowTrainerSpec("pixel-logistic", lambda s: PixelTrainer(), "logistic regression (tests)")]
-
-    @hookimpl
-    def trainprove_suspect_adapters(self) -> list[SuspectAdapterSpec]:
-        spec = SuspectAdapterSpec(
-            "pixel-logistic",
-            lambda s, task: PixelModel(s["model_dir"]),
-            "saved logistic regression (tests)",
-            (Option("model_dir", "path"),),
-        )
-        return [spec]
-
 
 SOURCES = ["moved", "textured"]
 SOURCE_SETTINGS = {"moved": {"use": "glyphs", "style": 0.6}, "textured": {"use": "glyphs", "style": 1.0}}
@@ -138,7 +36,7 @@ AUDIT = {
 
 @pytest.fixture(scope="module")
 def audit(tmp_path_factory) -> dict[str, Any]:
-    plugins = isolated_plugins((TestSources(), "glyph-sources"), (plugin, "trainprove-baselines"))
+    plugins = isolated_plugins((GlyphPlugin(), "glyphs"), (plugin, "trainprove-baselines"))
     config = config_from_dict(AUDIT, plugins)
     executor = plugins.get("executor", "local").spec.factory({})
     ws = Workspace(

@@ -7,7 +7,10 @@ by the factories and the command, when they are actually used.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+import click
 
 from trainprove_core.hookspecs import hookimpl
 from trainprove_core.records import DecisionTestSpec, Option
@@ -107,3 +110,82 @@ def trainprove_decision_tests() -> list[DecisionTestSpec]:
             SIM_OPTIONS,
         ),
     ]
+
+
+@hookimpl
+def trainprove_commands(cli: click.Group) -> None:
+    @cli.command()
+    @click.argument("audit_file", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option(
+        "--drop",
+        type=float,
+        default=0.05,
+        show_default=True,
+        help="Accuracy drop below the shadow's that must be detected (0.05 = 5 points).",
+    )
+    @click.option(
+        "--power",
+        type=float,
+        default=0.8,
+        show_default=True,
+        help="Probability of calling such a suspect 'not trained'.",
+    )
+    @click.option(
+        "--alpha",
+        type=float,
+        default=None,
+        help="Significance level [default: the audit's trainprove test's, else 0.05].",
+    )
+    @click.option(
+        "--store",
+        "store_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Cache directory [default: $TRAINPROVE_STORE or ~/.cache/trainprove].",
+    )
+    @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+    @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+    @click.pass_context
+    def plan(
+        ctx: click.Context,
+        audit_file: Path,
+        drop: float,
+        power: float,
+        alpha: float | None,
+        store_dir: Path | None,
+        as_json: bool,
+        progress: bool,
+    ) -> None:
+        """How many validation images (= queries per suspect) AUDIT_FILE needs to detect an accuracy drop.
+
+        Makes the audit's shadow and validation sets and its shadow model (or finds them in the cache) and
+        asks the shadow only, never a suspect; from the shadow's batch spread it works out the TrainProVe
+        designs (batches x batch size) that call a suspect DROP less accurate "not trained" with POWER at
+        ALPHA, and what the audit as written achieves. Run it before paying for queries.
+        """
+        import json
+
+        from trainprove_core.config import load_config
+        from trainprove_core.errors import InputError
+        from trainprove_core.store import Store, default_store_root
+
+        from .plan import audit_spread, format_plan
+        from .plan import plan as make_plan
+
+        plugins = ctx.obj["plugins"]
+        config = load_config(audit_file, plugins)
+        grubbs = next((t.test.settings for t in config.tests if t.test.use == "trainprove"), {})
+        alpha = alpha if alpha is not None else grubbs.get("alpha", 0.05)
+        for name, value in (("--drop", drop), ("--power", power), ("--alpha", alpha)):
+            if not 0 < value < 1:
+                raise InputError(f"{name} must be between 0 and 1, got {value}")
+        spread = audit_spread(config, plugins, Store(store_dir or default_store_root()), progress)
+        result = make_plan(
+            spread,
+            drop,
+            power,
+            alpha,
+            current_batches=spread.batches,
+            paper_compat=grubbs.get("paper_compat", False),
+        )
+        click.echo(json.dumps(result, indent=2) if as_json else format_plan(result))
