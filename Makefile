@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
+# Every plugin, and the example third-party package under docs/examples (installed the way a user would).
+PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml)) $(wildcard docs/examples/*/pyproject.toml)
 STAMP := $(VENV)/.installed
 
 .PHONY: install demo demo-hard test lint clean
