@@ -98,8 +98,10 @@ def error_rates(test, world: SimulatedAudit, trials: int, seed: int, probabiliti
         (True, "not-trained-on-generator", "false_clear"),
         (False, "trained-on-generator", "false_accuse"),
     ):
-        for _ in range(trials):
-            decision = test.decide(world.evidence(rng, trained, probabilities)).decision
+        for i in range(trials):
+            # Every suspect has its own name: a rule may key on it (random guessing seeds its coin with it).
+            name = f"{'same' if trained else 'other'}-source-{i}"
+            decision = test.decide(world.evidence(rng, trained, probabilities, name)).decision
             counts[key] += decision == wrong
             counts["abstain"] += decision == "inconclusive"
     return counts
