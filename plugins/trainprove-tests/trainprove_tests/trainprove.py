@@ -56,20 +56,14 @@ def grubbs_verdict(
             quantity=quantity,
         )
     r = grubbs_one_sided(sample, value, alpha=alpha, side=side, sd_floor=sd_floor, paper_compat=paper_compat)
-    direction = "low" if side == "low" else "high"
-    context = f"the shadow model's ({r.mean:.3f} ± {r.sd:.3f} over {len(sample)} {unit})"
-    if r.outlier:
-        decision = "not-trained-on-generator"
-        why = (
-            f"its {quantity} ({value:.3f}) is abnormally {direction} next to {context}: "
-            f"G = {r.statistic:.2f} > {r.critical:.2f}"
-        )
-    else:
-        decision = "trained-on-generator"
-        why = (
-            f"its {quantity} ({value:.3f}) is in line with {context}: "
-            f"G = {r.statistic:.2f} ≤ {r.critical:.2f}"
-        )
+    context = f"the shadow model's {r.mean:.3f} ± {r.sd:.3f} over {len(sample)} {unit}"
+    outlier = "abnormally" if r.outlier else "not abnormally"
+    relation = ">" if r.outlier else "≤"
+    decision = "not-trained-on-generator" if r.outlier else "trained-on-generator"
+    why = (
+        f"its {quantity} is {value:.3f}, {outlier} {side} next to {context}: "
+        f"G = {r.statistic:.2f} {relation} {r.critical:.2f}"
+    )
     return Verdict(
         suspect=evidence.suspect_name,
         test=test,
