@@ -11,11 +11,9 @@ import socket
 import numpy as np
 import pytest
 from trainprove_suspects.http_api import HttpSuspect
+from trainprove_suspects.serve import Faults, create_app, serve
 
 from trainprove_core.errors import ConfigError, InputError
-
-pytest.importorskip("fastapi")
-from trainprove_suspects.serve import Faults, create_app, serve  # noqa: E402 - needs the serve extra
 
 TOKEN = "tp-test-token-6b1f0c"
 V2 = {"model": "suspect"}

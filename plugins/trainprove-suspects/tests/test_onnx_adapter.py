@@ -6,11 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from trainprove_suspects.onnx_model import OnnxSuspect
 
 from trainprove_core.errors import ConfigError, InputError
-
-torch = pytest.importorskip("torch")
 
 
 def export(module, example, path, dynamic_batch=True, dynamo=False):

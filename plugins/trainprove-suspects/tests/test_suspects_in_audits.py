@@ -6,15 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from trainprove_suspects import plugin
+from trainprove_suspects.serve import Faults, create_app, serve
 
 from trainprove_core.audit import ImageSet, Workspace
 from trainprove_core.errors import BudgetExceeded, InputError
 from trainprove_core.executors import LocalExecutor
 from trainprove_core.store import Store
 from trainprove_core.testing import isolated_plugins
-
-pytest.importorskip("fastapi")
-from trainprove_suspects.serve import Faults, create_app, serve  # noqa: E402 - needs the serve extra
 
 CHUNK = 8  # images per cached chunk, one request each
 
