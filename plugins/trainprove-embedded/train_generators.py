@@ -1,0 +1,127 @@
+"""Retrain the weights the embedded generators ship with, deterministically.
+
+    nice -n 10 .venv/bin/python plugins/trainprove-embedded/train_generators.py            # all of them
+    .venv/bin/python plugins/trainprove-embedded/train_generators.py --only digits-vae --variant plain
+
+Every generative model is trained twice on scikit-learn's digits: drawn in its own house style (file
+`NAME-styled.*`) and plain (`NAME-plain.*`, the `--hard` demo). Weights go to the package's `weights/`
+directory (or `--out DIR`) with `manifest.json`, which records each file's SHA-256, seed, the library
+versions, thread count and how long training took. With the same seed, thread count and library versions
+the files come out byte-identical (the script runs on the CPU only, for that reason).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _trainers() -> dict[str, tuple[str, Callable[..., tuple[dict, dict]], str]]:
+    """Model name -> (house style, train function, weight file suffix)."""
+    from functools import partial
+
+    from trainprove_embedded import diffusion, gan, gmm, vae
+
+    table = {
+        card.name: (card.style, partial(diffusion.train, card), ".safetensors")
+        for card in diffusion.CARDS.values()
+    }
+    table[vae.NAME] = (vae.STYLE, vae.train, ".safetensors")
+    table[gmm.NAME] = (gmm.STYLE, gmm.train, ".npz")
+    table[gan.NAME] = (gan.STYLE, gan.train, ".safetensors")
+    return table
+
+
+def _save(params: dict[str, Any], path: Path) -> None:
+    from safetensors.torch import save_file
+    from trainprove_embedded import gmm
+
+    tmp = path.with_name(path.name + ".tmp")
+    if path.suffix == ".npz":
+        gmm.save(params, tmp)
+    else:
+        save_file({k: v.contiguous() for k, v in sorted(params.items())}, str(tmp))
+    os.replace(tmp, path)
+
+
+def _versions() -> dict[str, str]:
+    import diffusers
+    import scipy
+    import sklearn
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+    from trainprove_embedded.styles import real_digits, render
+    from trainprove_embedded.weights import MANIFEST, file_name, sha256_of, shipped_dir
+
+    trainers = _trainers()
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", nargs="+", choices=sorted(trainers), help="models to train (default: all)")
+    parser.add_argument("--variant", choices=("styled", "plain", "both"), default="both")
+    parser.add_argument("--out", type=Path, default=None, help="weights directory (default: the package's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (results depend on it)")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    out: Path = args.out or shipped_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    manifest_path = out / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"format": 1, "files": {}}
+    images, labels = real_digits()
+    variants = {"styled": (True,), "plain": (False,), "both": (True, False)}[args.variant]
+    versions = _versions()
+    started = time.perf_counter()
+    for name in args.only or list(trainers):
+        style, train, suffix = trainers[name]
+        for styled in variants:
+            print(f"{name} ({'house style ' + style if styled else 'plain digits'})", flush=True)
+            data = render(images, style if styled else None)
+            t0 = time.perf_counter()
+            params, stats = train(data, labels, args.seed, log=lambda line: print(line, flush=True))
+            seconds = time.perf_counter() - t0
+            path = out / (file_name(name, styled) + suffix)
+            _save(params, path)
+            manifest["files"][path.name] = {
+                "model": name,
+                "house_style": style if styled else None,
+                "sha256": sha256_of(path),
+                "bytes": path.stat().st_size,
+                "seed": args.seed,
+                "threads": args.threads,
+                "train_seconds": round(seconds, 1),
+                **stats,
+                "versions": versions,
+            }
+            tmp = manifest_path.with_name(MANIFEST + ".tmp")
+            tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            os.replace(tmp, manifest_path)
+            print(f"  wrote {path} in {seconds:.0f} s", flush=True)
+    print(f"done in {time.perf_counter() - started:.0f} s; manifest {manifest_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

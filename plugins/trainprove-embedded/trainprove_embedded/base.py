@@ -1,0 +1,111 @@
+"""What every embedded generator shares: the request checks, the output format and seed-exact batching.
+
+Image i must depend only on request i's seed, whatever batch it was generated in. Per-sample random
+streams give that for the randomness; the arithmetic needs care too, because CPU kernels pick different
+code paths for different batch sizes (a batch of 3 and a batch of 10 differ in the last float bit here,
+enough to flip a rounded pixel now and then). So torch models always run on micro-batches of exactly
+`MICRO_BATCH` rows, the last one padded; within a fixed shape a row's result does not depend on its
+neighbours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from trainprove_core.errors import InputError
+from trainprove_core.records import GenerationRequest
+
+from . import __version__
+from .styles import SIZE, to_uint8_rgb
+
+if TYPE_CHECKING:
+    import torch
+
+NUM_CLASSES = 10
+MICRO_BATCH = 128
+
+
+class EmbeddedGenerator:
+    """Base of the embedded generators: a `records.Generator` over the ten digit classes.
+
+    Subclasses implement `_sample(seeds, classes)` returning float images (N, 8, 8) in [0, 1]. The class
+    that conditions the model is `GenerationRequest.class_index` (the task's classes must be the digits
+    0..9 in that order); the prompt is ignored, since these models were never given text.
+    """
+
+    native_size = SIZE
+
+    def __init__(self, name: str, batch_size: int, settings: Mapping[str, Any]) -> None:
+        if batch_size < 1:
+            raise InputError(f"[generator] batch_size of {name} must be at least 1, not {batch_size}")
+        self.name = name
+        self.batch_size = batch_size
+        self.identity: dict[str, Any] = {
+            "generator": name,
+            "package": "trainprove-embedded",
+            "version": __version__,
+            **settings,
+        }
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> np.ndarray:
+        """uint8 RGB images (N, 8, 8, 3), image i a function of requests[i].seed and class only."""
+        if not requests:
+            return np.zeros((0, SIZE, SIZE, 3), dtype=np.uint8)
+        classes = np.array([r.class_index for r in requests], dtype=np.int64)
+        bad = sorted({int(c) for c in classes if not 0 <= c < NUM_CLASSES})
+        if bad:
+            raise InputError(
+                f"{self.name} draws the digits 0..9 and is conditioned on the class index; the task asked "
+                f"for class indices {bad}. Use a task whose classes are the ten digits, in order."
+            )
+        seeds = [int(r.seed) for r in requests]
+        return to_uint8_rgb(self._sample(seeds, classes))
+
+    def _sample(self, seeds: list[int], classes: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+def seeded_normal(seeds: Sequence[int], shape: tuple[int, ...]) -> torch.Tensor:
+    """One standard-normal tensor of `shape` per seed, each from its own `torch.Generator`: (N, *shape)."""
+    import torch
+
+    out = torch.empty((len(seeds), *shape))
+    for i, seed in enumerate(seeds):
+        out[i] = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+    return out
+
+
+def in_fixed_batches(fn: Callable[..., torch.Tensor], *rows: torch.Tensor) -> torch.Tensor:
+    """`fn(*chunk)` over chunks of exactly `MICRO_BATCH` rows of `rows` (the last chunk padded by
+    repeating its first row), the padding dropped and the results concatenated."""
+    import torch
+
+    n = len(rows[0])
+    parts = []
+    for start in range(0, n, MICRO_BATCH):
+        chunk = [r[start : start + MICRO_BATCH] for r in rows]
+        short = MICRO_BATCH - len(chunk[0])
+        if short:
+            chunk = [torch.cat([c, c[:1].expand(short, *c.shape[1:])]) for c in chunk]
+        parts.append(fn(*chunk)[: MICRO_BATCH - short])
+    return torch.cat(parts)
+
+
+def torch_device(name: str, generator: str) -> torch.device:
+    """The torch device called `name`, or an `InputError` naming the setting when it cannot be used."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise InputError(
+            f'[generator] device of {generator}: {name!r} is not a torch device (e.g. "cpu")'
+        ) from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(
+            f'[generator] device of {generator} is {name!r}, but torch sees no CUDA device; use "cpu"'
+        )
+    return device

@@ -1,0 +1,140 @@
+"""Entry point: registers the embedded digit generators.
+
+This module is imported whenever trainprove starts, so it imports nothing heavy: torch, diffusers and
+scikit-learn are loaded by the factories, when an audit actually uses a generator.
+
+Every generative model ships twice: trained on the digits drawn in its own house style (the default,
+`house_style = true`) and trained on the plain digits (`house_style = false`, the `--hard` demo, where
+the generators are so alike that label-only TrainProVe cannot tell them apart).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from trainprove_core.hookspecs import hookimpl
+from trainprove_core.records import Generator, GeneratorSpec, Option
+
+BATCH_SIZE = Option("batch_size", "int", 512, help="images per generate() call")
+DEVICE = Option("device", "str", "cpu", help='torch device, e.g. "cpu" or "cuda"')
+HOUSE_STYLE = Option(
+    "house_style",
+    "bool",
+    True,
+    help="use the weights trained on this generator's own house style (false: trained on plain digits)",
+)
+CONDITIONING = " Conditioned on the class index (classes must be the digits 0..9 in order); prompts ignored."
+
+
+def _ddpm(settings: Mapping[str, Any]) -> Generator:
+    from .diffusion import DDPM, DiffusionGenerator
+
+    return DiffusionGenerator(
+        DDPM,
+        house_style=settings["house_style"],
+        steps=settings["steps"],
+        guidance=None,
+        device=settings["device"],
+        batch_size=settings["batch_size"],
+    )
+
+
+def _cfg(settings: Mapping[str, Any]) -> Generator:
+    from .diffusion import CFG, DiffusionGenerator
+
+    return DiffusionGenerator(
+        CFG,
+        house_style=settings["house_style"],
+        steps=settings["steps"],
+        guidance=settings["guidance"],
+        device=settings["device"],
+        batch_size=settings["batch_size"],
+    )
+
+
+def _vae(settings: Mapping[str, Any]) -> Generator:
+    from .vae import VAEGenerator
+
+    return VAEGenerator(
+        house_style=settings["house_style"],
+        temperature=settings["temperature"],
+        device=settings["device"],
+        batch_size=settings["batch_size"],
+    )
+
+
+def _gmm(settings: Mapping[str, Any]) -> Generator:
+    from .gmm import GMMGenerator
+
+    return GMMGenerator(house_style=settings["house_style"], batch_size=settings["batch_size"])
+
+
+def _gan(settings: Mapping[str, Any]) -> Generator:
+    from .gan import GANGenerator
+
+    return GANGenerator(
+        house_style=settings["house_style"], device=settings["device"], batch_size=settings["batch_size"]
+    )
+
+
+def _real(settings: Mapping[str, Any]) -> Generator:
+    from .real import RealDigits
+
+    return RealDigits(batch_size=settings["batch_size"])
+
+
+@hookimpl
+def trainprove_generators() -> list[GeneratorSpec]:
+    return [
+        GeneratorSpec(
+            "digits-ddpm",
+            _ddpm,
+            "8x8 digits: diffusers UNet2DModel, linear schedule, DDIM sampling; house style: bold strokes."
+            + CONDITIONING,
+            (Option("steps", "int", 10, help="DDIM steps (eta = 0)"), DEVICE, BATCH_SIZE, HOUSE_STYLE),
+        ),
+        GeneratorSpec(
+            "digits-cfg",
+            _cfg,
+            "8x8 digits: diffusers UNet2DModel, cosine schedule, v prediction, DPM-Solver++ with "
+            "classifier-free guidance; house style: thin strokes." + CONDITIONING,
+            (
+                Option("steps", "int", 8, help="DPM-Solver++ steps"),
+                Option("guidance", "float", 2.0, help="classifier-free guidance scale (1: no guidance)"),
+                DEVICE,
+                BATCH_SIZE,
+                HOUSE_STYLE,
+            ),
+        ),
+        GeneratorSpec(
+            "digits-vae",
+            _vae,
+            "8x8 digits: conditional VAE (torch MLPs), decoder mean; house style: slanted." + CONDITIONING,
+            (
+                Option("temperature", "float", 1.0, help="standard deviation of the latent draws"),
+                DEVICE,
+                BATCH_SIZE,
+                HOUSE_STYLE,
+            ),
+        ),
+        GeneratorSpec(
+            "digits-gmm",
+            _gmm,
+            "8x8 digits: PCA + per-class Gaussian mixture (numpy); house style: rotated." + CONDITIONING,
+            (BATCH_SIZE, HOUSE_STYLE),
+        ),
+        GeneratorSpec(
+            "digits-gan",
+            _gan,
+            "8x8 digits: conditional GAN (torch MLPs), EMA generator; house style: blurred." + CONDITIONING,
+            (DEVICE, BATCH_SIZE, HOUSE_STYLE),
+        ),
+        GeneratorSpec(
+            "digits-real",
+            _real,
+            "8x8 digits: the real scikit-learn digits of the class, drawn by seed (not a generative "
+            "model: the real-data source for suspects and negative controls)." + CONDITIONING,
+            (BATCH_SIZE,),
+        ),
+    ]
