@@ -170,8 +170,15 @@ class DiffusersGenerator:
         return other
 
     def _place(self, pipes: list[Any]) -> None:
+        import torch
+
         from .speed import speed_up
 
+        # Sampling is inference: dropout off (from_pretrained does this; pipelines built in code need it).
+        for pipe in pipes:
+            for component in pipe.components.values():
+                if isinstance(component, torch.nn.Module):
+                    component.eval()
         if self.settings["cpu_offload"]:
             try:
                 for pipe in pipes:

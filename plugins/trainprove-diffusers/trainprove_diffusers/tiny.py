@@ -95,6 +95,14 @@ def _tiny_unet(time_cond_proj_dim: int | None = None) -> Any:
     )
 
 
+def _eval(pipe: Any) -> Any:
+    # Models built in code start in training mode (dropout on); from_pretrained puts them in eval mode.
+    for component in pipe.components.values():
+        if hasattr(component, "eval"):
+            component.eval()
+    return pipe
+
+
 def stable_diffusion() -> Any:
     """A tiny `StableDiffusionPipeline` (PNDM scheduler configured as SD v1.4's), no safety checker."""
     import torch
@@ -110,7 +118,7 @@ def stable_diffusion() -> Any:
         set_alpha_to_one=False,
         steps_offset=1,
     )
-    return StableDiffusionPipeline(
+    pipe = StableDiffusionPipeline(
         unet=_tiny_unet(),
         vae=_tiny_vae(),
         text_encoder=CLIPTextModel(_clip_text_config()),
@@ -120,6 +128,7 @@ def stable_diffusion() -> Any:
         feature_extractor=None,
         requires_safety_checker=False,
     )
+    return _eval(pipe)
 
 
 def latent_consistency() -> Any:
@@ -136,7 +145,7 @@ def latent_consistency() -> Any:
         set_alpha_to_one=True,
         original_inference_steps=50,
     )
-    return LatentConsistencyModelPipeline(
+    pipe = LatentConsistencyModelPipeline(
         unet=_tiny_unet(time_cond_proj_dim=32),
         vae=_tiny_vae(),
         text_encoder=CLIPTextModel(_clip_text_config()),
@@ -146,6 +155,7 @@ def latent_consistency() -> Any:
         feature_extractor=None,
         requires_safety_checker=False,
     )
+    return _eval(pipe)
 
 
 def pixart_alpha() -> Any:
@@ -186,13 +196,14 @@ def pixart_alpha() -> Any:
             use_cache=False,
         )
     )
-    return PixArtAlphaPipeline(
+    pipe = PixArtAlphaPipeline(
         transformer=transformer,
         vae=_tiny_vae(),
         text_encoder=text_encoder,
         tokenizer=t5_tokenizer(),
         scheduler=DPMSolverMultistepScheduler(beta_schedule="linear", beta_start=0.0001, beta_end=0.02),
     )
+    return _eval(pipe)
 
 
 def stable_cascade() -> tuple[Any, Any]:
@@ -261,7 +272,7 @@ def stable_cascade() -> tuple[Any, Any]:
         vqgan=vqgan,
         scheduler=DDPMWuerstchenScheduler(),
     )
-    return prior_pipe, decoder_pipe
+    return _eval(prior_pipe), _eval(decoder_pipe)
 
 
 def save(name: str, directory: str | Path) -> dict[str, str]:
