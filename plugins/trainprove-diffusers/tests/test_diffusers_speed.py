@@ -3,12 +3,12 @@
 
 import numpy as np
 import pytest
-
-from trainprove_core.records import GenerationRequest
 from trainprove_diffusers import tiny
 from trainprove_diffusers.generator import make_generator
 from trainprove_diffusers.speed import speed_up
 from trainprove_diffusers.tiny import quick_settings
+
+from trainprove_core.records import GenerationRequest
 
 REQUESTS = [GenerationRequest(p, 0, p, s) for p, s in [("a cat", 1), ("a dog", 2), ("a cat", 3)]]
 
