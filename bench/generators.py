@@ -231,67 +231,71 @@ def _clip_config(config: dict[str, Any]) -> Any:
 
 
 def build_full(name: str, device: str, dtype: torch.dtype, t5_layers: int) -> list[Any]:
-    """The pipelines of `name` at full size with random weights, built directly on `device`."""
+    """The pipelines of `name` at full size with random weights, the models built directly on `device`.
+
+    Only the models: a scheduler built under `torch.device("cuda")` would keep its tables on the GPU, where
+    diffusers' DPM-Solver cannot read them (and a user's schedulers never are).
+    """
     import diffusers
+    from diffusers.pipelines.deprecated.wuerstchen import PaellaVQModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection, T5Config, T5EncoderModel
 
     torch.manual_seed(0)
-    with torch.device(device):
-        if name in ("stable-diffusion-v1-4", "latent-consistency"):
-            lcm = name == "latent-consistency"
-            unet = diffusers.UNet2DConditionModel(**SD_UNET, time_cond_proj_dim=256 if lcm else None)
-            parts = dict(
-                unet=unet,
+    if name in ("stable-diffusion-v1-4", "latent-consistency"):
+        lcm = name == "latent-consistency"
+        with torch.device(device):
+            models = dict(
+                unet=diffusers.UNet2DConditionModel(**SD_UNET, time_cond_proj_dim=256 if lcm else None),
                 vae=diffusers.AutoencoderKL(**SD_VAE),
                 text_encoder=CLIPTextModel(_clip_config(CLIP_L)),
-                tokenizer=tiny.clip_tokenizer(),
-                safety_checker=None,
-                feature_extractor=None,
-                requires_safety_checker=False,
             )
-            if lcm:
-                pipes = [
-                    diffusers.LatentConsistencyModelPipeline(
-                        **parts, scheduler=diffusers.LCMScheduler(**LCM_SCHEDULER)
-                    )
-                ]
-            else:
-                pipes = [
-                    diffusers.StableDiffusionPipeline(
-                        **parts, scheduler=diffusers.PNDMScheduler(**SD_SCHEDULER)
-                    )
-                ]
-        elif name == "pixart-alpha":
-            text_encoder = T5EncoderModel(T5Config(**{**T5_XXL, "num_layers": t5_layers}))
+        parts = dict(
+            models,
+            tokenizer=tiny.clip_tokenizer(),
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+        if lcm:
             pipes = [
-                diffusers.PixArtAlphaPipeline(
-                    transformer=diffusers.PixArtTransformer2DModel(**PIXART_TRANSFORMER),
-                    vae=diffusers.AutoencoderKL(**SD_VAE),
-                    text_encoder=text_encoder,
-                    tokenizer=tiny.t5_tokenizer(),
-                    scheduler=diffusers.DPMSolverMultistepScheduler(**PIXART_SCHEDULER),
+                diffusers.LatentConsistencyModelPipeline(
+                    **parts, scheduler=diffusers.LCMScheduler(**LCM_SCHEDULER)
                 )
             ]
         else:
-            from diffusers.pipelines.deprecated.wuerstchen import PaellaVQModel
-
-            text_encoder = CLIPTextModelWithProjection(
-                _clip_config(CLIP_G)
-            )  # one tower, as the combined pipeline
-            prior = diffusers.StableCascadePriorPipeline(
-                prior=diffusers.StableCascadeUNet(**CASCADE_PRIOR_LITE),
+            pipes = [
+                diffusers.StableDiffusionPipeline(**parts, scheduler=diffusers.PNDMScheduler(**SD_SCHEDULER))
+            ]
+    elif name == "pixart-alpha":
+        with torch.device(device):
+            models = dict(
+                transformer=diffusers.PixArtTransformer2DModel(**PIXART_TRANSFORMER),
+                vae=diffusers.AutoencoderKL(**SD_VAE),
+                text_encoder=T5EncoderModel(T5Config(**{**T5_XXL, "num_layers": t5_layers})),
+            )
+        scheduler = diffusers.DPMSolverMultistepScheduler(**PIXART_SCHEDULER)
+        pipes = [diffusers.PixArtAlphaPipeline(**models, tokenizer=tiny.t5_tokenizer(), scheduler=scheduler)]
+    else:
+        with torch.device(device):
+            prior = diffusers.StableCascadeUNet(**CASCADE_PRIOR_LITE)
+            decoder = diffusers.StableCascadeUNet(**CASCADE_DECODER_LITE)
+            vqgan = PaellaVQModel()
+            text_encoder = CLIPTextModelWithProjection(_clip_config(CLIP_G))  # one tower for both stages
+        pipes = [
+            diffusers.StableCascadePriorPipeline(
+                prior=prior,
                 text_encoder=text_encoder,
                 tokenizer=tiny.clip_tokenizer(),
                 scheduler=diffusers.DDPMWuerstchenScheduler(),
-            )
-            decoder = diffusers.StableCascadeDecoderPipeline(
-                decoder=diffusers.StableCascadeUNet(**CASCADE_DECODER_LITE),
+            ),
+            diffusers.StableCascadeDecoderPipeline(
+                decoder=decoder,
                 text_encoder=text_encoder,
+                vqgan=vqgan,
                 tokenizer=tiny.clip_tokenizer(),
-                vqgan=PaellaVQModel(),
                 scheduler=diffusers.DDPMWuerstchenScheduler(),
-            )
-            pipes = [prior, decoder]
+            ),
+        ]
     for pipe in pipes:  # built in code, the models start in training mode (dropout on)
         for component in pipe.components.values():
             if isinstance(component, torch.nn.Module):
