@@ -13,12 +13,22 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 from sklearn.linear_model import LogisticRegression
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+]
 
 SOURCES = ("digits-ddpm", "digits-cfg", "digits-vae", "digits-gmm", "digits-gan", "digits-real")
 TRAIN_PER_CLASS, TEST_PER_CLASS = 60, 30
-STYLED_MARGIN = 0.04
-PLAIN_MAX_GAP = 0.15
+# Measured at these sizes (docs/embedded.md): smallest column margin 5.3 points (gan: real-trained 94.3
+# against 99.7), smallest generator-row margin 12 points; without styles the median gap is 0.3 points.
+COLUMN_MARGIN = 0.03
+ROW_MARGIN = 0.06
+PLAIN_MEDIAN_GAP = 0.03
+PLAIN_COLUMN_MARGIN = 0.05
 
 
 def _accuracy_matrix(make_generator, make_requests, styled: bool) -> np.ndarray:
@@ -45,20 +55,31 @@ def _off_diagonal(matrix: np.ndarray) -> np.ndarray:
     return matrix[~np.eye(len(matrix), dtype=bool)]
 
 
+def _margins(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column and per row: the diagonal entry minus the best other entry."""
+    others = np.where(np.eye(len(matrix), dtype=bool), -np.inf, matrix)
+    diagonal = np.diag(matrix)
+    return diagonal - others.max(axis=0), diagonal - others.max(axis=1)
+
+
+def _report(matrix: np.ndarray) -> str:
+    return f"accuracy (row: trained on, column: tested on, order {SOURCES}):\n{np.round(matrix, 3)}"
+
+
 def test_house_styles_make_every_source_recognisable(make_generator, make_requests):
     matrix = _accuracy_matrix(make_generator, make_requests, styled=True)
-    diagonal = np.diag(matrix)
-    others = np.where(np.eye(len(matrix), dtype=bool), -np.inf, matrix)
-    column_margin = diagonal - others.max(axis=0)
-    row_margin = diagonal - others.max(axis=1)
-    report = f"matrix (row trained on, column tested on {SOURCES}):\n{np.round(matrix, 3)}"
-    assert (column_margin >= STYLED_MARGIN).all(), report
-    assert (row_margin >= STYLED_MARGIN).all(), report
+    column_margin, row_margin = _margins(matrix)
+    # Columns: the defender's view (every source, the real digits included, stands out on its own images).
+    assert (column_margin >= COLUMN_MARGIN).all(), _report(matrix)
+    # Rows: a classifier trained on a generator's images does best on that generator's images.
+    generators = [i for i, name in enumerate(SOURCES) if name != "digits-real"]
+    assert (row_margin[generators] >= ROW_MARGIN).all(), _report(matrix)
 
 
 def test_without_house_styles_the_sources_are_nearly_interchangeable(make_generator, make_requests):
     matrix = _accuracy_matrix(make_generator, make_requests, styled=False)
     gaps = np.diag(matrix)[None, :] - matrix
-    report = f"matrix (row trained on, column tested on {SOURCES}):\n{np.round(matrix, 3)}"
-    assert np.median(_off_diagonal(gaps)) < PLAIN_MAX_GAP / 2, report
-    assert (np.diag(matrix) > 0.8).all(), report
+    column_margin, _ = _margins(matrix)
+    assert np.median(_off_diagonal(gaps)) < PLAIN_MEDIAN_GAP, _report(matrix)
+    assert (column_margin < PLAIN_COLUMN_MARGIN).all(), _report(matrix)
+    assert (np.diag(matrix) > 0.9).all(), _report(matrix)

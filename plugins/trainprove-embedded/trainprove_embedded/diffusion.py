@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import HOUSE_STYLES
 from .base import NUM_CLASSES, EmbeddedGenerator, in_fixed_batches, seeded_normal, torch_device
 from .weights import locate
 
@@ -61,7 +62,7 @@ def _unet(channels: tuple[int, ...], num_class_embeds: int) -> dict[str, Any]:
 
 DDPM = DiffusionCard(
     name="digits-ddpm",
-    style="bold",
+    style=HOUSE_STYLES["digits-ddpm"],
     unet=_unet((16, 32), NUM_CLASSES),
     schedule={"num_train_timesteps": 1000, "beta_schedule": "linear", "prediction_type": "epsilon"},
     sampler="ddim",
@@ -70,7 +71,7 @@ DDPM = DiffusionCard(
 )
 CFG = DiffusionCard(
     name="digits-cfg",
-    style="thin",
+    style=HOUSE_STYLES["digits-cfg"],
     unet=_unet((8, 16, 32), NUM_CLASSES + 1),
     schedule={
         "num_train_timesteps": 1000,

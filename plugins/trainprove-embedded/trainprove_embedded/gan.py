@@ -15,11 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import HOUSE_STYLES
 from .base import NUM_CLASSES, EmbeddedGenerator, in_fixed_batches, seeded_normal, torch_device
 from .weights import locate
 
 NAME = "digits-gan"
-STYLE = "blur"
+STYLE = HOUSE_STYLES[NAME]
 LATENT = 32
 PIXELS = 64
 TRAIN_STEPS = 6000

@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from . import HOUSE_STYLES
 from .base import NUM_CLASSES, EmbeddedGenerator
 from .weights import locate
 
 NAME = "digits-gmm"
-STYLE = "rotated"
+STYLE = HOUSE_STYLES[NAME]
 COMPONENTS = 24
 MIXTURE = 4
 

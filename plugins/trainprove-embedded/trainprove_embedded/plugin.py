@@ -16,6 +16,8 @@ from typing import Any
 from trainprove_core.hookspecs import hookimpl
 from trainprove_core.records import Generator, GeneratorSpec, Option
 
+from . import HOUSE_STYLES
+
 BATCH_SIZE = Option("batch_size", "int", 512, help="images per generate() call")
 DEVICE = Option("device", "str", "cpu", help='torch device, e.g. "cpu" or "cuda"')
 HOUSE_STYLE = Option(
@@ -24,7 +26,11 @@ HOUSE_STYLE = Option(
     True,
     help="use the weights trained on this generator's own house style (false: trained on plain digits)",
 )
-CONDITIONING = " Conditioned on the class index (classes must be the digits 0..9 in order); prompts ignored."
+CONDITIONING = " Conditioned on the class index (the digits 0..9, in order); prompts are ignored."
+
+
+def _style(name: str) -> str:
+    return f" House style: {HOUSE_STYLES[name]}." + CONDITIONING
 
 
 def _ddpm(settings: Mapping[str, Any]) -> Generator:
@@ -90,15 +96,14 @@ def trainprove_generators() -> list[GeneratorSpec]:
         GeneratorSpec(
             "digits-ddpm",
             _ddpm,
-            "8x8 digits: diffusers UNet2DModel, linear schedule, DDIM sampling; house style: bold strokes."
-            + CONDITIONING,
+            "8x8 digits: diffusers UNet2DModel, linear schedule, DDIM sampling." + _style("digits-ddpm"),
             (Option("steps", "int", 10, help="DDIM steps (eta = 0)"), DEVICE, BATCH_SIZE, HOUSE_STYLE),
         ),
         GeneratorSpec(
             "digits-cfg",
             _cfg,
             "8x8 digits: diffusers UNet2DModel, cosine schedule, v prediction, DPM-Solver++ with "
-            "classifier-free guidance; house style: thin strokes." + CONDITIONING,
+            "classifier-free guidance." + _style("digits-cfg"),
             (
                 Option("steps", "int", 8, help="DPM-Solver++ steps"),
                 Option("guidance", "float", 2.0, help="classifier-free guidance scale (1: no guidance)"),
@@ -110,7 +115,7 @@ def trainprove_generators() -> list[GeneratorSpec]:
         GeneratorSpec(
             "digits-vae",
             _vae,
-            "8x8 digits: conditional VAE (torch MLPs), decoder mean; house style: slanted." + CONDITIONING,
+            "8x8 digits: conditional VAE (torch MLPs), decoder mean." + _style("digits-vae"),
             (
                 Option("temperature", "float", 1.0, help="standard deviation of the latent draws"),
                 DEVICE,
@@ -121,13 +126,13 @@ def trainprove_generators() -> list[GeneratorSpec]:
         GeneratorSpec(
             "digits-gmm",
             _gmm,
-            "8x8 digits: PCA + per-class Gaussian mixture (numpy); house style: rotated." + CONDITIONING,
+            "8x8 digits: PCA + per-class Gaussian mixture (numpy)." + _style("digits-gmm"),
             (BATCH_SIZE, HOUSE_STYLE),
         ),
         GeneratorSpec(
             "digits-gan",
             _gan,
-            "8x8 digits: conditional GAN (torch MLPs), EMA generator; house style: blurred." + CONDITIONING,
+            "8x8 digits: conditional GAN (torch MLPs), EMA generator." + _style("digits-gan"),
             (DEVICE, BATCH_SIZE, HOUSE_STYLE),
         ),
         GeneratorSpec(

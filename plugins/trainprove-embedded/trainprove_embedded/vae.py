@@ -16,11 +16,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import HOUSE_STYLES
 from .base import NUM_CLASSES, EmbeddedGenerator, in_fixed_batches, seeded_normal, torch_device
 from .weights import locate
 
 NAME = "digits-vae"
-STYLE = "slant"
+STYLE = HOUSE_STYLES[NAME]
 LATENT = 12
 HIDDEN = 256
 PIXELS = 64
