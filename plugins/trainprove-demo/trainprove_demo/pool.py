@@ -1,0 +1,117 @@
+"""The demo's setting: which generators defend, which suspects are audited, and the audit of each defender.
+
+A miniature of the paper's protocol. Four embedded digit generators stand in for the four text-to-image
+models; real digits are the fifth source. Each suspect is a timm classifier trained, with its own
+architecture and hyper-parameters, on images from one source; an audit with generator G as the defender
+should call exactly the suspects trained on G's images "trained-on-generator". The benchmark of decision
+rules (bench/decision_tests.py) uses the same pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trainprove_core.audit import Workspace
+from trainprove_core.config import ImageSetConfig
+
+DEFENDERS = ("digits-ddpm", "digits-cfg", "digits-vae", "digits-gmm")
+REAL = "digits-real"
+SOURCES = DEFENDERS + (REAL,)
+CLASSES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+IMAGE_SIZE = 16
+SEED = 2025
+
+# The suspect's data follows its own recipe (the paper: different prompts from the defender's), and its
+# training differs from the shadow's: other architectures, learning rates, batch sizes, seeds.
+SUSPECT_SET = {"prompt": "an image of a {label}", "per_class": 120}
+SUSPECT_VARIANTS = (
+    {"arch": "test_resnet", "epochs": 12, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.05, "seed": 11},
+    {
+        "arch": "test_efficientnet",
+        "epochs": 12,
+        "batch_size": 128,
+        "lr": 5e-3,
+        "weight_decay": 0.01,
+        "seed": 12,
+    },
+)
+AUGMENT = {"hflip": False, "crop_scale": [0.7, 1.0]}  # digits must not be mirrored
+SHADOW = {
+    "prompt": "a {label}",
+    "per_class": 100,
+    "trainer": "timm",
+    "arch": "test_resnet",
+    "epochs": 12,
+    "batch_size": 64,
+    "lr": 3e-3,
+    "weight_decay": 0.05,
+    "seed": 0,
+    **AUGMENT,
+}
+VALIDATION = {"prompt": "a photo of a {label}", "per_class": 160, "batch_size": 64}  # n = 25 batches
+TESTS = ({"use": "trainprove"},)
+
+
+@dataclass(frozen=True)
+class Suspect:
+    name: str
+    source: str
+    checkpoint: Path
+
+
+def generator_table(name: str, hard: bool) -> dict[str, Any]:
+    """The `[generator]` table of an embedded generator; `hard` picks the weights trained without styles."""
+    table: dict[str, Any] = {"use": name}
+    if hard and name != REAL:
+        table["house_style"] = False
+    return table
+
+
+def build_pool(ws: Workspace, hard: bool) -> list[Suspect]:
+    """Train (or take from the store) every suspect of the pool; return where their checkpoints are."""
+    pool = []
+    for s, source in enumerate(SOURCES):
+        settings = {k: v for k, v in generator_table(source, hard).items() if k != "use"}
+        generator = ws.generator(ws.plugin_table("generator", source, settings))
+        images = ws.image_set(
+            f"suspects-{source}",
+            generator,
+            ImageSetConfig(SUSPECT_SET["prompt"], SUSPECT_SET["per_class"], seed=SEED * 10 + s),
+        )
+        for v, variant in enumerate(SUSPECT_VARIANTS):
+            table = ws.plugin_table("shadow-trainer", "timm", {**variant, **AUGMENT})
+            model_dir, _, _ = ws.trained_model(table, images)
+            pool.append(
+                Suspect(
+                    f"{source.removeprefix('digits-')}-{variant['arch'].removeprefix('test_')}-{v}",
+                    source,
+                    model_dir,
+                )
+            )
+    return pool
+
+
+def audit_document(
+    defender: str, pool: list[Suspect], hard: bool, tests: tuple[Mapping[str, Any], ...] = TESTS
+) -> dict[str, Any]:
+    """The audit file (as a dict) of `defender` auditing the whole pool, with each suspect's truth."""
+    return {
+        "seed": SEED,
+        "task": {"classes": list(CLASSES), "image_size": IMAGE_SIZE},
+        "generator": generator_table(defender, hard),
+        "shadow": dict(SHADOW),
+        "validation": dict(VALIDATION),
+        "suspect": [
+            {
+                "name": s.name,
+                "use": "timm",
+                "checkpoint": str(s.checkpoint),
+                "truth": "trained-on-generator" if s.source == defender else "not-trained-on-generator",
+            }
+            for s in pool
+        ],
+        "test": [dict(t) for t in tests],
+    }

@@ -1,0 +1,157 @@
+"""`trainprove demo`: build the pool, audit it with every defender, print and write the summary."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from trainprove_core.audit import Workspace, run_audit
+from trainprove_core.config import config_from_dict
+from trainprove_core.plugins import PluginSet
+from trainprove_core.store import Store
+from trainprove_core.task import Task
+
+from .pool import CLASSES, DEFENDERS, IMAGE_SIZE, SOURCES, audit_document, build_pool
+
+
+def toml_dumps(doc: Mapping[str, Any]) -> str:
+    """TOML for the plain audit documents the demo writes (scalars, lists of scalars, tables, arrays of
+    tables), so each defender's audit can be re-run by hand with `trainprove audit`."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return repr(v)
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+    lines = [
+        f"{k} = {value(v)}"
+        for k, v in doc.items()
+        if not isinstance(v, dict | list) or (isinstance(v, list) and not any(isinstance(x, dict) for x in v))
+    ]
+    for k, v in doc.items():
+        if isinstance(v, dict):
+            lines += ["", f"[{k}]"] + [f"{kk} = {value(vv)}" for kk, vv in v.items()]
+        elif isinstance(v, list) and any(isinstance(x, dict) for x in v):
+            for item in v:
+                lines += ["", f"[[{k}]]"] + [f"{kk} = {value(vv)}" for kk, vv in item.items()]
+    return "\n".join(lines) + "\n"
+
+
+def summarise(verdicts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Confusion counts and error rates of one decision test's verdicts over the pool."""
+    pos = [v for v in verdicts if v["truth"] == "trained-on-generator"]
+    neg = [v for v in verdicts if v["truth"] == "not-trained-on-generator"]
+    decided = [v for v in verdicts if v["decision"] != "inconclusive"]
+    flagged = lambda vs: sum(v["decision"] == "trained-on-generator" for v in vs)  # noqa: E731
+    cleared = lambda vs: sum(v["decision"] == "not-trained-on-generator" for v in vs)  # noqa: E731
+    return {
+        "suspects": len(verdicts),
+        "accuracy": sum(bool(v["correct"]) for v in verdicts) / len(verdicts) if verdicts else None,
+        "false_accusation_rate": flagged(neg) / len(neg) if neg else None,
+        "false_clearing_rate": cleared(pos) / len(pos) if pos else None,
+        "abstention_rate": 1 - len(decided) / len(verdicts) if verdicts else None,
+        "false_accusations": flagged(neg),
+        "negatives": len(neg),
+        "false_clearings": cleared(pos),
+        "positives": len(pos),
+    }
+
+
+def confusion(
+    verdicts: Sequence[Mapping[str, Any]], sources: Mapping[str, str]
+) -> dict[str, dict[str, list[int]]]:
+    """rows: the suspect's true source; columns: the defender; cell: [flagged as trained, suspects]."""
+    table = {s: {d: [0, 0] for d in DEFENDERS} for s in SOURCES}
+    for v in verdicts:
+        cell = table[sources[v["suspect"]]][v["defender"]]
+        cell[0] += v["decision"] == "trained-on-generator"
+        cell[1] += 1
+    return table
+
+
+def format_confusion(table: Mapping[str, Mapping[str, list[int]]]) -> str:
+    short = [d.removeprefix("digits-") for d in DEFENDERS]
+    width = 14
+    lines = ["suspect trained on \\ defender".ljust(32) + "".join(s.rjust(width) for s in short)]
+    for source, row in table.items():
+        lines.append(
+            source.removeprefix("digits-").ljust(32)
+            + "".join(f"{row[d][0]}/{row[d][1]} flagged".rjust(width) for d in DEFENDERS)
+        )
+    return "\n".join(lines)
+
+
+def run_demo(
+    plugins: PluginSet, out_dir: Path, store_dir: Path, hard: bool = False, show_progress: bool = True
+) -> dict[str, Any]:
+    """Build the pool, run one audit per defender, print the confusion table and rates, write
+    `summary.json` and `summary.md` under `out_dir`; return the summary."""
+    started = time.time()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(store_dir)
+    task = Task(CLASSES, IMAGE_SIZE)
+    executor = plugins.get("executor", "local").spec.factory({})
+    ws = Workspace(task, plugins, store, executor, show_progress)
+    click.echo(
+        f"trainprove demo{' --hard' if hard else ''}: {len(SOURCES)} sources, 4 defenders "
+        f"(cache: {store_dir})"
+    )
+    pool = build_pool(ws, hard)
+    sources = {s.name: s.source for s in pool}
+    click.echo(f"  suspect pool ready: {len(pool)} timm classifiers ({time.time() - started:.0f} s)")
+    verdicts: list[dict[str, Any]] = []
+    for defender in DEFENDERS:
+        doc = audit_document(defender, pool, hard)
+        audit_dir = out_dir / defender
+        audit_dir.mkdir(parents=True, exist_ok=True)
+        (audit_dir / "audit.toml").write_text(toml_dumps(doc), encoding="utf-8")
+        config = config_from_dict(doc, plugins, source=str(audit_dir / "audit.toml"), base_dir=audit_dir)
+        result = run_audit(config, plugins, audit_dir, store, show_progress)
+        verdicts += [{**v, "defender": defender} for v in result.report["verdicts"]]
+        right = sum(bool(v["correct"]) for v in result.report["verdicts"])
+        click.echo(
+            f"  defender {defender:<12} {right}/{len(result.report['verdicts'])} verdicts right "
+            f"({time.time() - started:.0f} s)"
+        )
+    main = [v for v in verdicts if v["test"] == "trainprove"]
+    table = confusion(main, sources)
+    rates = summarise(main)
+    summary = {
+        "hard": hard,
+        "wall_seconds": round(time.time() - started, 1),
+        "confusion": table,
+        "trainprove": rates,
+        "verdicts": verdicts,
+        "reports": {d: str(out_dir / d / "report.html") for d in DEFENDERS},
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    text = format_confusion(table)
+    figures = (
+        f"verification accuracy {rates['accuracy']:.3f}   false-accusation rate "
+        f"{rates['false_accusation_rate']:.3f} ({rates['false_accusations']}/{rates['negatives']})   "
+        f"false-clearing rate {rates['false_clearing_rate']:.3f} "
+        f"({rates['false_clearings']}/{rates['positives']})"
+    )
+    (out_dir / "summary.md").write_text(
+        f"# trainprove demo{' --hard' if hard else ''}\n\nTrainProVe verdicts, flagged = "
+        f"`trained-on-generator`.\n\n```\n{text}\n```\n\n{figures}\n\nwall time {summary['wall_seconds']} s; "
+        "reports: " + ", ".join(f"[{d}]({d}/report.html)" for d in DEFENDERS) + "\n",
+        encoding="utf-8",
+    )
+    click.echo("\n" + text + "\n\n" + figures)
+    click.echo(
+        f"\nsummary: {out_dir / 'summary.md'}   reports: {out_dir}/<defender>/report.html   "
+        f"({summary['wall_seconds']:.0f} s)"
+    )
+    return summary
