@@ -73,10 +73,14 @@ def test_training_script_reproduces_the_shipped_gmm_weights(tmp_path):
     spec.loader.exec_module(script)
     assert script.main(["--only", "digits-gmm", "--out", str(tmp_path)]) == 0
     rebuilt = json.loads((tmp_path / MANIFEST).read_text())["files"]
-    shipped = read_manifest(shipped_dir())["files"]
     assert set(rebuilt) == {"digits-gmm-styled.npz", "digits-gmm-plain.npz"}
-    for name, entry in rebuilt.items():
-        assert entry["sha256"] == shipped[name]["sha256"], name
+    # Byte-identical on the machine that trained them; another CPU or BLAS thread count moves the last
+    # bits (an Intel Xeon gave differences below 3e-14), so compare values, not hashes.
+    for name in rebuilt:
+        with np.load(tmp_path / name) as new, np.load(shipped_dir() / name) as old:
+            assert new.files == old.files
+            for key in new.files:
+                np.testing.assert_allclose(new[key], old[key], rtol=0, atol=1e-9, err_msg=f"{name}: {key}")
 
 
 def test_manifest_lists_every_shipped_file_with_its_training_record():

@@ -4,7 +4,7 @@
   so an image is a deterministic function of its own initial noise).
 - `digits-cfg`: a three-level UNet, cosine ("squaredcos_cap_v2") schedule, v prediction, trained with
   15% of labels replaced by a null class, and sampled with DPM-Solver++ (2nd order, deterministic) and
-  classifier-free guidance: eps = uncond + guidance * (cond - uncond).
+  classifier-free guidance on the predicted v: v = v_uncond + guidance * (v_cond - v_uncond).
 
 Images are scaled to [-1, 1] for the models. Both are trained by `train` below (called by
 `train_generators.py`) and run by `DiffusionGenerator`.
@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from trainprove_core.errors import InputError
 
 from . import HOUSE_STYLES
 from .base import NUM_CLASSES, EmbeddedGenerator, in_fixed_batches, seeded_normal, torch_device
@@ -176,8 +178,6 @@ class DiffusionGenerator(EmbeddedGenerator):
     ) -> None:
         import diffusers
         from safetensors.torch import load_file
-
-        from trainprove_core.errors import InputError
 
         if steps < 1:
             raise InputError(f"[generator] steps of {card.name} must be at least 1, not {steps}")

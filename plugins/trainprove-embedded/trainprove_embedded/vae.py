@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainprove_core.errors import InputError
+
 from . import HOUSE_STYLES
 from .base import NUM_CLASSES, EmbeddedGenerator, in_fixed_batches, seeded_normal, torch_device
 from .weights import locate
@@ -105,8 +107,6 @@ class VAEGenerator(EmbeddedGenerator):
 
     def __init__(self, *, house_style: bool, temperature: float, device: str, batch_size: int) -> None:
         from safetensors.torch import load_file
-
-        from trainprove_core.errors import InputError
 
         if temperature <= 0:
             raise InputError(f"[generator] temperature of {NAME} must be positive, not {temperature}")
