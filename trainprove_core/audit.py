@@ -419,6 +419,10 @@ def run_audit(
             entry["error"] = str(exc)
             entry["queries_sent"] = ws.queries_sent.get(suspect.name, 0)
             continue
+        finally:
+            close = getattr(adapters[suspect.name], "close", None)
+            if callable(close):
+                close()
         hashes[f"answers:{suspect.name}"] = key
         entry.update(
             queries_sent=ws.queries_sent[suspect.name],

@@ -128,7 +128,8 @@ class SuspectAdapter(Protocol):
     at the task's size and returns `Answers` whose labels index `label_names` (or the task's classes);
     labels may also be returned as class-name strings (dtype object/str), which the core maps by name.
     `identity` keys the answer cache: it must change when the answers could change, and must never
-    contain a credential.
+    contain a credential. An adapter that holds resources (a connection pool) may define `close()`; the
+    audit calls it when it is done with the suspect.
     """
 
     identity: Mapping[str, Any]

@@ -4,6 +4,8 @@ Fixtures:
 - `trainprove_plugins`: an isolated plugin set with only the core's own plugins; register yours with
   `trainprove_plugins.register(module, "name")`. Tests never pick up whatever else is installed.
 - `trainprove_store`: an empty content-addressed store in a temporary directory.
+- `trainprove_session_store`: one store shared by the whole test session; since keys are content hashes,
+  tests that need the same expensive artifacts (the demo's suspect pool, say) build them once.
 - `tiny_task`: a three-class task with 16x16 images.
 """
 
@@ -34,6 +36,11 @@ def trainprove_plugins() -> PluginSet:
 @pytest.fixture
 def trainprove_store(tmp_path) -> Store:
     return Store(tmp_path / "store")
+
+
+@pytest.fixture(scope="session")
+def trainprove_session_store(tmp_path_factory) -> Store:
+    return Store(tmp_path_factory.getbasetemp() / "trainprove-session-store")
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from trainprove_core.audit import Workspace, run_audit
 from trainprove_core.config import config_from_dict, validate_table
 from trainprove_core.executors import LocalExecutor
 from trainprove_core.plugins import load_plugins
-from trainprove_core.store import Store
 from trainprove_core.task import Task
 
 pool = pytest.importorskip("trainprove_demo.pool", reason="the demo plugin is not installed")
@@ -69,9 +68,9 @@ def remote_tables(suspects, plugins, task, servers, tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_verdicts_are_the_same_over_http_and_as_onnx(tmp_path):
+def test_demo_verdicts_are_the_same_over_http_and_as_onnx(tmp_path, trainprove_session_store):
     plugins = load_plugins(strict=True)
-    store = Store(tmp_path / "store")
+    store = trainprove_session_store  # the pool the demo's own test builds, if it ran first
     task = Task(pool.CLASSES, pool.IMAGE_SIZE)
     suspects = pool.build_pool(
         Workspace(task, plugins, store, LocalExecutor(), show_progress=False), hard=False

@@ -1,0 +1,80 @@
+"""`make demo` as a user runs it: the real embedded generators, a real suspect pool, real audits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TRAINPROVE = str(Path(sys.executable).parent / "trainprove")
+
+
+@pytest.mark.slow
+def test_demo_gets_every_verdict_right_and_reruns_warm(tmp_path, trainprove_session_store):
+    store = str(trainprove_session_store.root)
+    cmd = [TRAINPROVE, "demo", "--out", str(tmp_path / "demo"), "--store", store, "--no-progress"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "verification accuracy" in first.stdout and "false-accusation rate" in first.stdout
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    rates = summary["trainprove"]
+    assert rates["positives"] == 8 and rates["negatives"] == 32
+    # The embedded generators are built to be told apart (docs/embedded.md): every verdict is right.
+    assert rates["accuracy"] == 1.0, first.stdout
+    for defender in ("digits-ddpm", "digits-cfg", "digits-vae", "digits-gmm"):
+        report = json.loads((tmp_path / "demo" / defender / "report.json").read_text())
+        assert len(report["verdicts"]) == 10 and report["errors"] == []
+        assert (tmp_path / "demo" / defender / "audit.toml").exists()
+
+    # Warm: nothing is generated, trained or queried again, and the verdicts are identical.
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    again = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert again["confusion"] == summary["confusion"]
+    report = json.loads((tmp_path / "demo" / "digits-ddpm" / "report.json").read_text())
+    assert all(s["queries_sent"] == 0 for s in report["suspects"])
+
+    # The audit files the demo writes run as they are through `trainprove audit`.
+    audit = subprocess.run(
+        [
+            TRAINPROVE,
+            "audit",
+            str(tmp_path / "demo" / "digits-vae" / "audit.toml"),
+            "--out",
+            str(tmp_path / "vae"),
+            "--store",
+            store,
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert audit.returncode == 0, audit.stderr[-3000:]
+    by_hand = json.loads((tmp_path / "vae" / "report.json").read_text())["verdicts"]
+    in_demo = [v for v in summary["verdicts"] if v["defender"] == "digits-vae"]
+    assert [(v["suspect"], v["decision"], v["statistic"]) for v in by_hand] == [
+        (v["suspect"], v["decision"], v["statistic"]) for v in in_demo
+    ]
+    sheets = subprocess.run(
+        [
+            TRAINPROVE,
+            "generate",
+            str(tmp_path / "demo" / "digits-gmm" / "audit.toml"),
+            "--out",
+            str(tmp_path / "gmm"),
+            "--store",
+            store,
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert sheets.returncode == 0, sheets.stderr[-3000:]
+    assert (tmp_path / "gmm" / "shadow-preview.png").exists() and (
+        tmp_path / "gmm" / "validation-preview.png"
+    ).exists()
