@@ -12,6 +12,7 @@ Images are scaled to [-1, 1] for the models. Both are trained by `train` below (
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -176,17 +177,14 @@ class DiffusionGenerator(EmbeddedGenerator):
         device: str,
         batch_size: int,
     ) -> None:
-        import diffusers
-        from safetensors.torch import load_file
+        from importlib.metadata import version
 
         if steps < 1:
             raise InputError(f"[generator] steps of {card.name} must be at least 1, not {steps}")
         path, digest = locate(card.name, house_style, ".safetensors")
         self.card, self.steps, self.guidance = card, steps, guidance
         self.device = torch_device(device, card.name)
-        self.unet = build_unet(card)
-        self.unet.load_state_dict(load_file(path))
-        self.unet.eval().to(self.device)
+        self._weights = path
         sampler = {"scheduler": type(_sampler(card)).__name__, "steps": steps, **card.schedule}
         if card.sampler == "ddim":
             sampler["eta"] = 0.0
@@ -201,9 +199,19 @@ class DiffusionGenerator(EmbeddedGenerator):
                 "sampler": sampler,
                 "device": device,
                 "torch": torch.__version__,
-                "diffusers": diffusers.__version__,
+                "diffusers": version("diffusers"),
             },
         )
+
+    @functools.cached_property
+    def unet(self) -> torch.nn.Module:
+        """The network, loaded on first use: an audit whose image sets are all cached never imports
+        diffusers' models or reads the weights."""
+        from safetensors.torch import load_file
+
+        unet = build_unet(self.card)
+        unet.load_state_dict(load_file(self._weights))
+        return unet.eval().to(self.device)
 
     def _sample(self, seeds: list[int], classes: np.ndarray) -> np.ndarray:
         noise = seeded_normal(seeds, (1, 8, 8))
