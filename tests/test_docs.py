@@ -36,3 +36,15 @@ def test_every_hook_is_implemented_by_code_the_suite_runs():
     sources = "".join(p.read_text() for p in files if p.name != "test_docs.py")
     missing = [name for name in _hooks() if f"def {name}(" not in sources]
     assert not missing, f"hooks that no plugin or test implements: {missing}"
+
+
+def test_the_readme_audit_file_is_valid(tmp_path):
+    from trainprove_core.config import load_config
+    from trainprove_core.plugins import load_plugins
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```toml\n(# audit.toml.*?)```", readme, re.S).group(1)
+    (tmp_path / "audit.toml").write_text(block)
+    config = load_config(tmp_path / "audit.toml", load_plugins(strict=True))
+    assert config.generator.use == "stable-diffusion-v1-4" and config.validation.batch_size == 128
+    assert [t.name for t in config.tests] == ["trainprove", "trainprove-paper"]
