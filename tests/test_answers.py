@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import base_audit
+from core_test_helpers import base_audit
 
 from trainprove_core.audit import run_audit
 from trainprove_core.config import config_from_dict

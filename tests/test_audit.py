@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import base_audit
+from core_test_helpers import base_audit
 
 from trainprove_core.audit import run_audit
 from trainprove_core.config import config_from_dict

@@ -52,7 +52,7 @@ def test_bad_audit_file_is_one_clean_error(tmp_path):
 
 def test_preview_sheet_has_a_row_per_class(tmp_path):
     import shapes_plugin
-    from conftest import base_audit
+    from core_test_helpers import base_audit
 
     from trainprove_core.audit import Workspace, preview_sheet
     from trainprove_core.config import config_from_dict

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import base_audit
+from core_test_helpers import base_audit
 
 from trainprove_core.config import config_from_dict, load_config
 from trainprove_core.errors import ConfigError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from click.testing import CliRunner
-from conftest import base_audit
+from core_test_helpers import base_audit
 
 from trainprove_core.audit import run_audit
 from trainprove_core.cli import cli
