@@ -58,6 +58,19 @@ def _plugins(ctx: click.Context) -> PluginSet:
     return obj["plugins"]
 
 
+# Options several commands share (plugins' commands too): the cache and the progress bars.
+store_option = click.option(
+    "--store",
+    "store_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Cache of image sets, models and answers [default: $TRAINPROVE_STORE or ~/.cache/trainprove].",
+)
+progress_option = click.option(
+    "--progress/--no-progress", default=True, help="Show progress bars on long steps."
+)
+
+
 @cli.command()
 @click.argument("audit_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -67,14 +80,8 @@ def _plugins(ctx: click.Context) -> PluginSet:
     default=None,
     help="Directory for report.json and report.html [default: runs/<audit file name>].",
 )
-@click.option(
-    "--store",
-    "store_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Cache of image sets, models and answers [default: $TRAINPROVE_STORE or ~/.cache/trainprove].",
-)
-@click.option("--progress/--no-progress", default=True, help="Show progress bars on long steps.")
+@store_option
+@progress_option
 @click.pass_context
 def audit(
     ctx: click.Context, audit_file: Path, out_dir: Path | None, store_dir: Path | None, progress: bool
@@ -152,14 +159,8 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     default=None,
     help="Where the preview sheets go [default: runs/<audit file name>].",
 )
-@click.option(
-    "--store",
-    "store_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Cache directory [default: $TRAINPROVE_STORE or ~/.cache/trainprove].",
-)
-@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@store_option
+@progress_option
 @click.pass_context
 def generate(
     ctx: click.Context,

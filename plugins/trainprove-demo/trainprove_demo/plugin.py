@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from trainprove_core.cli import progress_option
 from trainprove_core.hookspecs import hookimpl
 
 
@@ -32,7 +33,7 @@ def trainprove_commands(cli: click.Group) -> None:
         default=None,
         help="Cache directory [default: <out>/store, so a second run is warm].",
     )
-    @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+    @progress_option
     @click.pass_context
     def demo(
         ctx: click.Context, hard: bool, out_dir: Path | None, store_dir: Path | None, progress: bool
