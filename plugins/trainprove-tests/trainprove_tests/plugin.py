@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from trainprove_core.cli import progress_option, store_option
 from trainprove_core.hookspecs import hookimpl
 from trainprove_core.records import DecisionTestSpec, Option
 
@@ -136,15 +137,9 @@ def trainprove_commands(cli: click.Group) -> None:
         default=None,
         help="Significance level [default: the audit's trainprove test's, else 0.05].",
     )
-    @click.option(
-        "--store",
-        "store_dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Cache directory [default: $TRAINPROVE_STORE or ~/.cache/trainprove].",
-    )
+    @store_option
     @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-    @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+    @progress_option
     @click.pass_context
     def plan(
         ctx: click.Context,
