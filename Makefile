@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml $(PLUGINS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e '.[dev]' $(foreach p,$(PLUGINS),-e '$(dir $(p))[test]')
+	$(BIN)/pip install -q -e '.[dev]' $(foreach p,$(PLUGINS),-e '$(patsubst %/,%,$(dir $(p)))$(if $(shell grep -s '^test = ' $(p)),[test])')
 	touch $(STAMP)
 
 demo: $(STAMP)
