@@ -77,7 +77,7 @@ def run_pool(store_dir: Path, show_progress: bool) -> tuple[list[dict[str, Any]]
         t0 = time.perf_counter()
         document = audit_document(defender, pool, False, tests_for(defender, SOURCES))
         config = config_from_dict(document, plugins)
-        ws.config = config  # the meta-classifier reads the audit it is part of (a requested core change)
+        ws.config = config
         generator = ws.generator(config.generator)
         shadow_set = ws.image_set("shadow", generator, config.shadow)
         validation = ws.image_set("validation", generator, config.validation)

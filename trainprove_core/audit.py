@@ -104,6 +104,7 @@ class Workspace:
         self.executor = executor
         self.show_progress = show_progress
         self.queries_sent: dict[str, int] = {}
+        self.config: AuditConfig | None = None  # the audit being run, for tests that need its settings
         self._generators: dict[str, Generator] = {}
 
     # ---- building plugins -------------------------------------------------------------------------------
@@ -351,6 +352,7 @@ def run_audit(
     task = config.task
     executor = plugins.get("executor", config.executor.use).spec.factory(config.executor.settings)
     ws = Workspace(task, plugins, store, executor, show_progress)
+    ws.config = config
     plugins.hook.trainprove_before_audit(config=config, out_dir=out_dir)
 
     adapters: dict[str, SuspectAdapter] = {}
