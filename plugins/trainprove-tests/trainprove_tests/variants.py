@@ -73,11 +73,11 @@ def _missing_probabilities(evidence: Evidence) -> str | None:
     return None
 
 
-class EntropyTest:
-    """TrainProVe-Ent: Grubbs on the high side of the per-batch mean prediction entropy."""
+class _ProbabilityGrubbs:
+    """What the two probability variants share: alpha, the paper_compat switch and the preconditions."""
 
     needs = "probabilities"
-    name = "trainprove-ent"
+    name = ""
 
     def __init__(
         self, alpha: float = 0.05, paper_compat: bool = False, preconditions: Preconditions | None = None
@@ -87,6 +87,12 @@ class EntropyTest:
         self.paper_compat = paper_compat
         self.preconditions = preconditions or Preconditions()
         self.preconditions.validate(self.name)
+
+
+class EntropyTest(_ProbabilityGrubbs):
+    """TrainProVe-Ent: Grubbs on the high side of the per-batch mean prediction entropy."""
+
+    name = "trainprove-ent"
 
     def decide(self, evidence: Evidence) -> Verdict:
         reason = _missing_probabilities(evidence) or self.preconditions.violated(evidence)
@@ -109,20 +115,10 @@ class EntropyTest:
         )
 
 
-class SimilarityTest:
+class SimilarityTest(_ProbabilityGrubbs):
     """TrainProVe-Sim: Grubbs on the low side of the per-class mean pairwise cosine similarity."""
 
-    needs = "probabilities"
     name = "trainprove-sim"
-
-    def __init__(
-        self, alpha: float = 0.05, paper_compat: bool = False, preconditions: Preconditions | None = None
-    ) -> None:
-        check_alpha(alpha, self.name)
-        self.alpha = alpha
-        self.paper_compat = paper_compat
-        self.preconditions = preconditions or Preconditions()
-        self.preconditions.validate(self.name)
 
     def decide(self, evidence: Evidence) -> Verdict:
         reason = _missing_probabilities(evidence) or self.preconditions.violated(evidence)
