@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
+TRAINPROVE = str(Path(sys.executable).parent / "trainprove")
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`trainprove ARGS...` as a user runs it, in its own process."""
+    return subprocess.run([TRAINPROVE, *args], capture_output=True, text=True, timeout=timeout)
+
 
 def base_audit(**overrides) -> dict:
     doc = {

@@ -3,13 +3,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-TRAINPROVE = str(Path(sys.executable).parent / "trainprove")
-
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([TRAINPROVE, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+from core_test_helpers import run_cli as run
 
 
 def test_help_answers_without_importing_ml_libraries():

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-TRAINPROVE = str(Path(sys.executable).parent / "trainprove")
+from core_test_helpers import run_cli
 
 
 @pytest.mark.slow
 def test_demo_gets_every_verdict_right_and_reruns_warm(tmp_path, trainprove_session_store):
     store = str(trainprove_session_store.root)
-    cmd = [TRAINPROVE, "demo", "--out", str(tmp_path / "demo"), "--store", store, "--no-progress"]
-    first = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    cmd = ["demo", "--out", str(tmp_path / "demo"), "--store", store, "--no-progress"]
+    first = run_cli(*cmd, timeout=1800)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "verification accuracy" in first.stdout and "false-accusation rate" in first.stdout
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
@@ -30,7 +26,7 @@ def test_demo_gets_every_verdict_right_and_reruns_warm(tmp_path, trainprove_sess
         assert (tmp_path / "demo" / defender / "audit.toml").exists()
 
     # Warm: nothing is generated, trained or queried again, and the verdicts are identical.
-    second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    second = run_cli(*cmd, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     again = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert again["confusion"] == summary["confusion"]
@@ -38,19 +34,14 @@ def test_demo_gets_every_verdict_right_and_reruns_warm(tmp_path, trainprove_sess
     assert all(s["queries_sent"] == 0 for s in report["suspects"])
 
     # The audit files the demo writes run as they are through `trainprove audit`.
-    audit = subprocess.run(
-        [
-            TRAINPROVE,
-            "audit",
-            str(tmp_path / "demo" / "digits-vae" / "audit.toml"),
-            "--out",
-            str(tmp_path / "vae"),
-            "--store",
-            store,
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
+    audit = run_cli(
+        "audit",
+        str(tmp_path / "demo" / "digits-vae" / "audit.toml"),
+        "--out",
+        str(tmp_path / "vae"),
+        "--store",
+        store,
+        "--no-progress",
         timeout=600,
     )
     assert audit.returncode == 0, audit.stderr[-3000:]
@@ -59,19 +50,14 @@ def test_demo_gets_every_verdict_right_and_reruns_warm(tmp_path, trainprove_sess
     assert [(v["suspect"], v["decision"], v["statistic"]) for v in by_hand] == [
         (v["suspect"], v["decision"], v["statistic"]) for v in in_demo
     ]
-    sheets = subprocess.run(
-        [
-            TRAINPROVE,
-            "generate",
-            str(tmp_path / "demo" / "digits-gmm" / "audit.toml"),
-            "--out",
-            str(tmp_path / "gmm"),
-            "--store",
-            store,
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
+    sheets = run_cli(
+        "generate",
+        str(tmp_path / "demo" / "digits-gmm" / "audit.toml"),
+        "--out",
+        str(tmp_path / "gmm"),
+        "--store",
+        store,
+        "--no-progress",
         timeout=600,
     )
     assert sheets.returncode == 0, sheets.stderr[-3000:]
