@@ -132,7 +132,8 @@ def rule_metrics(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One rule's figures. Abstentions count as errors for accuracy, as "not flagged" for F1, and in
     neither error rate; AUC ranks the decided verdicts by score."""
     from sklearn.metrics import roc_auc_score
-    from trainprove_tests.simulate import clopper_pearson
+
+    from trainprove_core.evidence import clopper_pearson
 
     pos = [r for r in records if r["truth"] == "trained-on-generator"]
     neg = [r for r in records if r["truth"] == "not-trained-on-generator"]
@@ -171,9 +172,11 @@ def simulated_rates(trials: int) -> list[dict[str, Any]]:
     from trainprove_baselines.random_guess import RandomGuessTest
     from trainprove_baselines.threshold import AccuracyThresholdTest
     from trainprove_baselines.welch import WelchTest
-    from trainprove_tests.simulate import SimulatedAudit, clopper_pearson, error_rates
+    from trainprove_tests.simulate import SimulatedAudit, error_rates
     from trainprove_tests.trainprove import TrainProVeTest
     from trainprove_tests.variants import EntropyTest, SimilarityTest
+
+    from trainprove_core.evidence import clopper_pearson
 
     world = SimulatedAudit()
     rules = (

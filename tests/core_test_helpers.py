@@ -9,9 +9,14 @@ from pathlib import Path
 TRAINPROVE = str(Path(sys.executable).parent / "trainprove")
 
 
-def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """`trainprove ARGS...` as a user runs it, in its own process."""
-    return subprocess.run([TRAINPROVE, *args], capture_output=True, text=True, timeout=timeout)
+def run_cli(
+    *args: str, timeout: float | None = 600, cwd: str | Path | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """`trainprove ARGS...` as a user runs it, in its own process (`timeout=None` for long end-to-end
+    runs: a loaded machine is slow, not wrong)."""
+    return subprocess.run(
+        [TRAINPROVE, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env
+    )
 
 
 def base_audit(**overrides) -> dict:

@@ -9,12 +9,20 @@ from core_test_helpers import run_cli
 
 
 @pytest.mark.slow
-def test_demo_gets_every_verdict_right_and_reruns_warm(tmp_path, trainprove_session_store):
+def test_demo_as_make_demo_runs_it(tmp_path, trainprove_session_store):
+    """`make demo` is `trainprove demo`, no options, from the clone's root: default `--out runs/demo` and
+    default store `runs/demo/store`, both relative. The test runs exactly that from a fresh working
+    directory. Its `runs/demo/store` is a symlink to the session store, so the suspect pool is built once
+    for the whole suite; the paths the demo writes are still the relative defaults."""
     store = str(trainprove_session_store.root)
-    cmd = ["demo", "--out", str(tmp_path / "demo"), "--store", store, "--no-progress"]
-    first = run_cli(*cmd, timeout=1800)
+    (tmp_path / "runs" / "demo").mkdir(parents=True)
+    trainprove_session_store.root.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "runs" / "demo" / "store").symlink_to(trainprove_session_store.root)
+    first = run_cli("demo", cwd=tmp_path, timeout=None)  # no wall clock: a loaded machine is slow, not wrong
     assert first.returncode == 0, first.stderr[-3000:]
     assert "verification accuracy" in first.stdout and "false-accusation rate" in first.stdout
+    (tmp_path / "demo").symlink_to(tmp_path / "runs" / "demo")
+    cmd = ["demo", "--out", str(tmp_path / "demo"), "--store", store, "--no-progress"]
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     rates = summary["trainprove"]
     assert rates["positives"] == 8 and rates["negatives"] == 32
@@ -26,7 +34,7 @@ def test_demo_gets_every_verdict_right_and_reruns_warm(tmp_path, trainprove_sess
         assert (tmp_path / "demo" / defender / "audit.toml").exists()
 
     # Warm: nothing is generated, trained or queried again, and the verdicts are identical.
-    second = run_cli(*cmd, timeout=600)
+    second = run_cli(*cmd, timeout=None)
     assert second.returncode == 0, second.stderr[-3000:]
     again = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert again["confusion"] == summary["confusion"]
@@ -42,7 +50,7 @@ def test_demo_gets_every_verdict_right_and_reruns_warm(tmp_path, trainprove_sess
         "--store",
         store,
         "--no-progress",
-        timeout=600,
+        timeout=None,
     )
     assert audit.returncode == 0, audit.stderr[-3000:]
     by_hand = json.loads((tmp_path / "vae" / "report.json").read_text())["verdicts"]
@@ -58,7 +66,7 @@ def test_demo_gets_every_verdict_right_and_reruns_warm(tmp_path, trainprove_sess
         "--store",
         store,
         "--no-progress",
-        timeout=600,
+        timeout=None,
     )
     assert sheets.returncode == 0, sheets.stderr[-3000:]
     assert (tmp_path / "gmm" / "shadow-preview.png").exists() and (

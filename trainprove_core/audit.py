@@ -16,17 +16,18 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, progress
 from .config import AuditConfig, ImageSetConfig, PluginTable, validate_table
 from .errors import BudgetExceeded, InputError, TrainproveError
+from .evidence import declined
 from .plugins import PluginSet
-from .progress import progress
-from .records import Answers, Evidence, GenerationRequest, Generator, SuspectAdapter, Verdict
+from .records import Answers, DecisionTest, Evidence, GenerationRequest, Generator, SuspectAdapter, Verdict
 from .store import Store, content_key, derive_seed
 from .task import Task
 
@@ -91,8 +92,8 @@ def validation_batches(n_images: int, batch_size: int, seed: int) -> list[np.nda
 class Workspace:
     """The cached building blocks of audits: image sets, shadow models, answers.
 
-    Decision tests get it as `Evidence.workspace` to ask for more (image sets from other generators, extra
-    shadow models), cached like the audit's own.
+    Decision tests reach it as `Evidence.run.workspace` to ask for more (image sets from other generators,
+    reference models), cached like the audit's own.
     """
 
     def __init__(
@@ -104,7 +105,7 @@ class Workspace:
         self.executor = executor
         self.show_progress = show_progress
         self.queries_sent: dict[str, int] = {}
-        self.config: AuditConfig | None = None  # the audit being run, for tests that need its settings
+        self.observer_errors: list[str] = []
         self._generators: dict[str, Generator] = {}
 
     # ---- building plugins -------------------------------------------------------------------------------
@@ -160,20 +161,41 @@ class Workspace:
                 raise InputError(f"generator returned {len(images)} images for {len(batch)} requests")
             return {"images": images, "labels": np.array([r.class_index for r in batch], dtype=np.int64)}
 
-        arrays = self.store.chunked("image-sets", identity, chunks, self._runner(make, f"{role} set", chunks))
+        arrays = self._chunked("image-sets", identity, chunks, make, f"generate {role} set")
         image_set = ImageSet(role, content_key(identity), arrays["images"], arrays["labels"], identity)
-        self.plugins.hook.trainprove_after_generate(role=role, image_set=image_set)
+        self.observe("trainprove_after_generate", role=role, image_set=image_set)
         return image_set
 
-    def _runner(self, fn: Any, desc: str, chunks: Sequence[Sequence[Any]]) -> Any:
+    def _chunked(self, kind: str, identity: Mapping[str, Any], chunks: Sequence[Any], fn: Any, desc: str):
+        """`Store.chunked` with one progress step over the pending chunks (a cached artifact counts as a
+        step done)."""
+        ran = False
+
         def run(pending: Sequence[int]):
+            nonlocal ran
+            ran = True
             total = sum(len(chunks[i]) for i in pending)
-            with progress(total=total, desc=desc, unit="img", enabled=self.show_progress) as bar:
+            with progress.step(desc, total=total, unit="img", enabled=self.show_progress) as bar:
                 for index, arrays in self.executor.map(fn, pending):
                     bar.update(len(chunks[index]))
                     yield index, arrays
 
-        return run
+        arrays = self.store.chunked(kind, identity, chunks, run)
+        if not ran:
+            progress.skip()
+        return arrays
+
+    def observe(self, hook: str, **kwargs: Any) -> None:
+        """Call a lifecycle hook with every observer isolated: one that raises is recorded in
+        `observer_errors` (and the report's `errors`) and the audit goes on."""
+        caller = getattr(self.plugins.hook, hook)
+        for impl in reversed(caller.get_hookimpls()):
+            try:
+                impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+            except Exception as exc:  # noqa: BLE001 - an observer's fault must not cost the audit
+                self.observer_errors.append(
+                    f"observer {impl.plugin_name!r} failed in {hook}: {type(exc).__name__}: {exc}"
+                )
 
     # ---- shadow models ----------------------------------------------------------------------------------
 
@@ -187,9 +209,15 @@ class Workspace:
             "image_set": image_set.key,
             "classes": list(self.task.classes),
         }
-        model_dir = self.store.directory(
-            "models", identity, lambda tmp: trainer.train(image_set.images, image_set.labels, self.task, tmp)
-        )
+        if self.store.has("models", identity):
+            progress.skip()
+            return self.store.location("models", identity), trainer, content_key(identity)
+
+        def train(tmp: Path) -> None:
+            with progress.step(f"train model on {image_set.role} set", enabled=self.show_progress):
+                trainer.train(image_set.images, image_set.labels, self.task, tmp)
+
+        model_dir = self.store.directory("models", identity, train)
         return model_dir, trainer, content_key(identity)
 
     def shadow_model(self, table: PluginTable, shadow_set: ImageSet) -> tuple[SuspectAdapter, str]:
@@ -220,11 +248,9 @@ class Workspace:
             return self._to_task_space(name, adapter, answers, len(idx), label_map)
 
         self.queries_sent.setdefault(name, 0)
-        arrays = self.store.chunked("answers", identity, chunks, self._runner(ask, f"query {name}", chunks))
+        arrays = self._chunked("answers", identity, chunks, ask, f"query {name}")
         answers = Answers(arrays["labels"], arrays.get("probabilities"))
-        self.plugins.hook.trainprove_after_query(
-            suspect=name, answers=answers, queries=self.queries_sent[name]
-        )
+        self.observe("trainprove_after_query", suspect=name, answers=answers, queries=self.queries_sent[name])
         return answers, content_key(identity)
 
     def _label_map(self, name: str, adapter: SuspectAdapter) -> np.ndarray | None:
@@ -233,7 +259,10 @@ class Workspace:
         try:
             return np.array(self.task.label_map(list(adapter.label_names)), dtype=np.int64)
         except ValueError as exc:
-            raise InputError(f"suspect {name!r}: {exc}") from None
+            raise InputError(
+                f"suspect {name!r}: {exc} (set `label_names` in its table to the model's class names in "
+                "its output order, or map them to the task's [task] classes)"
+            ) from None
 
     def _to_task_space(
         self,
@@ -324,59 +353,114 @@ def _verdict_record(verdict: Verdict, truth: str | None, registered: Any) -> dic
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
 
 
-def declined(suspect: str, test: str, reason: str) -> Verdict:
-    """The verdict of a test that cannot run on this evidence."""
-    return Verdict(
-        suspect, test, "inconclusive", f"{suspect}: {test} declined: {reason}.", details={"declined": True}
-    )
+class AuditRun:
+    """One audit as one typed object: its stages, each made once, from the store when it can be.
 
+        generator ─▶ shadow_set ─▶ shadow_model ─▶ shadow_answers
+                  └▶ validation ──────────────────┘      batches
+        suspect_answers(name, adapter) ─▶ evidence(name, answers) ─▶ judge(evidence) ─▶ verdicts
 
-def run_audit(
-    config: AuditConfig,
-    plugins: PluginSet,
-    out_dir: str | Path,
-    store: Store,
-    show_progress: bool = True,
-) -> AuditResult:
-    """Run the audit `config` describes, write report.json and report.html to `out_dir`, return both.
-
-    Bad input found before any work (an unknown checkpoint, a label space that does not match) raises.
-    A suspect whose queries fail (dead endpoint, budget) is reported in `errors` and the audit goes on with
-    the others; everything answered so far stays cached.
+    `trainprove audit`, `plan`, `generate`, the demo and the benchmarks build their audits with it, and a
+    decision test that needs more (extra image sets, reference models) gets it as `Evidence.run` and asks
+    its `workspace` for them, cached like the audit's own. Building it checks everything that can be
+    checked without work: the executor, every decision test's settings, every suspect's checkpoint and
+    label space (`open_suspects`), so bad input fails before any image is made.
     """
-    from .report import write_report
 
-    started = time.time()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    task = config.task
-    executor = plugins.get("executor", config.executor.use).spec.factory(config.executor.settings)
-    ws = Workspace(task, plugins, store, executor, show_progress)
-    ws.config = config
-    plugins.hook.trainprove_before_audit(config=config, out_dir=out_dir)
-
-    adapters: dict[str, SuspectAdapter] = {}
-    for suspect in config.suspects:
-        spec = plugins.get("suspect", suspect.adapter.use).spec
+    def __init__(
+        self, config: AuditConfig, plugins: PluginSet, store: Store, show_progress: bool = True
+    ) -> None:
+        self.config = config
+        self.plugins = plugins
+        self.store = store
+        self.task = config.task
         try:
-            adapters[suspect.name] = spec.factory(suspect.adapter.settings, task)
+            executor = plugins.get("executor", config.executor.use).spec.factory(config.executor.settings)
         except TrainproveError as exc:
-            raise InputError(f"{config.source}: [suspect {suspect.name}] {exc}") from None
-        ws._label_map(suspect.name, adapters[suspect.name])
-    tests = {t.name: plugins.get("test", t.test.use).spec.factory(t.test.settings) for t in config.tests}
+            raise InputError(f"{config.source}: [executor] {exc}") from None
+        self.workspace = Workspace(config.task, plugins, store, executor, show_progress)
+        self.tests: dict[str, DecisionTest] = {}
+        for t in config.tests:
+            try:
+                self.tests[t.name] = plugins.get("test", t.test.use).spec.factory(t.test.settings)
+            except TrainproveError as exc:
+                raise InputError(f"{config.source}: [test {t.name}] {exc}") from None
+        self.adapters: dict[str, SuspectAdapter] = {}
 
-    generator = ws.generator(config.generator)
-    shadow_set = ws.image_set("shadow", generator, config.shadow)
-    validation = ws.image_set("validation", generator, config.validation)
-    shadow_adapter, shadow_key = ws.shadow_model(config.trainer, shadow_set)
-    shadow_answers, shadow_answers_key = ws.answers("shadow", shadow_adapter, validation)
-    batches = validation_batches(len(validation), config.validation.batch_size, config.validation.seed)
+    def open_suspects(self) -> dict[str, SuspectAdapter]:
+        """Build every suspect's adapter (checkpoint read, label space mapped), or fail naming the table."""
+        for suspect in self.config.suspects:
+            if suspect.name in self.adapters:
+                continue
+            spec = self.plugins.get("suspect", suspect.adapter.use).spec
+            where = f"{self.config.source}: [suspect {suspect.name}]"
+            try:
+                adapter = spec.factory(suspect.adapter.settings, self.task)
+                self.workspace._label_map(suspect.name, adapter)
+            except TrainproveError as exc:
+                raise InputError(f"{where} {exc}") from None
+            self.adapters[suspect.name] = adapter
+        return self.adapters
 
-    def judge(evidence: Evidence, truth: str | None) -> list[dict[str, Any]]:
+    def steps(self) -> int:
+        """How many progress steps `run_audit` takes (sets, models, answer sets), for a caller's plan."""
+        control = 3 if self.config.negative_control is not None else 0
+        return 4 + len(self.config.suspects) + control
+
+    # ---- the stages --------------------------------------------------------------------------------------
+
+    @cached_property
+    def generator(self) -> Generator:
+        return self.workspace.generator(self.config.generator)
+
+    @cached_property
+    def shadow_set(self) -> ImageSet:
+        return self.workspace.image_set("shadow", self.generator, self.config.shadow)
+
+    @cached_property
+    def validation(self) -> ImageSet:
+        return self.workspace.image_set("validation", self.generator, self.config.validation)
+
+    @cached_property
+    def _shadow(self) -> tuple[SuspectAdapter, str]:
+        return self.workspace.shadow_model(self.config.trainer, self.shadow_set)
+
+    @property
+    def shadow_model(self) -> SuspectAdapter:
+        return self._shadow[0]
+
+    @property
+    def shadow_key(self) -> str:
+        return self._shadow[1]
+
+    @cached_property
+    def _shadow_answers(self) -> tuple[Answers, str]:
+        return self.workspace.answers("shadow", self.shadow_model, self.validation)
+
+    @property
+    def shadow_answers(self) -> Answers:
+        return self._shadow_answers[0]
+
+    @cached_property
+    def batches(self) -> list[np.ndarray]:
+        return validation_batches(
+            len(self.validation), self.config.validation.batch_size, self.config.validation.seed
+        )
+
+    def suspect_answers(self, name: str, adapter: SuspectAdapter) -> tuple[Answers, str]:
+        """A model's answers on the validation set (cached per chunk, budget-checked)."""
+        return self.workspace.answers(name, adapter, self.validation)
+
+    def evidence(self, name: str, answers: Answers) -> Evidence:
+        return Evidence(
+            self.task, self.validation.labels, self.batches, self.shadow_answers, answers, name, run=self
+        )
+
+    def judge(self, evidence: Evidence, truth: str | None = None) -> list[dict[str, Any]]:
         """Every decision test's verdict on one model's evidence, as report records."""
         records = []
-        for test_cfg in config.tests:
-            test = tests[test_cfg.name]
+        for test_cfg in self.config.tests:
+            test = self.tests[test_cfg.name]
             if test.needs == "probabilities" and evidence.suspect.probabilities is None:
                 verdict = declined(
                     evidence.suspect_name,
@@ -392,90 +476,144 @@ def run_audit(
             else:
                 verdict = test.decide(evidence)
                 verdict.test = test_cfg.name
-            plugins.hook.trainprove_after_verdict(verdict=verdict)
-            records.append(_verdict_record(verdict, truth, plugins.get("test", test_cfg.test.use)))
+            self.workspace.observe("trainprove_after_verdict", verdict=verdict)
+            records.append(_verdict_record(verdict, truth, self.plugins.get("test", test_cfg.test.use)))
         return records
 
-    errors: list[str] = []
-    suspects_report: list[dict[str, Any]] = []
-    verdicts: list[dict[str, Any]] = []
-    hashes = {
-        "shadow_set": shadow_set.key,
-        "validation_set": validation.key,
-        "shadow_model": shadow_key,
-        "shadow_answers": shadow_answers_key,
-    }
-    for suspect in config.suspects:
-        entry: dict[str, Any] = {
-            "name": suspect.name,
-            "use": suspect.adapter.use,
-            "truth": suspect.truth,
-            "distribution": suspect.adapter.distribution,
-            "version": suspect.adapter.version,
-        }
-        suspects_report.append(entry)
-        try:
-            answers, key = ws.answers(suspect.name, adapters[suspect.name], validation)
-        except TrainproveError as exc:
-            errors.append(str(exc))
-            entry["error"] = str(exc)
-            entry["queries_sent"] = ws.queries_sent.get(suspect.name, 0)
-            continue
-        finally:
-            close = getattr(adapters[suspect.name], "close", None)
-            if callable(close):
-                close()
-        hashes[f"answers:{suspect.name}"] = key
-        entry.update(
-            queries_sent=ws.queries_sent[suspect.name],
-            answers=key,
-            accuracy=float(np.mean(answers.labels == validation.labels)),
-            returns="probabilities" if answers.probabilities is not None else "labels",
-        )
-        evidence = Evidence(task, validation.labels, batches, shadow_answers, answers, suspect.name, ws)
-        verdicts += judge(evidence, suspect.truth)
+    def control_model(self, table: Any, image_set_config: Any, role: str) -> tuple[SuspectAdapter, str]:
+        """A model trained like the shadow on another source's (or set's) images, opened for queries."""
+        generator = self.workspace.generator(table)
+        images = self.workspace.image_set(role, generator, image_set_config)
+        return self.workspace.shadow_model(self.config.trainer, images)
 
-    control: dict[str, Any] | None = None
-    warnings: list[str] = []
-    if config.negative_control is not None and config.control_set is not None:
-        control_gen = ws.generator(config.negative_control)
-        control_train = ws.image_set("negative-control", control_gen, config.control_set)
-        control_adapter, control_key = ws.shadow_model(config.trainer, control_train)
-        name = f"negative control ({config.negative_control.use})"
-        control_answers, _ = ws.answers(name, control_adapter, validation)
-        hashes["negative_control_model"] = control_key
-        evidence = Evidence(task, validation.labels, batches, shadow_answers, control_answers, name, ws)
-        control_verdicts = judge(evidence, "not-trained-on-generator")
-        control = {"source": config.negative_control.use, "verdicts": control_verdicts}
-        for v in control_verdicts:
-            if v["decision"] != "not-trained-on-generator":
-                warnings.append(
-                    f"negative control failed: {v['test']} judged a model trained on "
-                    f"{config.negative_control.use}'s images {v['decision']} (it is not). This audit may not "
-                    f"tell {config.generator.use}'s images from others'; treat its verdicts with care."
+
+def apply_controls(verdicts: list[dict[str, Any]], control_verdicts: list[dict[str, Any]], source: str,
+                   generator: str) -> list[str]:
+    """The negative control decides, not only warns: where a test accuses the known-innocent control,
+    that test's accusations in this audit become `inconclusive`, with the reason. Returns the warnings."""
+    warnings = []
+    for v in control_verdicts:
+        if v["decision"] != "trained-on-generator":
+            continue
+        warnings.append(
+            f"negative control failed: {v['test']} judged a model trained on {source}'s images "
+            f"trained-on-generator (it is not): this audit cannot tell {generator}'s images from others' "
+            f"with {v['test']}, so its accusations by {v['test']} are reported inconclusive."
+        )
+        for record in verdicts:
+            if record["test"] == v["test"] and record["decision"] == "trained-on-generator":
+                record["details"] = {**record["details"], "overruled": "negative control accused"}
+                record["explanation"] = (
+                    f"{record['suspect']}: inconclusive: {v['test']} would accuse it, but it also accuses "
+                    f"the negative control (a model trained on {source}'s images). Was: "
+                    + record["explanation"]
                 )
+                record["decision"] = "inconclusive"
+                record["correct"] = None
+    return warnings
+
+
+def run_audit(
+    config: AuditConfig,
+    plugins: PluginSet,
+    out_dir: str | Path,
+    store: Store,
+    show_progress: bool = True,
+) -> AuditResult:
+    """Run the audit `config` describes, write report.json and report.html to `out_dir`, return both.
+
+    Bad input found before any work (an unknown checkpoint, a label space that does not match, a decision
+    test's settings) raises before `out_dir` is created. A suspect whose queries fail (dead endpoint,
+    budget) is reported in `errors` and the audit goes on with the others; everything answered so far
+    stays cached. An observer (lifecycle hook) that raises is reported in `errors`; the audit completes.
+    """
+    from .report import write_report
+
+    started = time.time()
+    run = AuditRun(config, plugins, store, show_progress)
+    adapters = run.open_suspects()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    task = config.task
+    ws = run.workspace
+    with progress.plan(run.steps(), f"audit {Path(config.source).name}", show_progress):
+        ws.observe("trainprove_before_audit", config=config, out_dir=out_dir)
+        shadow_set, validation = run.shadow_set, run.validation
+        shadow_answers = run.shadow_answers
+        errors: list[str] = []
+        suspects_report: list[dict[str, Any]] = []
+        verdicts: list[dict[str, Any]] = []
+        hashes = {
+            "shadow_set": shadow_set.key,
+            "validation_set": validation.key,
+            "shadow_model": run.shadow_key,
+            "shadow_answers": run._shadow_answers[1],
+        }
+        for suspect in config.suspects:
+            entry: dict[str, Any] = {
+                "name": suspect.name,
+                "use": suspect.adapter.use,
+                "truth": suspect.truth,
+                "distribution": suspect.adapter.distribution,
+                "version": suspect.adapter.version,
+            }
+            suspects_report.append(entry)
+            try:
+                answers, key = run.suspect_answers(suspect.name, adapters[suspect.name])
+            except TrainproveError as exc:
+                errors.append(str(exc))
+                entry["error"] = str(exc)
+                entry["queries_sent"] = ws.queries_sent.get(suspect.name, 0)
+                continue
+            finally:
+                close = getattr(adapters[suspect.name], "close", None)
+                if callable(close):
+                    close()
+            hashes[f"answers:{suspect.name}"] = key
+            entry.update(
+                queries_sent=ws.queries_sent[suspect.name],
+                answers=key,
+                accuracy=float(np.mean(answers.labels == validation.labels)),
+                returns="probabilities" if answers.probabilities is not None else "labels",
+            )
+            verdicts += run.judge(run.evidence(suspect.name, answers), suspect.truth)
+
+        control: dict[str, Any] | None = None
+        warnings: list[str] = []
+        if config.negative_control is not None and config.control_set is not None:
+            control_adapter, control_key = run.control_model(
+                config.negative_control, config.control_set, "negative-control"
+            )
+            name = f"negative control ({config.negative_control.use})"
+            control_answers, _ = ws.answers(name, control_adapter, validation)
+            hashes["negative_control_model"] = control_key
+            control_verdicts = run.judge(run.evidence(name, control_answers), "not-trained-on-generator")
+            control = {"source": config.negative_control.use, "verdicts": control_verdicts}
+            warnings += apply_controls(
+                verdicts, control_verdicts, config.negative_control.use, config.generator.use
+            )
 
     report = {
         "trainprove_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "wall_seconds": round(time.time() - started, 2),
         "task": {"classes": list(task.classes), "image_size": task.image_size},
-        "generator": {"use": config.generator.use, "identity": dict(generator.identity)},
+        "generator": {"use": config.generator.use, "identity": dict(run.generator.identity)},
         "shadow": {
             "images": len(shadow_set),
-            "model": shadow_key,
+            "model": run.shadow_key,
             "validation_accuracy": float(np.mean(shadow_answers.labels == validation.labels)),
         },
         "validation": {
             "images": len(validation),
-            "batches": len(batches),
+            "batches": len(run.batches),
             "batch_size": config.validation.batch_size,
         },
         "suspects": suspects_report,
         "verdicts": verdicts,
         "negative_control": control,
         "warnings": warnings,
-        "errors": errors,
+        "errors": errors + ws.observer_errors,
         "manifest": {
             "audit_file": config.source,
             "audit": config.public_document(),
@@ -493,5 +631,5 @@ def run_audit(
         },
     }
     write_report(report, out_dir)
-    plugins.hook.trainprove_after_audit(report=report, out_dir=out_dir)
-    return AuditResult(report, out_dir, errors)
+    ws.observe("trainprove_after_audit", report=report, out_dir=out_dir)
+    return AuditResult(report, out_dir, errors + ws.observer_errors)

@@ -1,29 +1,201 @@
-"""Progress bars for long steps (tqdm, on stderr), off when not wanted or not on a terminal."""
+"""Progress of long work, readable on a terminal and in a log.
+
+A command declares its *plan* (how many steps: image sets, models, suspects' answers) with `plan()`; each
+piece of work is a `step()`. On a terminal (stderr a tty) a step is a tqdm bar titled `[k/N] what`, with
+the whole run's elapsed time and an estimate of what is left; the bar is refreshed every second, so it
+moves while a long chunk runs. Off a terminal (CI, `make`, a log file) a line with the same information is
+written every `TRAINPROVE_PROGRESS_INTERVAL` seconds (default 30) and when a step that did work ends.
+`--no-progress` or `TRAINPROVE_PROGRESS=0` turns both off.
+
+A plugin whose work takes long inside one step (a trainer's epochs) reports within it through
+`current()`: `bar = current(); bar.set_total(epochs, "epoch"); ...; bar.update(1)`. Outside a step,
+`current()` is a silent stand-in, so plugins never need to check.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
+INTERVAL_ENV = "TRAINPROVE_PROGRESS_INTERVAL"
 
-class _Silent:
+
+def _fmt(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+class Bar:
+    """The progress of the step running now: `update(n)` as work is done, `set_total(n, unit)` when a
+    plugin measures its work in other units (epochs) than the core (images)."""
+
+    def __init__(self, plan: _Plan | None, index: int, desc: str, total: int | None, unit: str) -> None:
+        self.plan, self.index, self.desc = plan, index, desc
+        self.total, self.unit, self.done = total, unit, 0
+        self.started = time.time()
+        self._tqdm: Any = None
+
     def update(self, n: int = 1) -> None:
-        pass
+        self.done += n
+        if self._tqdm is not None:
+            self._tqdm.update(n)
 
-    def set_postfix_str(self, s: str) -> None:
-        pass
+    def set_total(self, total: int, unit: str | None = None) -> None:
+        self.total, self.done = total, 0
+        if unit:
+            self.unit = unit
+        if self._tqdm is not None:
+            self._tqdm.reset(total=total)
+            if unit:
+                self._tqdm.unit = unit
+
+    def set_postfix_str(self, s: str) -> None:  # tqdm's name, kept for plugins that used it
+        if self._tqdm is not None:
+            self._tqdm.set_postfix_str(s)
+
+    def line(self) -> str:
+        """`[k/N] what: done/total unit (rate, ETA); run elapsed, ~left` for logs."""
+        elapsed = time.time() - self.started
+        head = f"[{self.index}/{self.plan.total}] " if self.plan is not None else ""
+        text = f"{head}{self.desc}: {self.done}"
+        if self.total:
+            text += f"/{self.total}"
+        text += f" {self.unit}"
+        if self.done and elapsed > 0:
+            rate = self.done / elapsed
+            text += f" ({rate:.3g} {self.unit}/s"
+            if self.total:
+                text += f", step ETA {_fmt((self.total - self.done) / rate)}"
+            text += ")"
+        if self.plan is not None:
+            text += f"; {self.plan.summary()}"
+        return text
+
+
+class _Silent(Bar):
+    def __init__(self) -> None:
+        super().__init__(None, 0, "", None, "it")
+
+
+@dataclass
+class _Plan:
+    total: int
+    title: str
+    enabled: bool
+    started: float = field(default_factory=time.time)
+    index: int = 0
+    worked: list[float] = field(default_factory=list)  # seconds of each step that did work
+
+    def summary(self) -> str:
+        elapsed = time.time() - self.started
+        text = f"{self.title} {_fmt(elapsed)} elapsed"
+        left = self.total - self.index
+        if self.worked and left > 0:
+            # Crude by design: steps differ in cost, so this is the mean of the steps that did work so far.
+            text += f", ~{_fmt(left * sum(self.worked) / len(self.worked))} left"
+        return text
+
+
+_state = threading.local()
+
+
+def _enabled(flag: bool) -> bool:
+    return flag and os.environ.get("TRAINPROVE_PROGRESS") != "0"
+
+
+def _on_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def _interval() -> float:
+    try:
+        return max(0.5, float(os.environ.get(INTERVAL_ENV, "30")))
+    except ValueError:
+        return 30.0
 
 
 @contextmanager
-def progress(total: int, desc: str, unit: str = "it", enabled: bool = True) -> Any:
-    """A tqdm bar, or a silent stand-in when `enabled` is false, `TRAINPROVE_PROGRESS=0`, or stderr is
-    not a terminal (so logs and CI output stay clean)."""
-    if not enabled or os.environ.get("TRAINPROVE_PROGRESS") == "0" or not sys.stderr.isatty():
-        yield _Silent()
+def plan(steps: int, title: str, enabled: bool = True) -> Iterator[None]:
+    """Declare that the work inside has `steps` steps. Nested plans add nothing: the outermost counts
+    (the demo's plan includes the steps of the audits it runs)."""
+    if getattr(_state, "plan", None) is not None:
+        yield
         return
-    from tqdm.auto import tqdm
+    _state.plan = _Plan(max(1, steps), title, _enabled(enabled))
+    try:
+        yield
+    finally:
+        _state.plan = None
 
-    with tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True) as bar:
+
+def current() -> Bar:
+    """The bar of the step running now in this thread (a silent one outside any step)."""
+    return getattr(_state, "bar", None) or _Silent()
+
+
+@contextmanager
+def step(desc: str, total: int | None = None, unit: str = "it", enabled: bool = True) -> Iterator[Bar]:
+    """One step of the plan. Enter it only when there is work to do; `skip()` counts a step that the
+    store already had."""
+    the_plan: _Plan | None = getattr(_state, "plan", None)
+    if the_plan is not None:
+        the_plan.index = min(the_plan.total, the_plan.index + 1)
+        enabled = enabled and the_plan.enabled
+    bar = Bar(the_plan, the_plan.index if the_plan else 0, desc, total, unit)
+    previous = getattr(_state, "bar", None)
+    _state.bar = bar
+    stop = threading.Event()
+    ticker = None
+    if _enabled(enabled):
+        if _on_terminal():
+            from tqdm.auto import tqdm
+
+            prefix = f"[{bar.index}/{the_plan.total}] " if the_plan else ""
+            bar._tqdm = tqdm(total=total, desc=prefix + desc, unit=unit, leave=False, dynamic_ncols=True)
+
+            def tick() -> None:  # keep elapsed time and the run's estimate moving within long chunks
+                while not stop.wait(1.0):
+                    if the_plan is not None:
+                        bar._tqdm.set_postfix_str(the_plan.summary(), refresh=False)
+                    bar._tqdm.refresh()
+        else:
+            interval = _interval()
+
+            def tick() -> None:
+                while not stop.wait(interval):
+                    print(bar.line(), file=sys.stderr, flush=True)
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+    try:
         yield bar
+    finally:
+        stop.set()
+        if ticker is not None:
+            ticker.join(timeout=2)
+        if bar._tqdm is not None:
+            bar._tqdm.close()
+        seconds = time.time() - bar.started
+        if the_plan is not None:
+            the_plan.worked.append(seconds)
+        if _enabled(enabled) and not _on_terminal() and seconds >= 1:
+            print(f"{bar.line()}; step took {_fmt(seconds)}", file=sys.stderr, flush=True)
+        _state.bar = previous
+
+
+def skip() -> None:
+    """Count a step of the plan whose result the store already had."""
+    the_plan: _Plan | None = getattr(_state, "plan", None)
+    if the_plan is not None:
+        the_plan.index = min(the_plan.total, the_plan.index + 1)
+

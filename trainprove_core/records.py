@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     import numpy as np
 
+    from .audit import AuditRun
     from .task import Task
 
 REQUIRED: Any = object()
@@ -31,8 +32,15 @@ class Option:
 
     `type` is one of `OptionType`: "path" is a local path relative to the audit file; "path-or-id" is a
     local directory if one exists there, else kept as written (a hub id such as `org/name`). `choices`
-    restricts a `str` option; `secret` keeps the value out of reports, manifests and cache keys (use it
-    for anything that names a credential).
+    restricts a `str` option; `min` and `max` bound an `int` or `float` option, inclusively (None:
+    unbounded; an `int` option without `min` must not be negative); `secret` keeps the value out of
+    reports, manifests and cache keys (use it for anything that names a credential).
+
+    `check`, when given, is called as `check(value, settings)` while an audit file is loaded, after every
+    key of the table was validated (`settings` holds them, defaults filled in). It raises `ValueError`
+    with a sentence for the user when the value cannot be used (a model that is not there, say); the core
+    prefixes the file, the table and the key. It must be cheap: no downloads, no model loading. It is not
+    called for `None` values.
     """
 
     name: str
@@ -41,6 +49,17 @@ class Option:
     help: str = ""
     choices: tuple[Any, ...] | None = None
     secret: bool = False
+    min: float | None = None
+    max: float | None = None
+    check: Callable[[Any, Mapping[str, Any]], None] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if (self.min is not None or self.max is not None) and self.type not in ("int", "float"):
+            raise TypeError(
+                f"option {self.name!r}: min and max apply to int and float options, not {self.type}"
+            )
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"option {self.name!r}: min {self.min} is above max {self.max}")
 
     @property
     def required(self) -> bool:
@@ -82,12 +101,17 @@ class Generator(Protocol):
 
 @dataclass(frozen=True)
 class GeneratorSpec:
-    """A generator a plugin offers. `factory(settings)` builds it from the validated `[generator]` table."""
+    """A generator a plugin offers. `factory(settings)` builds it from the validated `[generator]` table
+    (or `[negative_control]` table)."""
 
     name: str
     factory: Callable[[Mapping[str, Any]], Generator]
     description: str
     options: tuple[Option, ...] = ()
+    classes: tuple[str, ...] | None = None
+    """The class names the generator is conditioned on, in index order, for a generator that is
+    conditioned on `GenerationRequest.class_index` rather than on the prompt (None: any task). An audit
+    whose `[task] classes` differ from them, in names or order, is refused when it is loaded."""
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -196,8 +220,9 @@ class Evidence:
 
     `true_labels` are the validation set's classes (task indices), `batches` the partition of the
     validation set into query batches (index arrays, the paper's n batches). `shadow` and `suspect` are
-    the two models' answers on the validation set. `workspace` lets a test that needs more (extra shadow
-    models on other sources, another image set) ask the core for it, cached like everything else.
+    the two models' answers on the validation set. `run` is the audit being run (`AuditRun`): a test that
+    needs more (reference models on other sources, another image set, the audit's settings) asks
+    `run.workspace` for it, cached like everything else; it is None where a caller judges bare answers.
     """
 
     task: Task
@@ -206,14 +231,7 @@ class Evidence:
     shadow: Answers
     suspect: Answers
     suspect_name: str
-    workspace: Any = None
-
-    def batch_accuracies(self, answers: Answers) -> np.ndarray:
-        """Accuracy of `answers` on each validation batch."""
-        import numpy as np
-
-        correct = answers.labels == self.true_labels
-        return np.array([correct[b].mean() for b in self.batches], dtype=float)
+    run: AuditRun | None = None
 
 
 @dataclass

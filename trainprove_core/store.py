@@ -70,7 +70,9 @@ class Store:
     """The cache under one root directory (default `~/.cache/trainprove`, or `$TRAINPROVE_STORE`)."""
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        # Absolute, so paths into the store stay valid wherever they are written (an audit file the demo
+        # writes resolves relative paths against its own folder, not the working directory).
+        self.root = Path(root).expanduser().absolute()
 
     def location(self, kind: str, identity: Mapping[str, Any]) -> Path:
         return self.root / kind / content_key(identity)

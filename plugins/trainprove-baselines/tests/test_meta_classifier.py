@@ -14,7 +14,7 @@ from trainprove_baselines import plugin
 from trainprove_baselines.meta import MetaClassifierTest
 from trainprove_tests.testing import GlyphPlugin
 
-from trainprove_core.audit import Workspace, validation_batches
+from trainprove_core.audit import AuditRun
 from trainprove_core.config import ImageSetConfig, config_from_dict
 from trainprove_core.errors import ConfigError
 from trainprove_core.records import Evidence
@@ -38,26 +38,19 @@ AUDIT = {
 def audit(tmp_path_factory) -> dict[str, Any]:
     plugins = isolated_plugins((GlyphPlugin(), "glyphs"), (plugin, "trainprove-baselines"))
     config = config_from_dict(AUDIT, plugins)
-    executor = plugins.get("executor", "local").spec.factory({})
-    ws = Workspace(
-        config.task, plugins, Store(tmp_path_factory.mktemp("store")), executor, show_progress=False
-    )
-    ws.config = config  # what run_audit should set: the audit a test is part of (see the report)
-    generator = ws.generator(config.generator)
-    validation = ws.image_set("validation", generator, config.validation)
-    shadow, _ = ws.shadow_model(config.trainer, ws.image_set("shadow", generator, config.shadow))
-    shadow_answers, _ = ws.answers("shadow", shadow, validation)
-    batches = validation_batches(len(validation), config.validation.batch_size, config.validation.seed)
+    run = AuditRun(config, plugins, Store(tmp_path_factory.mktemp("store")), show_progress=False)
+    ws = run.workspace
 
-    def evidence(style: float, seed: int, workspace: Any = ws) -> Evidence:
+    def evidence(style: float, seed: int, with_run: bool = True) -> Evidence:
         source = ws.generator(ws.plugin_table("generator", "glyphs", {"style": style}))
         model, _ = ws.shadow_model(
             config.trainer, ws.image_set("suspect", source, ImageSetConfig("{label}", 40, seed))
         )
-        answers, _ = ws.answers(f"suspect {style} {seed}", model, validation)
-        return Evidence(
-            config.task, validation.labels, batches, shadow_answers, answers, f"s{style}", workspace
-        )
+        answers, _ = run.suspect_answers(f"suspect {style} {seed}", model)
+        ev = run.evidence(f"s{style}", answers)
+        if not with_run:
+            ev.run = None
+        return ev
 
     return {"ws": ws, "evidence": evidence, "config": config, "plugins": plugins}
 
@@ -86,8 +79,8 @@ def test_meta_classifier_fits_once_per_audit_and_reuses_cached_models(audit):
 
 def test_meta_classifier_abstains_without_a_workspace_or_a_signal(audit):
     test = MetaClassifierTest(SOURCES, SOURCE_SETTINGS)
-    v = test.decide(audit["evidence"](0.0, 101, workspace=None))
-    assert v.decision == "inconclusive" and "Evidence.workspace.config" in v.explanation
+    v = test.decide(audit["evidence"](0.0, 101, with_run=False))
+    assert v.decision == "inconclusive" and "Evidence.run" in v.explanation
     # A "source" that draws the very images of the defender's style (same style, other seed offsets):
     # the classifier cannot tell its shadows apart, and says so instead of guessing.
     lookalike = MetaClassifierTest(

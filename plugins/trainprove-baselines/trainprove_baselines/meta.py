@@ -20,7 +20,7 @@ the audit's trainer stands in for the suspect's architecture and recipe. It clai
 inconclusive when its own shadow models cannot be told apart (leave-one-out accuracy below
 `min_loo_accuracy`): then the features carry no signal and a probability would be noise.
 
-Everything it builds goes through `Evidence.workspace` (the core's `Workspace`), so image sets, models and
+Everything it builds goes through `Evidence.run.workspace` (the core's `Workspace`), so image sets, models and
 answers are cached and shared across suspects and audits; the classifier is fitted once per audit.
 """
 
@@ -31,11 +31,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from trainprove_tests.evidence import Preconditions, abstain, answered, check_fraction
-from trainprove_tests.variants import prediction_entropy
 
-from trainprove_core.config import ImageSetConfig
+from trainprove_core.config import AuditConfig, ImageSetConfig
 from trainprove_core.errors import ConfigError
+from trainprove_core.evidence import Preconditions, abstain, answered, check_fraction, prediction_entropy
 from trainprove_core.records import Answers, Evidence, Verdict
 from trainprove_core.store import content_key, derive_seed
 
@@ -108,15 +107,15 @@ class MetaClassifierTest:
         self._fitted: dict[str, FittedMetaClassifier] = {}
 
     def decide(self, evidence: Evidence) -> Verdict:
-        config = getattr(evidence.workspace, "config", None)
-        if config is None:
+        if evidence.run is None:
             return abstain(
                 evidence,
                 NAME,
-                "it trains its own shadow models and needs the audit's workspace and "
-                "configuration (Evidence.workspace.config), which this caller did not provide",
+                "it trains its own shadow models and needs the audit being run (Evidence.run), which this "
+                "caller did not provide",
                 quantity=QUANTITY,
             )
+        config = evidence.run.config
         reason = self.preconditions.violated(evidence)
         if reason:
             return abstain(evidence, NAME, reason, quantity=QUANTITY)
@@ -178,8 +177,8 @@ class MetaClassifierTest:
             tables.append((label, ws.plugin_table("generator", use, settings, where=f"test {NAME}, {label}")))
         return tables
 
-    def _fit(self, evidence: Evidence, config: Any, with_probabilities: bool) -> FittedMetaClassifier:
-        ws = evidence.workspace
+    def _fit(self, evidence: Evidence, config: AuditConfig, with_probabilities: bool) -> FittedMetaClassifier:
+        ws = evidence.run.workspace
         key = content_key(
             {
                 "audit": config.public_document(),

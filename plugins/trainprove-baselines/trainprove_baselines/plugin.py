@@ -93,7 +93,7 @@ def _threshold(settings: Mapping[str, Any]):
 
 
 def _welch(settings: Mapping[str, Any]):
-    from trainprove_tests.evidence import Preconditions
+    from trainprove_core.evidence import Preconditions
 
     from .welch import WelchTest
 

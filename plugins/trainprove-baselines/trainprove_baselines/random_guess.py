@@ -10,8 +10,8 @@ probability `p_trained`, so the false-accusation rate is `p_trained` and the fal
 from __future__ import annotations
 
 import numpy as np
-from trainprove_tests.evidence import check_fraction
 
+from trainprove_core.evidence import check_fraction
 from trainprove_core.records import Evidence, Verdict
 from trainprove_core.store import derive_seed
 

@@ -11,9 +11,9 @@ how hard the validation set is.
 from __future__ import annotations
 
 import numpy as np
-from trainprove_tests.evidence import Preconditions, abstain, answered, check_fraction
 
 from trainprove_core.errors import ConfigError
+from trainprove_core.evidence import Preconditions, abstain, answered, check_fraction
 from trainprove_core.records import Evidence, Verdict
 
 NAME = "accuracy-threshold"

@@ -29,17 +29,17 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
-from trainprove_tests.evidence import (
+
+from trainprove_core.errors import ConfigError
+from trainprove_core.evidence import (
     Preconditions,
     abstain,
     answered_batch_sizes,
     batch_accuracies,
+    binomial_sd_floor,
     check_alpha,
     check_fraction,
 )
-from trainprove_tests.grubbs import binomial_sd_floor
-
-from trainprove_core.errors import ConfigError
 from trainprove_core.records import Evidence, Verdict
 
 NAME = "welch"

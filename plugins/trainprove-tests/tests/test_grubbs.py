@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 from scipy import stats
 from trainprove_tests.grubbs import (
-    binomial_sd_floor,
     fewest_values,
     grubbs_critical,
     grubbs_one_sided,
     grubbs_p_value,
     outside_value_rate,
 )
+
+from trainprove_core.evidence import binomial_sd_floor
 
 
 def _textbook(n: int, alpha: float, tail: float) -> float:

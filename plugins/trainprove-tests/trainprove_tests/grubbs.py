@@ -44,16 +44,6 @@ def grubbs_p_value(g: float, n: int, paper_compat: bool = False) -> float:
     return float(min(1.0, factor * stats.t.sf(t, n - 2)))
 
 
-def binomial_sd_floor(accuracies: np.ndarray, batch_sizes: np.ndarray) -> float:
-    """The smallest spread batch accuracies can honestly have: sqrt(p (1 - p) / m), with p a
-    Laplace-smoothed error rate and m the mean batch size. A shadow model that scores 100% on every batch
-    has s = 0, and without this floor every same-source suspect at 99.9% would be an "outlier"."""
-    errors = float(np.sum((1.0 - accuracies) * batch_sizes))
-    total = float(np.sum(batch_sizes))
-    p = (errors + 1.0) / (total + 2.0)
-    return math.sqrt(p * (1.0 - p) / float(np.mean(batch_sizes)))
-
-
 @dataclass(frozen=True)
 class GrubbsResult:
     statistic: float

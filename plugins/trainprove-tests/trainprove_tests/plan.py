@@ -198,22 +198,14 @@ def detectable_drop(
 def audit_spread(config, plugins, store, show_progress: bool = True) -> ShadowSpread:
     """The shadow's spread for an audit file's configuration: makes (or finds in the cache) the shadow set,
     the validation set and the shadow model, and asks the shadow only; no suspect is queried."""
-    from trainprove_core.audit import Workspace, validation_batches
-    from trainprove_core.records import Evidence
+    from trainprove_core.audit import AuditRun
+    from trainprove_core.evidence import answered_batch_sizes, batch_accuracies
 
-    from .evidence import answered_batch_sizes, batch_accuracies
-
-    executor = plugins.get("executor", config.executor.use).spec.factory(config.executor.settings)
-    ws = Workspace(config.task, plugins, store, executor, show_progress)
-    generator = ws.generator(config.generator)
-    validation = ws.image_set("validation", generator, config.validation)
-    shadow, _ = ws.shadow_model(config.trainer, ws.image_set("shadow", generator, config.shadow))
-    answers, _ = ws.answers("shadow", shadow, validation)
-    batches = validation_batches(len(validation), config.validation.batch_size, config.validation.seed)
+    run = AuditRun(config, plugins, store, show_progress)
     # Evidence of the shadow against itself: only its batch accuracies are read.
-    evidence = Evidence(config.task, validation.labels, batches, answers, answers, "shadow")
+    evidence = run.evidence("shadow", run.shadow_answers)
     return ShadowSpread.from_batches(
-        batch_accuracies(evidence, answers), answered_batch_sizes(evidence, answers)
+        batch_accuracies(evidence, run.shadow_answers), answered_batch_sizes(evidence, run.shadow_answers)
     )
 
 

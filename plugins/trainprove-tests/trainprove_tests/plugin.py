@@ -58,7 +58,7 @@ SIM_OPTIONS = COMMON_OPTIONS
 
 
 def _preconditions(settings: Mapping[str, Any]):
-    from .evidence import Preconditions
+    from trainprove_core.evidence import Preconditions
 
     return Preconditions(
         min_answered=settings["min_answered"],

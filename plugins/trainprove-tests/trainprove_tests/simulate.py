@@ -105,23 +105,3 @@ def error_rates(test, world: SimulatedAudit, trials: int, seed: int, probabiliti
             counts[key] += decision == wrong
             counts["abstain"] += decision == "inconclusive"
     return counts
-
-
-def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """The exact two-sided binomial confidence interval for a rate observed as k of n."""
-    from scipy import stats
-
-    if n == 0:
-        return 0.0, 1.0
-    tail = (1.0 - confidence) / 2.0
-    lo = 0.0 if k == 0 else float(stats.beta.ppf(tail, k, n - k + 1))
-    hi = 1.0 if k == n else float(stats.beta.ppf(1.0 - tail, k + 1, n - k))
-    return lo, hi
-
-
-def clopper_pearson_lower(k: int, n: int, confidence: float = 0.999) -> float:
-    """The one-sided lower confidence bound for a rate observed as k of n: if the true rate were at most
-    this, seeing k or more would happen with probability at most 1 - confidence."""
-    from scipy import stats
-
-    return 0.0 if k == 0 else float(stats.beta.ppf(1.0 - confidence, k, n - k + 1))

@@ -14,10 +14,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from trainprove_core.evidence import (
+    Preconditions,
+    abstain,
+    answered_batch_sizes,
+    batch_accuracies,
+    binomial_sd_floor,
+    check_alpha,
+)
 from trainprove_core.records import Evidence, Verdict
 
-from .evidence import Preconditions, abstain, answered_batch_sizes, batch_accuracies, check_alpha
-from .grubbs import binomial_sd_floor, fewest_values, grubbs_one_sided, outside_value_rate
+from .grubbs import fewest_values, grubbs_one_sided, outside_value_rate
 
 ACCURACY = "batch accuracy on the validation set"
 

@@ -18,23 +18,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from trainprove_core.evidence import (
+    Preconditions,
+    abstain,
+    answered,
+    batch_means,
+    check_alpha,
+    prediction_entropy,
+)
 from trainprove_core.records import Evidence, Verdict
 
-from .evidence import Preconditions, abstain, answered, batch_means, check_alpha
 from .trainprove import grubbs_verdict
 
 ENTROPY = "mean prediction entropy per batch (nats)"
 SIMILARITY = "mean pairwise cosine similarity of outputs within a class"
-
-
-def prediction_entropy(probabilities: np.ndarray) -> np.ndarray:
-    """The entropy (nats) of each row of a probability matrix; rows are renormalised first, so an adapter's
-    rounding does not matter."""
-    p = np.clip(np.asarray(probabilities, dtype=float), 0.0, None)
-    p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, p * np.log(p), 0.0)
-    return -terms.sum(axis=1)
 
 
 def mean_pairwise_cosine(vectors: np.ndarray) -> float:

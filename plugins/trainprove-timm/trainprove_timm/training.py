@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from trainprove_core.errors import InputError
-from trainprove_core.progress import progress
+from trainprove_core.progress import current
 from trainprove_core.task import Task
 
 from . import __version__
@@ -114,21 +114,22 @@ class TimmShadowTrainer:
         optimizer = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs * steps_per_epoch)
         model.train()
-        with progress(total=self.epochs, desc=f"train shadow {arch}", unit="epoch") as bar:
-            for _ in range(self.epochs):
-                order = torch.randperm(len(y_all), generator=gen).to(device)
-                total = 0.0
-                for start in range(0, len(order), self.batch_size):
-                    idx = order[start : start + self.batch_size]
-                    x = random_resized_crop(x_all[idx], self.crop_scale, self.hflip, gen)
-                    loss = F.cross_entropy(model(x), y_all[idx])
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    schedule.step()
-                    total += loss.item() * len(idx)
-                bar.set_postfix_str(f"loss {total / len(order):.3f}")
-                bar.update(1)
+        bar = current()  # the core's "train model" step; epochs are its units
+        bar.set_total(self.epochs, "epoch")
+        for _ in range(self.epochs):
+            order = torch.randperm(len(y_all), generator=gen).to(device)
+            total = 0.0
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                x = random_resized_crop(x_all[idx], self.crop_scale, self.hflip, gen)
+                loss = F.cross_entropy(model(x), y_all[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                total += loss.item() * len(idx)
+            bar.set_postfix_str(f"loss {total / len(order):.3f}")
+            bar.update(1)
         save_checkpoint(model.cpu().eval(), arch, task, out_dir)
 
     def open(self, model_dir: Path, task: Task) -> TimmSuspect:

@@ -1,6 +1,7 @@
-"""What the TrainProVe tests read from the evidence, and when they refuse to read anything into it.
+"""What decision tests read from the evidence, and when they refuse to read anything into it: the helpers
+every decision test shares (this distribution's own and any third party's).
 
-Two conventions shared by every decision test of this plugin and of trainprove-baselines:
+Conventions:
 
 - A label below 0 marks an image the model did not answer (a query budget cut short, a refused request).
   Accuracies and the other per-batch quantities are computed over the answered images only, and a test
@@ -8,16 +9,21 @@ Two conventions shared by every decision test of this plugin and of trainprove-b
 - Every verdict that decides carries `details["score"]`: a number that grows with the evidence that the
   suspect *was* trained on the generator's images. Benchmarks rank suspects by it (AUC); it means nothing
   across tests.
+- A test that will not decide returns `abstain(...)`: an `inconclusive` verdict whose `details["reason"]`
+  says why (`details["declined"]` when it could not run at all on this kind of evidence).
+
+Imports numpy; a plugin imports this module from its factories, never from its entry point.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from trainprove_core.errors import ConfigError
-from trainprove_core.records import Answers, Evidence, Verdict
+from .errors import ConfigError
+from .records import Answers, Evidence, Verdict
 
 
 def answered(answers: Answers) -> np.ndarray:
@@ -146,3 +152,54 @@ def abstain(
         quantity=quantity,
         details={"reason": reason},
     )
+
+
+def declined(suspect: str, test: str, reason: str) -> Verdict:
+    """The verdict of a test that cannot run on this evidence at all (it needs probabilities, say)."""
+    return Verdict(
+        suspect,
+        test,
+        "inconclusive",
+        f"{suspect}: {test} declined: {reason}.",
+        details={"reason": reason, "declined": True},
+    )
+
+
+def prediction_entropy(probabilities: np.ndarray) -> np.ndarray:
+    """The entropy (nats) of each row of a probability matrix; rows are renormalised first, so an adapter's
+    rounding does not matter."""
+    p = np.clip(np.asarray(probabilities, dtype=float), 0.0, None)
+    p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log(p), 0.0)
+    return -terms.sum(axis=1)
+
+
+def binomial_sd_floor(accuracies: np.ndarray, batch_sizes: np.ndarray) -> float:
+    """The smallest spread batch accuracies can honestly have: sqrt(p (1 - p) / m), with p a
+    Laplace-smoothed error rate and m the mean batch size. A shadow model that scores 100% on every batch
+    has s = 0, and without this floor every same-source suspect at 99.9% would be an "outlier"."""
+    errors = float(np.sum((1.0 - accuracies) * batch_sizes))
+    total = float(np.sum(batch_sizes))
+    p = (errors + 1.0) / (total + 2.0)
+    return math.sqrt(p * (1.0 - p) / float(np.mean(batch_sizes)))
+
+
+def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The exact two-sided binomial confidence interval for a rate observed as k of n (needs scipy)."""
+    from scipy import stats
+
+    if n == 0:
+        return 0.0, 1.0
+    tail = (1.0 - confidence) / 2.0
+    lo = 0.0 if k == 0 else float(stats.beta.ppf(tail, k, n - k + 1))
+    hi = 1.0 if k == n else float(stats.beta.ppf(1.0 - tail, k + 1, n - k))
+    return lo, hi
+
+
+def clopper_pearson_lower(k: int, n: int, confidence: float = 0.999) -> float:
+    """The one-sided lower confidence bound for a rate observed as k of n: if the true rate were at most
+    this, seeing k or more would happen with probability at most 1 - confidence (needs scipy)."""
+    from scipy import stats
+
+    return 0.0 if k == 0 else float(stats.beta.ppf(1.0 - confidence, k, n - k + 1))
