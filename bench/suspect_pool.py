@@ -477,7 +477,7 @@ class Builder:
 
 
 def source_label(table: Mapping[str, Any]) -> str:
-    """The source's name, or e.g. "digits-ddpm[steps=25]" for other sampler settings (house_style left out)."""
+    """The source's name, or e.g. "digits-ddpm[steps=25]" with other sampler settings (no house_style)."""
     extra = {k: v for k, v in table.items() if k not in ("use", "house_style")}
     if not extra:
         return table["use"]
