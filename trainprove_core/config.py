@@ -4,6 +4,12 @@ The core owns `seed`, `[task]`, `[shadow]`'s set keys, `[validation]` and the `n
 suspects and tests; every other key belongs to the plugin that a table's `use` (or `[shadow] trainer`)
 names, and is checked against the options that plugin declares. Relative paths are relative to the audit
 file.
+
+Every table is described once, in `TABLES`: its core keys, and, for a table that selects a plugin, the
+plugin kind and the key that names it. `config_from_dict` validates them all in one loop (core and plugin
+keys together, so a typo is matched against every key the table accepts), runs the options' load-time
+checks, builds each decision test once to let it refuse its settings, and keeps a masked copy of every
+table for `AuditConfig.public_document()`. Nothing here generates, trains or queries.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, PluginError
+from .errors import ConfigError, PluginError, TrainproveError
 from .records import DECISIONS, Option
 from .task import Task
 
@@ -38,16 +44,18 @@ TOP_LEVEL = (
 
 TASK_OPTIONS = (
     Option("classes", "list[str]", help="class names in the suspect's index order"),
-    Option("image_size", "int", help="side of the square images the suspect takes"),
+    Option("image_size", "int", min=4, help="side of the square images the suspect takes"),
 )
 SET_OPTIONS = (
     Option("prompt", "str", help="prompt template; {label} is the class name"),
-    Option("per_class", "int", help="images per class"),
+    Option("per_class", "int", min=1, help="images per class"),
     Option("seed", "int", None, help="seed of this set (default: derived from the audit seed)"),
 )
 SHADOW_OPTIONS = SET_OPTIONS + (Option("trainer", "str", "timm", help="shadow trainer plugin"),)
 VALIDATION_OPTIONS = SET_OPTIONS + (
-    Option("batch_size", "int", help="validation images per batch of the test (the paper: 128 for CIFAR)"),
+    Option(
+        "batch_size", "int", min=1, help="validation images per batch of the test (the paper: 128 for CIFAR)"
+    ),
 )
 SUSPECT_OPTIONS = (
     Option("name", "str", help="a name for this suspect, unique in the file"),
@@ -61,10 +69,44 @@ TEST_OPTIONS = (
 PLUGIN_OPTIONS = (Option("use", "str", help="plugin name"),)
 CONTROL_OPTIONS = (
     Option("use", "str", help="generator plugin of a source known to differ (another generator, real data)"),
-    Option("per_class", "int", None, help="training images per class (default: the shadow set's)"),
+    Option("per_class", "int", None, min=1, help="training images per class (default: the shadow set's)"),
     Option("seed", "int", None, help="seed of the control's training set (default: derived)"),
 )
 DEFAULT_TESTS = ({"use": "trainprove"},)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One table of the audit file, as the loader sees it.
+
+    `core` are the keys the core owns there. A table with a `kind` selects a plugin of that kind by the
+    value of `use_key`; the plugin's declared options are its other keys. `many` is an array of tables
+    (`[[suspect]]`); `default` stands in for a table the file leaves out (None: the table is optional, or
+    `required`). `build` asks the loader to build the plugin's object once, so that settings the plugin
+    refuses (in its factory) are refused when the file is loaded, not halfway through the audit.
+    """
+
+    name: str
+    core: tuple[Option, ...]
+    kind: str | None = None
+    use_key: str = "use"
+    required: bool = False
+    many: bool = False
+    default: Any = None
+    build: bool = False
+
+
+TABLES: tuple[TableSpec, ...] = (
+    TableSpec("task", TASK_OPTIONS, required=True),
+    TableSpec("generator", PLUGIN_OPTIONS, kind="generator", required=True),
+    TableSpec("shadow", SHADOW_OPTIONS, kind="shadow-trainer", use_key="trainer", required=True),
+    TableSpec("validation", VALIDATION_OPTIONS, required=True),
+    TableSpec("negative_control", CONTROL_OPTIONS, kind="generator"),
+    TableSpec("suspect", SUSPECT_OPTIONS, kind="suspect", required=True, many=True),
+    TableSpec("test", TEST_OPTIONS, kind="test", many=True, default=list(DEFAULT_TESTS), build=True),
+    TableSpec("executor", PLUGIN_OPTIONS, kind="executor", default={"use": "local"}),
+)
+"""Every table of the audit file, in the order the loader checks them."""
 
 
 @dataclass
@@ -100,6 +142,17 @@ class TestConfig:
 
 
 @dataclass
+class LoadedTable:
+    """One table as loaded: where it is (`[suspect s]`), the core's settings, the plugin's (if it selects
+    one), and the table as written with every secret value masked."""
+
+    where: str
+    core: dict[str, Any]
+    plugin: PluginTable | None
+    public: dict[str, Any]
+
+
+@dataclass
 class AuditConfig:
     source: str
     seed: int
@@ -114,21 +167,16 @@ class AuditConfig:
     negative_control: PluginTable | None = None
     control_set: ImageSetConfig | None = None
     document: dict[str, Any] = field(default_factory=dict)
+    public_tables: dict[str, Any] = field(default_factory=dict)
 
     def public_document(self) -> dict[str, Any]:
-        """The audit as written, with secret values replaced (for reports and manifests)."""
+        """The audit as written, with the value of every option declared `secret` replaced by
+        "<secret>", whichever table declares it (for reports and manifests). A table the file leaves out
+        stays out."""
         doc = dict(self.document)
-        doc["generator"] = {"use": self.generator.use, **self.generator.public}
-        doc["shadow"] = {**doc.get("shadow", {}), **self.trainer.public}
-        doc["suspect"] = [
-            {
-                "name": s.name,
-                "use": s.adapter.use,
-                **({"truth": s.truth} if s.truth else {}),
-                **s.adapter.public,
-            }
-            for s in self.suspects
-        ]
+        for name, public in self.public_tables.items():
+            if name in doc:
+                doc[name] = public
         return doc
 
 
@@ -145,10 +193,34 @@ def _check_type(value: Any, option: Option) -> bool:
     if t == "list[str]":
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if t == "list[float]":
-        return isinstance(value, list) and all(isinstance(v, int | float) for v in value)
+        return isinstance(value, list) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value
+        )
     if t == "table":
         return isinstance(value, dict)
     raise AssertionError(f"unknown option type {t!r}")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _check_bounds(key: str, value: Any, option: Option) -> str | None:
+    """The message for a number outside the option's bounds (an int without `min` must not be negative)."""
+    if option.type not in ("int", "float") or value is None:
+        return None
+    low = option.min if option.min is not None else (0 if option.type == "int" else None)
+    if low is not None and value < low:
+        return f"key {key!r} must be at least {_number(low)} (got {value})"
+    if option.max is not None and value > option.max:
+        return f"key {key!r} must be at most {_number(option.max)} (got {value})"
+    return None
+
+
+def _known_keys(groups: list[tuple[str, list[str]]]) -> str:
+    """`a, b (core); c, d (generator 'x')`: every key a table accepts, by owner."""
+    parts = [", ".join(sorted(names)) + (f" ({owner})" if owner else "") for owner, names in groups if names]
+    return "; ".join(parts) or "none"
 
 
 def validate_table(
@@ -159,19 +231,24 @@ def validate_table(
     where: str,
     base_dir: Path | None = None,
     owner: str = "",
+    core: tuple[Option, ...] = (),
 ) -> dict[str, Any]:
-    """Check `table` against `options`: unknown keys, types, choices, required keys; fill defaults and
-    resolve paths. Returns the settings; raises ConfigError naming `source` and `where`."""
-    by_name = {o.name: o for o in options}
+    """Check `table` against `options` (a plugin's, `owner` naming it) and `core` (the core's keys in the
+    same table; they win a name both declare): unknown keys, types, choices, bounds, required keys; fill
+    defaults and resolve paths. Returns the settings of both; raises ConfigError naming `source` and
+    `where`. An unknown key is matched against every key of the table, core keys included."""
+    core_names = {o.name for o in core}
+    merged = (*core, *(o for o in options if o.name not in core_names))
+    by_name = {o.name: o for o in merged}
     out: dict[str, Any] = {}
     for key, value in table.items():
         option = by_name.get(key)
         if option is None:
             close = difflib.get_close_matches(key, list(by_name), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            known = ", ".join(sorted(by_name)) or "none"
-            whose = f" for {owner}" if owner else ""
-            raise ConfigError(f"unknown key {key!r}{whose}{hint}; known keys: {known}", source, where)
+            groups = [("core", sorted(core_names))] if core else []
+            groups.append((owner, [o.name for o in options if o.name not in core_names]))
+            raise ConfigError(f"unknown key {key!r}{hint}; known keys: {_known_keys(groups)}", source, where)
         if value is not None and not _check_type(value, option):
             raise ConfigError(
                 f"key {key!r} must be {option.type}, got {type(value).__name__} {value!r}", source, where
@@ -180,12 +257,13 @@ def validate_table(
             raise ConfigError(
                 f"key {key!r} must be one of {list(option.choices)}, got {value!r}", source, where
             )
-        if option.type == "int" and isinstance(value, int) and value < 0:
-            raise ConfigError(f"key {key!r} must not be negative, got {value}", source, where)
+        out_of_bounds = _check_bounds(key, value, option)
+        if out_of_bounds:
+            raise ConfigError(out_of_bounds, source, where)
         if option.type in ("path", "path-or-id") and isinstance(value, str):
             value = _resolve_path(value, option.type, base_dir)
         out[key] = float(value) if option.type == "float" and value is not None else value
-    for option in options:
+    for option in merged:
         if option.name not in out:
             if option.required:
                 raise ConfigError(f"missing required key {option.name!r} ({option.help})", source, where)
@@ -210,36 +288,97 @@ def public_settings(settings: Mapping[str, Any], options: tuple[Option, ...]) ->
     return {k: ("<secret>" if k in secret and v is not None else v) for k, v in settings.items()}
 
 
-def _plugin_table(
-    raw: Mapping[str, Any],
-    kind: str,
-    plugins: Any,
-    *,
-    use_key: str,
-    core: tuple[Option, ...],
-    source: str,
-    where: str,
-    base_dir: Path,
-) -> tuple[dict[str, Any], PluginTable]:
+def _bare_message(exc: Exception) -> str:
+    """An error's message without the `[table] ` prefix a plugin's ConfigError(key=...) put in front."""
+    message = str(exc)
+    if isinstance(exc, ConfigError):
+        for prefix in (f"{exc.file}: [{exc.key}] ", f"{exc.file}: ", f"[{exc.key}] "):
+            if message.startswith(prefix):
+                return message[len(prefix) :]
+    return message
+
+
+def _run_checks(settings: Mapping[str, Any], options: tuple[Option, ...], *, source: str, where: str) -> None:
+    """The options' load-time checks (`Option.check`), in declaration order."""
+    for option in options:
+        value = settings.get(option.name)
+        if option.check is None or value is None:
+            continue
+        try:
+            option.check(value, settings)
+        except (ValueError, TrainproveError) as exc:
+            raise ConfigError(f"key {option.name!r}: {_bare_message(exc)}", source, where) from None
+
+
+def _load_table(
+    raw: Any, spec: TableSpec, plugins: Any, *, source: str, where: str, base_dir: Path
+) -> LoadedTable:
+    """Validate one table of the file against the core's keys and, where it selects one, its plugin's."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"must be a table, got {type(raw).__name__}", source, where)
-    core_names = {o.name for o in core}
-    core_raw = {k: v for k, v in raw.items() if k in core_names}
-    core_settings = validate_table(core_raw, core, source=source, where=where, base_dir=base_dir)
-    use = core_settings[use_key]
+    if spec.kind is None:
+        core = validate_table(raw, spec.core, source=source, where=where, base_dir=base_dir)
+        return LoadedTable(where, core, None, public_settings(dict(raw), spec.core))
+    # The plugin is needed to know the table's other keys: find it first, then check every key at once.
+    use_option = next(o for o in spec.core if o.name == spec.use_key)
+    core_names = {o.name for o in spec.core}
+    if spec.use_key not in raw and use_option.required:
+        # A typo of the plugin key is "unknown key 'uze' (did you mean 'use'?)", not "missing 'use'".
+        for key in raw:
+            if key not in core_names and difflib.get_close_matches(key, [spec.use_key], n=1):
+                raise ConfigError(
+                    f"unknown key {key!r} (did you mean {spec.use_key!r}?); known keys: "
+                    f"{_known_keys([('core', sorted(core_names))])}, and the keys of the {spec.kind} "
+                    f"plugin that {spec.use_key!r} names",
+                    source,
+                    where,
+                )
+        raise ConfigError(f"missing required key {spec.use_key!r} ({use_option.help})", source, where)
+    written_use = {k: v for k, v in raw.items() if k == spec.use_key}
+    use = validate_table(written_use, (use_option,), source=source, where=where)
+    name = use[spec.use_key]
     try:
-        registered = plugins.get(kind, use)
+        registered = plugins.get(spec.kind, name)
     except PluginError as exc:
-        raise ConfigError(f"key {use_key!r}: {exc}", source, where) from None
+        raise ConfigError(f"key {spec.use_key!r}: {exc}", source, where) from None
     options = registered.spec.options
-    plugin_raw = {k: v for k, v in raw.items() if k not in core_names}
     settings = validate_table(
-        plugin_raw, options, source=source, where=where, base_dir=base_dir, owner=f"{kind} {use!r}"
+        raw,
+        options,
+        core=spec.core,
+        source=source,
+        where=where,
+        base_dir=base_dir,
+        owner=f"{spec.kind} {name!r}",
     )
+    core = {k: v for k, v in settings.items() if k in core_names}
+    plugin_settings = {k: v for k, v in settings.items() if k not in core_names}
+    plugin_options = tuple(o for o in options if o.name not in core_names)
+    _run_checks(core, spec.core, source=source, where=where)
+    _run_checks(plugin_settings, plugin_options, source=source, where=where)
     table = PluginTable(
-        use, settings, public_settings(settings, options), registered.distribution, registered.version
+        name,
+        plugin_settings,
+        public_settings(plugin_settings, plugin_options),
+        registered.distribution,
+        registered.version,
     )
-    return core_settings, table
+    written_core = {k: v for k, v in raw.items() if k in core_names}
+    public = {spec.use_key: name, **public_settings(written_core, spec.core), **table.public}
+    if spec.build:
+        try:
+            registered.spec.factory(plugin_settings)
+        except (ValueError, TrainproveError) as exc:
+            raise ConfigError(_bare_message(exc), source, where) from None
+    return LoadedTable(where, core, table, public)
+
+
+def _where(spec: TableSpec, raw: Any, index: int) -> str:
+    if not spec.many:
+        return spec.name
+    if spec.name == "suspect" and isinstance(raw, Mapping) and "name" in raw:
+        return f"suspect {raw['name']!s}"
+    return f"{spec.name} {index + 1}"
 
 
 def load_config(path: str | Path, plugins: Any) -> AuditConfig:
@@ -269,147 +408,114 @@ def config_from_dict(
             close = difflib.get_close_matches(key, TOP_LEVEL, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"unknown top-level key {key!r}{hint}; known: {', '.join(TOP_LEVEL)}", source)
-    for required in ("task", "generator", "shadow", "validation", "suspect"):
-        if required not in document:
-            raise ConfigError(f"missing [{required}] table", source)
+    for spec in TABLES:
+        if spec.required and spec.name not in document:
+            raise ConfigError(
+                f"missing [{spec.name}] table"
+                if not spec.many
+                else f"needs at least one [[{spec.name}]] table",
+                source,
+            )
     seed = document.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"top-level key 'seed' must be int, got {seed!r}", source)
 
-    def table(name: str) -> Mapping[str, Any]:
-        value = document[name]
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"must be a table, got {type(value).__name__}", source, name)
-        return value
+    loaded: dict[str, list[LoadedTable]] = {}
+    public: dict[str, Any] = {}
+    task: Task | None = None
+    for spec in TABLES:
+        raw = document.get(spec.name, spec.default)
+        if raw is None:
+            continue
+        if spec.many:
+            if isinstance(raw, Mapping):
+                raw = [raw]
+            if not isinstance(raw, list) or not raw:
+                raise ConfigError(f"needs at least one [[{spec.name}]] table", source, spec.name)
+        tables = [
+            _load_table(r, spec, plugins, source=source, where=_where(spec, r, i), base_dir=base_dir)
+            for i, r in enumerate(raw if spec.many else [raw])
+        ]
+        if spec.name == "task":
+            task = _task(tables[0].core, source)
+        if spec.kind == "generator":
+            _check_generator_classes(tables[0], task, plugins, source, spec.name)
+        loaded[spec.name] = tables
+        public[spec.name] = [t.public for t in tables] if spec.many else tables[0].public
+    assert task is not None
 
-    task_settings = validate_table(table("task"), TASK_OPTIONS, source=source, where="task")
-    try:
-        task = Task(tuple(task_settings["classes"]), task_settings["image_size"])
-    except ValueError as exc:
-        raise ConfigError(str(exc), source, "task") from None
+    shadow, validation = loaded["shadow"][0], loaded["validation"][0]
+    _check_template(shadow.core["prompt"], source, "shadow")
+    _check_template(validation.core["prompt"], source, "validation")
 
-    _, generator = _plugin_table(
-        table("generator"),
-        "generator",
-        plugins,
-        use_key="use",
-        core=PLUGIN_OPTIONS,
-        source=source,
-        where="generator",
-        base_dir=base_dir,
-    )
-    shadow_settings, trainer = _plugin_table(
-        table("shadow"),
-        "shadow-trainer",
-        plugins,
-        use_key="trainer",
-        core=SHADOW_OPTIONS,
-        source=source,
-        where="shadow",
-        base_dir=base_dir,
-    )
-    validation_settings = validate_table(
-        table("validation"), VALIDATION_OPTIONS, source=source, where="validation"
-    )
-    _check_template(shadow_settings["prompt"], source, "shadow")
-    _check_template(validation_settings["prompt"], source, "validation")
-
-    suspects_raw = document["suspect"]
-    if isinstance(suspects_raw, Mapping):
-        suspects_raw = [suspects_raw]
-    if not isinstance(suspects_raw, list) or not suspects_raw:
-        raise ConfigError("needs at least one [[suspect]] table", source, "suspect")
     suspects: list[SuspectConfig] = []
-    for i, raw in enumerate(suspects_raw):
-        where = f"suspect {i + 1}" if not isinstance(raw, Mapping) else f"suspect {raw.get('name', i + 1)!s}"
-        core, adapter = _plugin_table(
-            raw,
-            "suspect",
-            plugins,
-            use_key="use",
-            core=SUSPECT_OPTIONS,
-            source=source,
-            where=where,
-            base_dir=base_dir,
-        )
-        if any(s.name == core["name"] for s in suspects):
-            raise ConfigError(f"suspect name {core['name']!r} is used twice", source, where)
-        suspects.append(SuspectConfig(core["name"], adapter, core["truth"]))
-
-    tests_raw = document.get("test", list(DEFAULT_TESTS))
-    if isinstance(tests_raw, Mapping):
-        tests_raw = [tests_raw]
+    for t in loaded["suspect"]:
+        if any(s.name == t.core["name"] for s in suspects):
+            raise ConfigError(f"suspect name {t.core['name']!r} is used twice", source, t.where)
+        suspects.append(SuspectConfig(t.core["name"], t.plugin, t.core["truth"]))
     tests: list[TestConfig] = []
-    for i, raw in enumerate(tests_raw):
-        where = f"test {i + 1}"
-        core, test = _plugin_table(
-            raw,
-            "test",
-            plugins,
-            use_key="use",
-            core=TEST_OPTIONS,
-            source=source,
-            where=where,
-            base_dir=base_dir,
-        )
-        name = core["name"] or core["use"]
-        if any(t.name == name for t in tests):
-            raise ConfigError(f"test name {name!r} is used twice; give one a `name`", source, where)
-        tests.append(TestConfig(name, test))
-
-    executor_raw = document.get("executor", {"use": "local"})
-    _, executor = _plugin_table(
-        executor_raw,
-        "executor",
-        plugins,
-        use_key="use",
-        core=PLUGIN_OPTIONS,
-        source=source,
-        where="executor",
-        base_dir=base_dir,
-    )
+    for t in loaded["test"]:
+        name = t.core["name"] or t.core["use"]
+        if any(x.name == name for x in tests):
+            raise ConfigError(f"test name {name!r} is used twice; give one a `name`", source, t.where)
+        tests.append(TestConfig(name, t.plugin))
 
     def image_set(settings: dict[str, Any], offset: int) -> ImageSetConfig:
         set_seed = settings["seed"] if settings["seed"] is not None else seed * 1000 + offset
         return ImageSetConfig(settings["prompt"], settings["per_class"], set_seed, settings.get("batch_size"))
 
     negative_control = control_set = None
-    if "negative_control" in document:
-        control, negative_control = _plugin_table(
-            table("negative_control"),
-            "generator",
-            plugins,
-            use_key="use",
-            core=CONTROL_OPTIONS,
-            source=source,
-            where="negative_control",
-            base_dir=base_dir,
-        )
+    if "negative_control" in loaded:
+        control = loaded["negative_control"][0]
+        negative_control = control.plugin
         control_set = ImageSetConfig(
-            shadow_settings["prompt"],
-            control["per_class"] or shadow_settings["per_class"],
-            control["seed"] if control["seed"] is not None else seed * 1000 + 3,
+            shadow.core["prompt"],
+            control.core["per_class"] or shadow.core["per_class"],
+            control.core["seed"] if control.core["seed"] is not None else seed * 1000 + 3,
         )
-
-    validation = image_set(validation_settings, 2)
-    if validation.per_class < 1 or shadow_settings["per_class"] < 1:
-        raise ConfigError("per_class must be at least 1", source, "validation")
-    if validation.batch_size is None or validation.batch_size < 1:
-        raise ConfigError("batch_size must be at least 1", source, "validation")
     return AuditConfig(
         source=source,
         seed=seed,
         task=task,
-        generator=generator,
-        shadow=image_set(shadow_settings, 1),
-        trainer=trainer,
-        validation=validation,
+        generator=loaded["generator"][0].plugin,
+        shadow=image_set(shadow.core, 1),
+        trainer=shadow.plugin,
+        validation=image_set(validation.core, 2),
         suspects=suspects,
         tests=tests,
-        executor=executor,
+        executor=loaded["executor"][0].plugin,
         negative_control=negative_control,
         control_set=control_set,
         document=dict(document),
+        public_tables=public,
+    )
+
+
+def _task(settings: Mapping[str, Any], source: str) -> Task:
+    try:
+        return Task(tuple(settings["classes"]), settings["image_size"])
+    except ValueError as exc:
+        raise ConfigError(str(exc), source, "task") from None
+
+
+def _check_generator_classes(
+    table: LoadedTable, task: Task | None, plugins: Any, source: str, name: str
+) -> None:
+    """A generator conditioned on the class index draws its own classes in its own order: the task's
+    classes must be those, in that order, or every image would be of the wrong class."""
+    assert task is not None and table.plugin is not None
+    expected = plugins.get("generator", table.plugin.use).spec.classes
+    if expected is None:
+        return
+    differs = task.order_mismatch(expected)
+    if differs is None:
+        return
+    raise ConfigError(
+        f"key 'classes' does not match generator {table.plugin.use!r} of [{name}] ({differs}): it is "
+        f"conditioned on the class index, so the task's classes must be, in this order: "
+        f"{list(expected)}; got {list(task.classes)}",
+        source,
+        "task",
     )
 
 

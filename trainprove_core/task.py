@@ -39,3 +39,20 @@ class Task:
                 parts.append(f"not in the task {extra}")
             raise ValueError("label space does not match the task's classes: " + "; ".join(parts))
         return [self.classes.index(n) for n in names]
+
+    def order_mismatch(self, expected: Sequence[str]) -> str | None:
+        """None when the classes are `expected`, in that order; else a phrase saying how they differ (for a
+        generator conditioned on the class index, where the order is the meaning)."""
+        expected = tuple(expected)
+        if self.classes == expected:
+            return None
+        missing = [c for c in expected if c not in self.classes]
+        extra = [c for c in self.classes if c not in expected]
+        if not missing and not extra:
+            return "the same names in another order"
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing)}")
+        if extra:
+            parts.append(f"unknown to it: {', '.join(extra)}")
+        return "; ".join(parts)

@@ -138,7 +138,7 @@ def test_cpu_offload_needs_cuda(saved):
 
 
 def test_batch_size_zero(saved):
-    with pytest.raises(InputError, match="batch_size = 0"):
+    with pytest.raises(ConfigError, match=r"key 'batch_size' must be at least 1 \(got 0\)"):
         make_generator("pixart-alpha", **quick_settings("pixart-alpha", saved["pixart-alpha"], batch_size=0))
 
 

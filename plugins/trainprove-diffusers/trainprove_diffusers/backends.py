@@ -11,13 +11,13 @@ from it when trainprove starts.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from trainprove_core.errors import InputError
 from trainprove_core.records import Option
 
-from .loading import DTYPES, ModelSource, load_from, torch_dtype
+from .loading import DTYPES, ModelSource, load_from, offline_check, torch_dtype
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,13 @@ class Backend:
     extra_options: tuple[Option, ...] = ()
     sources_settings: tuple[tuple[str, str], ...] = (("model", "revision"),)
     """(location setting, revision setting) of every model the backend loads."""
+    replaced_components: Mapping[str, tuple[str, str]] = {}
+    """location setting -> (component, subfolder setting): the component of that pipeline loaded from the
+    subfolder instead, when the setting is not empty (what the offline check looks for)."""
 
     def options(self) -> tuple[Option, ...]:
         d = self.defaults
-        return (
+        options = (
             Option(
                 "model", "path-or-id", d.model, help="hub id, or a local directory saved with save_pretrained"
             ),
@@ -56,7 +59,7 @@ class Backend:
             Option(
                 "variant", "str", None, help="weight file variant to load, e.g. 'fp16' (default: full files)"
             ),
-            Option("steps", "int", d.steps, help="denoising steps"),
+            Option("steps", "int", d.steps, min=1, help="denoising steps"),
             Option("guidance", "float", d.guidance, help="classifier-free guidance scale"),
             Option(
                 "resolution",
@@ -73,7 +76,7 @@ class Backend:
                 choices=DTYPES,
                 help=f"auto: {d.gpu_dtype} on a GPU, fp32 on the CPU (the paper's code ran fp32)",
             ),
-            Option("batch_size", "int", d.batch_size, help="images per pipeline call"),
+            Option("batch_size", "int", d.batch_size, min=1, help="images per pipeline call"),
             Option(
                 "cpu_offload", "bool", False, help="keep idle sub-models in CPU memory (small GPUs; slower)"
             ),
@@ -85,6 +88,11 @@ class Backend:
                 "(the first batch pays about a minute of compilation)",
             ),
         ) + self.extra_options
+        checks = {
+            location: offline_check(revision, self.replaced_components.get(location))
+            for location, revision in self.sources_settings
+        }
+        return tuple(replace(o, check=checks[o.name]) if o.name in checks else o for o in options)
 
     def check_resolution(self, resolution: int) -> None:
         step = self.resolution_step
@@ -296,6 +304,7 @@ class StableCascade(Backend):
     defaults = Defaults("stabilityai/stable-cascade-prior", 20, 4.0, 1024, "bf16", 8)
     resolution_step = 128
     sources_settings = (("model", "revision"), ("decoder", "decoder_revision"))
+    replaced_components = {"model": ("prior", "prior_subfolder"), "decoder": ("decoder", "decoder_subfolder")}
     extra_options = (
         Option(
             "prior_subfolder",
@@ -316,7 +325,7 @@ class StableCascade(Backend):
             "decoder_lite",
             help="subfolder of `decoder` holding the decoder UNet ('' or absent: the pipeline's decoder/)",
         ),
-        Option("decoder_steps", "int", 10, help="decoder denoising steps"),
+        Option("decoder_steps", "int", 10, min=1, help="decoder denoising steps"),
         Option("decoder_guidance", "float", 0.0, help="decoder guidance scale"),
     )
 

@@ -64,9 +64,6 @@ class DiffusersGenerator:
         self.backend = backend
         self.settings = dict(settings)
         backend.check_resolution(self.settings["resolution"])
-        for key in ("batch_size", "steps"):
-            if self.settings[key] < 1:
-                raise InputError(f"{key} = {self.settings[key]}: must be at least 1")
         self.device = resolve_device(self.settings["device"])
         self.dtype = resolve_dtype(self.settings["dtype"], self.device, backend.defaults.gpu_dtype)
         if self.settings["cpu_offload"] and not self.device.startswith("cuda"):

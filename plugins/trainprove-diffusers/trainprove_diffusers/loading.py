@@ -9,7 +9,7 @@ failure a user can fix is an `InputError` that names the audit-file setting.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,83 @@ def _resolve_commit(repo_id: str, revision: str | None, setting: str) -> str:
             f"point {setting} at a local directory saved with save_pretrained"
         ) from exc
     return Path(snapshot).name
+
+
+def offline_check(
+    revision_setting: str, replaced: tuple[str, str] | None = None
+) -> Callable[[str, Mapping[str, Any]], None]:
+    """An `Option.check` for a model location, run when the audit file is loaded: when the Hugging Face hub
+    is offline (`HF_HUB_OFFLINE`), a hub id must be in the local cache with the weights of every component,
+    or the audit would fail later, when the pipeline loads. `replaced` is (component, subfolder setting):
+    that component is loaded from the subfolder instead, when the setting is not empty."""
+
+    def check(value: str, settings: Mapping[str, Any]) -> None:
+        subfolder = settings.get(replaced[1]) if replaced else None
+        problem = offline_problem(
+            value, settings.get(revision_setting), {replaced[0]: subfolder} if subfolder else {}
+        )
+        if problem:
+            raise ValueError(problem)
+
+    return check
+
+
+def offline_problem(
+    value: str, revision: str | None, replaced: Mapping[str, str] | None = None
+) -> str | None:
+    """Why `value` cannot be loaded without the hub, or None. Cheap: it reads the cache, never the network.
+    Online, a hub id is left to `resolve_source` (the generator resolves it when it is built)."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        return None  # the generator checks the directory when it is built
+    if path.exists() or value.startswith((".", "/", "~")) or value.count("/") != 1:
+        return f"{value!r} is not a directory and not a hub id of the form 'org/name'"
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if not constants.HF_HUB_OFFLINE:
+        return None
+    at = f" at revision {revision!r}" if revision else ""
+    index = try_to_load_from_cache(value, "model_index.json", revision=revision)
+    fix = (
+        f"download it first (`hf download {value}`), unset HF_HUB_OFFLINE, or point it at a local "
+        "directory saved with save_pretrained"
+    )
+    if not isinstance(index, str):
+        return (
+            f"{value!r}{at} is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) and the hub is "
+            f"offline (HF_HUB_OFFLINE is set): {fix}"
+        )
+    snapshot = Path(index).parent
+    missing = missing_components(snapshot, replaced or {})
+    if missing:
+        return (
+            f"{value!r}{at}: the cached snapshot {snapshot} lacks {', '.join(missing)} (a partial download) "
+            f"and the hub is offline (HF_HUB_OFFLINE is set): {fix}"
+        )
+    return None
+
+
+def missing_components(snapshot: Path, replaced: Mapping[str, str]) -> list[str]:
+    """The components `model_index.json` lists that are absent from a pipeline directory, or whose weights
+    are: a folder with a `config.json` (a model) needs a `.safetensors` or `.bin` file."""
+    import json
+
+    try:
+        index = json.loads((snapshot / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ["a readable model_index.json"]
+    missing = []
+    for name, entry in index.items():
+        if name.startswith("_") or not isinstance(entry, list) or not entry or entry[0] is None:
+            continue
+        folder = snapshot / replaced.get(name, name)
+        if not folder.is_dir():
+            missing.append(f"{folder.name}/")
+        elif (folder / "config.json").is_file() and not any(
+            p.suffix in (".safetensors", ".bin") and p.is_file() for p in folder.iterdir()
+        ):
+            missing.append(f"the weights of {folder.name}/")
+    return missing
 
 
 _hash_memo: dict[tuple, str] = {}

@@ -12,7 +12,7 @@ import pytest
 from trainprove_embedded.styles import real_digits, to_uint8_rgb
 from trainprove_embedded.weights import locate, shipped_dir
 
-from trainprove_core.errors import InputError
+from trainprove_core.errors import ConfigError, InputError
 
 # diffusers' DPM-Solver builds a numpy array from a tensor in a way numpy 2 deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -105,7 +105,7 @@ def test_class_outside_the_digits_is_an_input_error(make_generator, make_request
 
 
 def test_bad_settings_are_input_errors(make_generator):
-    with pytest.raises(InputError, match="steps of digits-ddpm"):
+    with pytest.raises(ConfigError, match=r"\[generator\] key 'steps' must be at least 1 \(got 0\)"):
         make_generator("digits-ddpm", steps=0)
     with pytest.raises(InputError, match="device of digits-vae"):
         make_generator("digits-vae", device="no-such-device")

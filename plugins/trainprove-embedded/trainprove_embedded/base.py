@@ -39,8 +39,6 @@ class EmbeddedGenerator:
     native_size = SIZE
 
     def __init__(self, name: str, batch_size: int, settings: Mapping[str, Any]) -> None:
-        if batch_size < 1:
-            raise InputError(f"[generator] batch_size of {name} must be at least 1, not {batch_size}")
         self.name = name
         self.batch_size = batch_size
         self.identity: dict[str, Any] = {

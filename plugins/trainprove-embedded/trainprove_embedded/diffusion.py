@@ -21,8 +21,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainprove_core.errors import InputError
-
 from . import HOUSE_STYLES
 from .base import NUM_CLASSES, EmbeddedGenerator, in_fixed_batches, seeded_normal, torch_device
 from .weights import locate
@@ -179,8 +177,6 @@ class DiffusionGenerator(EmbeddedGenerator):
     ) -> None:
         from importlib.metadata import version
 
-        if steps < 1:
-            raise InputError(f"[generator] steps of {card.name} must be at least 1, not {steps}")
         path, digest = locate(card.name, house_style, ".safetensors")
         self.card, self.steps, self.guidance = card, steps, guidance
         self.device = torch_device(device, card.name)

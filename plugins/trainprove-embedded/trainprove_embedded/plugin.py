@@ -18,7 +18,7 @@ from trainprove_core.records import Generator, GeneratorSpec, Option
 
 from . import HOUSE_STYLES
 
-BATCH_SIZE = Option("batch_size", "int", 512, help="images per generate() call")
+BATCH_SIZE = Option("batch_size", "int", 512, min=1, help="images per generate() call")
 DEVICE = Option("device", "str", "cpu", help='torch device, e.g. "cpu" or "cuda"')
 HOUSE_STYLE = Option(
     "house_style",
@@ -27,6 +27,8 @@ HOUSE_STYLE = Option(
     help="use the weights trained on this generator's own house style (false: trained on plain digits)",
 )
 CONDITIONING = " Conditioned on the class index (the digits 0..9, in order); prompts are ignored."
+CLASSES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+"""The task's classes these generators draw, in index order (they are conditioned on the index)."""
 
 
 def _style(name: str) -> str:
@@ -97,7 +99,8 @@ def trainprove_generators() -> list[GeneratorSpec]:
             "digits-ddpm",
             _ddpm,
             "8x8 digits: diffusers UNet2DModel, linear schedule, DDIM sampling." + _style("digits-ddpm"),
-            (Option("steps", "int", 10, help="DDIM steps (eta = 0)"), DEVICE, BATCH_SIZE, HOUSE_STYLE),
+            (Option("steps", "int", 10, min=1, help="DDIM steps (eta = 0)"), DEVICE, BATCH_SIZE, HOUSE_STYLE),
+            CLASSES,
         ),
         GeneratorSpec(
             "digits-cfg",
@@ -105,12 +108,13 @@ def trainprove_generators() -> list[GeneratorSpec]:
             "8x8 digits: diffusers UNet2DModel, cosine schedule, v prediction, DPM-Solver++ with "
             "classifier-free guidance." + _style("digits-cfg"),
             (
-                Option("steps", "int", 8, help="DPM-Solver++ steps"),
+                Option("steps", "int", 8, min=1, help="DPM-Solver++ steps"),
                 Option("guidance", "float", 2.0, help="classifier-free guidance scale (1: no guidance)"),
                 DEVICE,
                 BATCH_SIZE,
                 HOUSE_STYLE,
             ),
+            CLASSES,
         ),
         GeneratorSpec(
             "digits-vae",
@@ -122,18 +126,21 @@ def trainprove_generators() -> list[GeneratorSpec]:
                 BATCH_SIZE,
                 HOUSE_STYLE,
             ),
+            CLASSES,
         ),
         GeneratorSpec(
             "digits-gmm",
             _gmm,
             "8x8 digits: PCA + per-class Gaussian mixture (numpy)." + _style("digits-gmm"),
             (BATCH_SIZE, HOUSE_STYLE),
+            CLASSES,
         ),
         GeneratorSpec(
             "digits-gan",
             _gan,
             "8x8 digits: conditional GAN (torch MLPs), EMA generator." + _style("digits-gan"),
             (DEVICE, BATCH_SIZE, HOUSE_STYLE),
+            CLASSES,
         ),
         GeneratorSpec(
             "digits-real",
@@ -141,5 +148,6 @@ def trainprove_generators() -> list[GeneratorSpec]:
             "8x8 digits: the real scikit-learn digits of the class, drawn by seed (not a generative "
             "model: the real-data source for suspects and negative controls)." + CONDITIONING,
             (BATCH_SIZE,),
+            CLASSES,
         ),
     ]

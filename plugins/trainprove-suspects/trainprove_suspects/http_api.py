@@ -317,9 +317,6 @@ class HttpSuspect:
 
     def __init__(self, settings: Mapping[str, Any], task: Task) -> None:
         _check_protocol_keys(settings)
-        for key in ("images_per_request", "concurrency", "batch_size"):
-            if settings[key] < 1:
-                raise ConfigError(f"key {key!r} must be at least 1, got {settings[key]}", key=key)
         self.label_names: Sequence[str] | None = settings["label_names"]
         label_space = list(self.label_names) if self.label_names is not None else list(task.classes)
         style = V2Protocol if settings["protocol"] == "v2" else JsonProtocol

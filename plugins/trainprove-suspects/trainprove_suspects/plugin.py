@@ -84,6 +84,7 @@ ONNX_OPTIONS = (
         "batch_size",
         "int",
         64,
+        min=1,
         help="images per session run when the model's batch axis is dynamic (a fixed one is used as is)",
     ),
     Option(
@@ -190,8 +191,8 @@ HTTP_OPTIONS = (
         "Bearer",
         help='prefix of the token in that header ("" for APIs that take the bare key, e.g. x-api-key)',
     ),
-    Option("images_per_request", "int", 16, help="images in one request"),
-    Option("concurrency", "int", 4, help="requests in flight at once"),
+    Option("images_per_request", "int", 16, min=1, help="images in one request"),
+    Option("concurrency", "int", 4, min=1, help="requests in flight at once"),
     Option("timeout", "float", 30.0, help="seconds to wait for one response"),
     Option(
         "retries",
@@ -224,7 +225,11 @@ HTTP_OPTIONS = (
         help="any tag of the remote model's version; change it to re-query a suspect whose model changed",
     ),
     Option(
-        "batch_size", "int", 256, help="images per cached chunk (a resumed audit re-sends at most one chunk)"
+        "batch_size",
+        "int",
+        256,
+        min=1,
+        help="images per cached chunk (a resumed audit re-sends at most one chunk)",
     ),
 )
 

@@ -21,8 +21,8 @@ TRAINER_OPTIONS = (
         "auto",
         help="timm architecture; auto: resnet18 (the paper's) for images of 32 px and more, else test_resnet",
     ),
-    Option("epochs", "int", 100, help="training epochs (the paper: 100)"),
-    Option("batch_size", "int", 512, help="batch size (the paper: 512 for CIFAR)"),
+    Option("epochs", "int", 100, min=1, help="training epochs (the paper: 100)"),
+    Option("batch_size", "int", 512, min=1, help="batch size (the paper: 512 for CIFAR)"),
     Option("lr", "float", 1e-4, help="AdamW learning rate (the paper: 1e-4)"),
     Option("weight_decay", "float", 0.9, help="AdamW weight decay (the paper: 0.9)"),
     Option(
@@ -56,7 +56,7 @@ ADAPTER_OPTIONS = (
     Option(
         "std", "list[float]", None, help="per-channel normalisation std (default: config.json's, else 0.5)"
     ),
-    Option("batch_size", "int", 256, help="images per forward pass"),
+    Option("batch_size", "int", 256, min=1, help="images per forward pass"),
     DEVICE,
 )
 
