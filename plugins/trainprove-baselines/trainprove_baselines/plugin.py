@@ -46,7 +46,7 @@ WELCH_OPTIONS = (
         "'not-trained' bounds false accusation of suspects at least `margin` below the shadow",
     ),
     Option("sd_floor", "bool", True, help="floor each batch standard deviation at its binomial value"),
-    Option("min_batches", "int", 5, help="inconclusive with fewer validation batches than this (at least 3)"),
+    Option("min_batches", "int", 5, min=3, help="inconclusive with fewer validation batches than this"),
     MIN_ANSWERED,
     Option(
         "min_shadow_margin",
@@ -70,7 +70,11 @@ META_OPTIONS = (
         "the label is not its name (e.g. a second model of the same plugin); default: the plugin's defaults",
     ),
     Option(
-        "shadows_per_source", "int", 3, help="shadow models per source, the defender's generator included"
+        "shadows_per_source",
+        "int",
+        3,
+        min=2,
+        help="shadow models per source, the defender's generator included",
     ),
     Option(
         "min_loo_accuracy",
