@@ -15,15 +15,7 @@ import click
 
 from . import __version__
 from .errors import TrainproveError
-from .plugins import PluginSet, load_plugins
-
-KIND_TITLES = {
-    "generator": "Generators",
-    "suspect": "Suspect adapters",
-    "shadow-trainer": "Shadow trainers",
-    "test": "Decision tests",
-    "executor": "Executors",
-}
+from .plugins import KIND_TITLES, PluginSet, load_plugins  # noqa: F401 - KIND_TITLES: importable here too
 
 
 class TrainproveGroup(click.Group):
@@ -110,35 +102,40 @@ def audit(
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list for machines.")
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option("--options", "show_options", is_flag=True, help="Show every audit-file key of each plugin.")
+@click.option(
+    "--hook",
+    metavar="HOOK",
+    default=None,
+    help="Only plugins that implement HOOK (e.g. trainprove_commands, or just commands).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of records for machines.")
 @click.pass_context
-def plugins(ctx: click.Context, as_json: bool) -> None:
-    """List installed plugins: what each registers, from which distribution and version, and any that
-    failed to load (set TRAINPROVE_STRICT_PLUGINS=1 to make a failure an error)."""
+def plugins(
+    ctx: click.Context, names: tuple[str, ...], show_options: bool, hook: str | None, as_json: bool
+) -> None:
+    """List installed plugins: what each registers (generators, suspect adapters, shadow trainers,
+    decision tests, executors), the hooks each implements, from which distribution and version, and any
+    that failed to load or collide.
+
+    NAME (a plugin, a distribution or a registered name such as a generator) shows only that, with every
+    audit-file key it owns: type, default, choices and help. TRAINPROVE_DISABLE_PLUGINS=a,b and
+    TRAINPROVE_LOAD_PLUGINS=a,b choose plugins by distribution name; TRAINPROVE_STRICT_PLUGINS=1 makes a
+    plugin that fails to load an error.
+    """
+    from .listing import json_records, render_text, select
+
     plugin_set = _plugins(ctx)
-    rows = plugin_set.describe()
+    selection = select(plugin_set, names, hook)
     if as_json:
-        failures = [
-            {
-                "name": f.plugin,
-                "kind": "failed",
-                "distribution": f.distribution,
-                "version": "",
-                "error": f.error,
-            }
-            for f in plugin_set.failures
-        ]
-        click.echo(json.dumps(rows + failures, indent=2))
+        click.echo(json.dumps(json_records(plugin_set, selection), indent=2))
         return
-    for kind, title in KIND_TITLES.items():
-        members = [r for r in rows if r["kind"] == kind]
-        if not members:
-            continue
-        click.secho(title, bold=True)
-        for r in members:
-            click.echo(f"  {r['name']:<24} {r['distribution']} {r['version']:<8} {r['description']}")
-    for f in plugin_set.failures:
-        click.secho(f"failed to load: {f.plugin} ({f.distribution}): {f.error}", fg="red")
+    styles = {"title": {"bold": True}, "problem": {"fg": "red"}}
+    everything = not names and hook is None
+    lines = render_text(plugin_set, selection, show_options or bool(names), everything, details=bool(names))
+    for style, line in lines:
+        click.secho(line, **styles.get(style, {}))
 
 
 @cli.command()

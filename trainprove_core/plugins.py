@@ -2,17 +2,31 @@
 
 Plugins are entry points of the group "trainprove"; each points at a module (or object) holding
 `@hookimpl` functions. The core's own `local` executor is registered the same way, from this distribution.
-A plugin that fails to import is reported and skipped (`TRAINPROVE_STRICT_PLUGINS=1` makes it an error);
-two plugins registering one name under one kind is an error that names both distributions.
-`TRAINPROVE_TRACE_PLUGINS=1` prints every hook call to stderr.
+
+Loading never hides or breaks a plugin:
+
+- a plugin that fails to import, or whose registry hook raises or returns something else than spec
+  records, is recorded in `failures` and skipped (`TRAINPROVE_STRICT_PLUGINS=1` makes it an error);
+- two entry points with one name (from two distributions) are both loaded, each under
+  `<distribution>:<name>`, and the collision is a warning;
+- two plugins registering one name under one kind are both listed; the name is an error naming both
+  distributions only when an audit uses it (`PluginSet.get`), never at start-up;
+- `TRAINPROVE_DISABLE_PLUGINS=a,b` skips plugins and `TRAINPROVE_LOAD_PLUGINS=a,b` loads only those (and
+  the core), by distribution or entry-point name.
+
+Registry hooks are called through pluggy, one plugin at a time (a subset hook caller), so it is known who
+registered what and `TRAINPROVE_TRACE_PLUGINS=1` prints every hook call, naming the plugins it reaches.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
+import reprlib
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -21,9 +35,10 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError
-from .records import SPEC_KINDS
+from .records import SPEC_KINDS, Option
 
 ENTRY_POINT_GROUP = "trainprove"
+CORE_DISTRIBUTION = "trainprove"
 
 REGISTRY_HOOKS = {
     "generator": "trainprove_generators",
@@ -32,6 +47,43 @@ REGISTRY_HOOKS = {
     "test": "trainprove_decision_tests",
     "executor": "trainprove_executors",
 }
+HOOK_KINDS = {hook: kind for kind, hook in REGISTRY_HOOKS.items()}
+
+KIND_TITLES = {
+    "generator": "Generators",
+    "suspect": "Suspect adapters",
+    "shadow-trainer": "Shadow trainers",
+    "test": "Decision tests",
+    "executor": "Executors",
+}
+
+HOOK_NAMES: tuple[str, ...] = tuple(
+    name for name, value in vars(hookspecs).items() if name.startswith("trainprove_") and callable(value)
+)
+"""Every hook, in the order hookspecs.py declares them."""
+
+DISABLE_ENV = "TRAINPROVE_DISABLE_PLUGINS"
+LOAD_ENV = "TRAINPROVE_LOAD_PLUGINS"
+STRICT_ENV = "TRAINPROVE_STRICT_PLUGINS"
+TRACE_ENV = "TRAINPROVE_TRACE_PLUGINS"
+
+
+def normalize(name: str) -> str:
+    """A distribution or plugin name compared the way pip compares distribution names (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower().strip()
+
+
+def hook_name(name: str) -> str:
+    """`name` as a full hook name (`commands` -> `trainprove_commands`), or a `PluginError`."""
+    full = name if name.startswith("trainprove_") else f"trainprove_{name.replace('-', '_')}"
+    if full not in HOOK_NAMES:
+        raise PluginError(f"no hook named {name!r}; hooks: {', '.join(HOOK_NAMES)}")
+    return full
+
+
+# --------------------------------------------------------------------------------------------------------
+# Records
+# --------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -51,45 +103,185 @@ class Registered:
 
 @dataclass
 class PluginFailure:
+    """A plugin that could not be loaded: `error` is the exception's last line."""
+
     plugin: str
     distribution: str
     error: str
+    version: str = ""
+
+
+@dataclass
+class PluginInfo:
+    """One plugin trainprove found: loaded, failed or disabled, and what is wrong with it."""
+
+    name: str
+    """The name it has in the plugin manager: the entry-point name, or `<distribution>:<name>` when two
+    distributions use one entry-point name."""
+    distribution: str
+    version: str
+    entry_point: str = ""
+    value: str = ""
+    status: str = "loaded"
+    """"loaded", "failed" (`reason` holds the error) or "disabled" (`reason` says by what)."""
+    reason: str = ""
+    problems: list[str] = field(default_factory=list)
+    dist: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def summary(self) -> str:
+        """The distribution's one-line summary, else the first line of the plugin module's docstring."""
+        if self.dist is not None:
+            try:
+                summary = self.dist.metadata["Summary"]
+            except Exception:  # noqa: BLE001 - broken metadata must not break a listing
+                summary = None
+            if summary and summary != "UNKNOWN":
+                return str(summary)
+        return ""
+
+
+def json_safe(value: Any) -> Any:
+    """`value` as JSON can hold it: tuples become lists, paths strings, anything else its repr."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((json_safe(v) for v in value), key=repr)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return repr(value)
+
+
+def option_record(option: Option) -> dict[str, Any]:
+    """One audit-file key as JSON: a required key has `default` null and `required` true."""
+    return {
+        "name": option.name,
+        "type": option.type,
+        "default": None if option.required else json_safe(option.default),
+        "required": option.required,
+        "help": option.help,
+        "choices": None if option.choices is None else json_safe(list(option.choices)),
+        "secret": bool(option.secret),
+    }
+
+
+# --------------------------------------------------------------------------------------------------------
+# The plugin set
+# --------------------------------------------------------------------------------------------------------
 
 
 @dataclass
 class PluginSet:
-    """The plugin manager plus what every plugin registered, indexed by kind and name."""
+    """The plugin manager, every plugin found, and what each registered, indexed by kind and name.
+
+    `registry[kind][name]` lists every registration of that name: more than one is a conflict, an error
+    only when `get` is asked for it.
+    """
 
     pm: pluggy.PluginManager
-    registry: dict[str, dict[str, Registered]] = field(default_factory=dict)
+    registry: dict[str, dict[str, list[Registered]]] = field(default_factory=dict)
     failures: list[PluginFailure] = field(default_factory=list)
     sources: dict[str, tuple[str, str]] = field(default_factory=dict)
+    plugins: dict[str, PluginInfo] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def hook(self) -> Any:
         return self.pm.hook
 
+    # ---- looking things up -----------------------------------------------------------------------------
+
     def get(self, kind: str, name: str) -> Registered:
-        """The registration of `name` under `kind`, or a `PluginError` listing what is available."""
+        """The registration of `name` under `kind`; a `PluginError` listing what is available when there is
+        none, or naming every plugin and distribution involved when more than one registers it."""
         found = self.registry.get(kind, {})
-        if name in found:
-            return found[name]
+        claims = found.get(name, [])
+        if len(claims) == 1:
+            return claims[0]
+        if claims:
+            raise PluginError(conflict_message(kind, name, claims))
         known = ", ".join(sorted(found)) or "none"
-        hint = ""
+        hints = []
         failed = [f.plugin for f in self.failures]
         if failed:
-            hint = f" Plugins that failed to load: {', '.join(failed)} (run `trainprove plugins`)."
+            hints.append(f"Plugins that failed to load: {', '.join(failed)} (run `trainprove plugins`).")
+        disabled = [f"{p.name} ({p.reason})" for p in self.plugins.values() if p.status == "disabled"]
+        if disabled:
+            hints.append(f"Plugins not loaded: {', '.join(disabled)}.")
+        hint = "".join(f" {h}" for h in hints)
         raise PluginError(f"unknown {kind} {name!r}; installed: {known}.{hint}")
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.registry.get(kind, {}))
 
     def all_registered(self) -> list[Registered]:
-        return [r for kind in self.registry.values() for r in kind.values()]
+        """Every registration (both sides of a conflict too), by kind, name and plugin."""
+        out = [r for kind in self.registry.values() for claims in kind.values() for r in claims]
+        order = {kind: i for i, kind in enumerate(REGISTRY_HOOKS)}
+        return sorted(out, key=lambda r: (order.get(r.kind, 99), r.name, r.plugin))
+
+    def conflicts(self) -> list[tuple[str, str, list[Registered]]]:
+        """`(kind, name, registrations)` for every name more than one plugin registers."""
+        return [
+            (kind, name, claims)
+            for kind, table in self.registry.items()
+            for name, claims in sorted(table.items())
+            if len(claims) > 1
+        ]
+
+    def hooks_of(self, plugin_name: str) -> list[str]:
+        """The hooks a loaded plugin implements, in hookspecs.py's order."""
+        plugin = self.pm.get_plugin(plugin_name)
+        if plugin is None:
+            return []
+        implemented = {caller.name for caller in self.pm.get_hookcallers(plugin) or ()}
+        return [h for h in HOOK_NAMES if h in implemented] + sorted(implemented - set(HOOK_NAMES))
+
+    def commands_of(self, plugin_name: str) -> Any:
+        """A fresh click group holding only the commands this plugin adds (its `trainprove_commands` called
+        on a scratch group), or None when it adds none."""
+        plugin = self.pm.get_plugin(plugin_name)
+        if plugin is None or "trainprove_commands" not in self.hooks_of(plugin_name):
+            return None
+        import click
+
+        group = click.Group("trainprove")
+        self._only(plugin, "trainprove_commands")(cli=group)
+        return group
+
+    def problems_of(self, plugin_name: str) -> list[str]:
+        """What is wrong with a plugin: its load failure, a shared entry-point name, conflicting names."""
+        info = self.plugins.get(plugin_name)
+        out = list(info.problems) if info is not None else []
+        if info is not None and info.status == "failed":
+            out.insert(0, f"failed to load: {info.reason}")
+        for kind, name, claims in self.conflicts():
+            if any(r.plugin == plugin_name for r in claims):
+                out.append(conflict_message(kind, name, claims, used=False))
+        return out
+
+    def all_problems(self) -> list[str]:
+        """Every load failure, collision, conflict and environment warning, one line each."""
+        out = [
+            f"plugin {f.plugin!r} ({f.distribution} {f.version}) failed to load: {f.error}".replace(" )", ")")
+            for f in self.failures
+        ]
+        out += self.warnings
+        out += [conflict_message(kind, name, claims, used=False) for kind, name, claims in self.conflicts()]
+        return out
+
+    # ---- records for machines ---------------------------------------------------------------------------
 
     def describe(self) -> list[dict[str, Any]]:
-        """One JSON-able record per registered thing (what `trainprove plugins --json` prints)."""
-        rows = [
+        """One JSON-able record per registration (what `trainprove plugins --json` prints first)."""
+        conflicted = {(kind, name) for kind, name, _ in self.conflicts()}
+        return [
             {
                 "name": r.name,
                 "kind": r.kind,
@@ -97,51 +289,165 @@ class PluginSet:
                 "plugin": r.plugin,
                 "distribution": r.distribution,
                 "version": r.version,
-                "options": [o.name for o in r.spec.options],
+                "options": [option_record(o) for o in r.spec.options],
+                "conflict": (r.kind, r.name) in conflicted,
             }
             for r in self.all_registered()
         ]
-        return sorted(rows, key=lambda row: (row["kind"], row["name"]))
+
+    def describe_plugins(self) -> list[dict[str, Any]]:
+        """One JSON-able record of kind "plugin" per plugin found, loaded or not."""
+        rows = []
+        for info in sorted(self.plugins.values(), key=lambda p: p.name):
+            try:
+                commands = sorted(getattr(self.commands_of(info.name), "commands", {}))
+            except Exception as exc:  # noqa: BLE001 - a listing must survive a broken command hook
+                commands = []
+                problem = f"its trainprove_commands hook failed: {exc!r}"
+                if problem not in info.problems:
+                    info.problems.append(problem)
+            rows.append(
+                {
+                    "name": info.name,
+                    "kind": "plugin",
+                    "description": info.summary,
+                    "distribution": info.distribution,
+                    "version": info.version,
+                    "entry_point": info.entry_point,
+                    "value": info.value,
+                    "status": info.status,
+                    "reason": info.reason,
+                    "hooks": self.hooks_of(info.name),
+                    "registers": [
+                        {"kind": r.kind, "name": r.name}
+                        for r in self.all_registered()
+                        if r.plugin == info.name
+                    ],
+                    "commands": commands,
+                    "problems": self.problems_of(info.name),
+                }
+            )
+        return rows
+
+    # ---- registering ------------------------------------------------------------------------------------
 
     def register(self, plugin: Any, name: str, distribution: str = "", version: str = "") -> None:
-        """Register a plugin object (module or instance) and index what it offers."""
+        """Register a plugin object (module or instance) and index what it offers.
+
+        Raises (and registers nothing) when a registry hook fails or returns something else than spec
+        records; `load_plugins` turns that into a listed failure.
+        """
         self.pm.register(plugin, name=name)
-        self.sources[name] = (distribution or name, version)
-        self._index(name)
+        distribution = distribution or name
+        self.sources[name] = (distribution, version)
+        created = name not in self.plugins
+        if created:
+            self.plugins[name] = PluginInfo(name, distribution, version, entry_point=name)
+        try:
+            self._index(name)
+        except BaseException:
+            self._forget(name)
+            if created:
+                del self.plugins[name]
+            raise
+
+    def _only(self, plugin: Any, hook: str) -> Any:
+        """A pluggy hook caller for `hook` that reaches only `plugin` (traced like any hook call)."""
+        others = [p for p in self.pm.get_plugins() if p is not plugin]
+        return self.pm.subset_hook_caller(hook, remove_plugins=others)
 
     def _index(self, plugin_name: str) -> None:
         plugin = self.pm.get_plugin(plugin_name)
         distribution, version = self.sources[plugin_name]
-        for kind, hook_name in REGISTRY_HOOKS.items():
-            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                if impl.plugin is not plugin:
-                    continue
-                for spec in impl.function() or ():
-                    self._add(kind, spec, plugin_name, distribution, version)
+        staged = []
+        for kind, hook in REGISTRY_HOOKS.items():
+            if not any(impl.plugin is plugin for impl in getattr(self.pm.hook, hook).get_hookimpls()):
+                continue
+            for result in self._only(plugin, hook)():
+                if isinstance(result, (str, bytes)) or not isinstance(result, Iterable):
+                    raise PluginError(
+                        f"plugin {plugin_name!r} ({distribution}) returned {type(result).__name__} from "
+                        f"{hook}, not a list of {kind} specs"
+                    )
+                for spec in result:
+                    if SPEC_KINDS.get(type(spec)) != kind:
+                        raise PluginError(
+                            f"plugin {plugin_name!r} ({distribution}) returned {type(spec).__name__} "
+                            f"from the {kind} hook {hook}"
+                        )
+                    staged.append(Registered(kind, spec, plugin_name, distribution, version))
+        for reg in staged:
+            self.registry.setdefault(reg.kind, {}).setdefault(reg.name, []).append(reg)
 
-    def _add(self, kind: str, spec: Any, plugin: str, distribution: str, version: str) -> None:
-        expected = SPEC_KINDS.get(type(spec))
-        if expected != kind:
-            raise PluginError(
-                f"plugin {plugin!r} ({distribution}) returned {type(spec).__name__} from the {kind} hook"
-            )
-        table = self.registry.setdefault(kind, {})
-        if spec.name in table:
-            other = table[spec.name]
-            raise PluginError(
-                f"two plugins register the {kind} {spec.name!r}: {other.plugin!r} from distribution "
-                f"{other.distribution} and {plugin!r} from distribution {distribution}; uninstall one"
-            )
-        table[spec.name] = Registered(kind, spec, plugin, distribution, version)
+    def _forget(self, plugin_name: str) -> None:
+        """Undo a (partial) registration."""
+        if self.pm.get_plugin(plugin_name) is not None:
+            self.pm.unregister(name=plugin_name)
+        self.sources.pop(plugin_name, None)
+        for table in self.registry.values():
+            for key in list(table):
+                table[key] = [r for r in table[key] if r.plugin != plugin_name]
+                if not table[key]:
+                    del table[key]
+
+
+def conflict_message(kind: str, name: str, claims: Sequence[Registered], used: bool = True) -> str:
+    """Names every plugin and distribution registering one name, and how to resolve it."""
+    who = " and ".join(
+        f"plugin {r.plugin!r} from distribution {r.distribution} {r.version}".rstrip() for r in claims
+    )
+    dists = sorted({r.distribution for r in claims})
+    fix = (
+        f"uninstall one, or skip one with {DISABLE_ENV}={dists[0]}"
+        if len(dists) > 1
+        else f"fix distribution {dists[0]}"
+    )
+    message = f"the {kind} {name!r} is registered by {len(claims)} plugins: {who}; {fix}"
+    if not used:
+        message += f" (an audit that uses {name!r} stops with this error)"
+    return message
+
+
+# --------------------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------------------
+
+
+def _short(value: Any) -> str:
+    """A short readable form of a hook's arguments or result for the trace."""
+    if isinstance(value, list) and value and all(hasattr(v, "name") for v in value):
+        return "[" + ", ".join(f"{type(v).__name__} {v.name!r}" for v in value) + "]"
+    if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 80
+    return short.repr(value)
+
+
+def _enable_trace(pm: pluggy.PluginManager) -> None:
+    def write(line: str) -> None:
+        sys.stderr.write(f"[trainprove] {line}\n")
+
+    def before(hook: str, impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        args = ", ".join(f"{k}={_short(v)}" for k, v in kwargs.items())
+        plugins = ", ".join(impl.plugin_name for impl in reversed(impls)) or "no plugin"
+        write(f"{hook}({args}) -> {plugins}")
+
+    def after(outcome: Any, hook: str, impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        if outcome.exception is not None:
+            write(f"{hook} raised {outcome.exception!r}")
+        elif hook in HOOK_KINDS:
+            write(f"{hook} returned {_short(outcome.get_result())}")
+
+    pm.add_hookcall_monitoring(before, after)
 
 
 def new_plugin_set() -> PluginSet:
     """An empty plugin manager with trainprove's hook specs (no plugins loaded)."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    if os.environ.get("TRAINPROVE_TRACE_PLUGINS") == "1":
-        pm.trace.root.setwriter(lambda msg: sys.stderr.write(f"[trainprove] {msg}"))
-        pm.enable_tracing()
+    if os.environ.get(TRACE_ENV, "") not in ("", "0"):
+        _enable_trace(pm)
     return PluginSet(pm)
 
 
@@ -150,40 +456,81 @@ def _entry_points() -> Iterable[metadata.EntryPoint]:
 
 
 def strict_plugins() -> bool:
-    return os.environ.get("TRAINPROVE_STRICT_PLUGINS", "") not in ("", "0")
+    return os.environ.get(STRICT_ENV, "") not in ("", "0")
+
+
+def _names_from_env(variable: str) -> list[str] | None:
+    """The comma-separated names in `variable`, or None when it is not set."""
+    raw = os.environ.get(variable)
+    if raw is None:
+        return None
+    return [normalize(n) for n in raw.split(",") if n.strip()]
 
 
 def load_plugins(strict: bool | None = None) -> PluginSet:
     """A plugin set with every installed entry point of the group "trainprove".
 
     A plugin that fails to import or to register is recorded in `failures` and skipped, unless `strict`
-    (default: the `TRAINPROVE_STRICT_PLUGINS` environment variable) asks for an error. A duplicate name is
-    always an error: silently picking one would make audits depend on install order.
+    (default: the `TRAINPROVE_STRICT_PLUGINS` environment variable) asks for an error. Entry points with
+    one name from several distributions are all loaded, as `<distribution>:<name>`. Two plugins
+    registering one name under one kind are both indexed; using that name is the error (see `get`).
+    `TRAINPROVE_DISABLE_PLUGINS` and `TRAINPROVE_LOAD_PLUGINS` pick plugins by distribution or entry-point
+    name (comma-separated; the core distribution is always loaded unless disabled by name).
     """
     strict = strict_plugins() if strict is None else strict
     plugins = new_plugin_set()
-    seen: set[str] = set()
-    for ep in sorted(_entry_points(), key=lambda e: e.name):
-        if ep.name in seen:
-            continue
-        seen.add(ep.name)
+    disable = _names_from_env(DISABLE_ENV) or []
+    load_only = _names_from_env(LOAD_ENV)
+    matched: set[str] = set()
+
+    found: dict[tuple[str, str, str], tuple[metadata.EntryPoint, str, str]] = {}
+    for ep in _entry_points():
         dist = ep.dist.name if ep.dist else "?"
         version = ep.dist.version if ep.dist else "?"
+        found.setdefault((ep.name, normalize(dist), ep.value), (ep, dist, version))
+    uses: dict[str, int] = {}
+    for ep_name, _, _ in found:
+        uses[ep_name] = uses.get(ep_name, 0) + 1
+    entries = sorted(found.items(), key=lambda item: (item[0][0], item[0][1]))
+
+    for (ep_name, _, _), (ep, dist, version) in entries:
+        name = f"{dist}:{ep_name}" if uses[ep_name] > 1 else ep_name
+        info = PluginInfo(name, dist, version, entry_point=ep_name, value=ep.value, dist=ep.dist)
+        plugins.plugins[name] = info
+        keys = {normalize(dist), normalize(ep_name), normalize(name)}
+        disabled_by = keys.intersection(disable)
+        loaded_by = keys.intersection(load_only or ())
+        matched |= disabled_by | loaded_by
+        if disabled_by:
+            info.status, info.reason = "disabled", f"{DISABLE_ENV}={','.join(sorted(disabled_by))}"
+            continue
+        if load_only is not None and not loaded_by and normalize(dist) != CORE_DISTRIBUTION:
+            info.status, info.reason = "disabled", f"not named in {LOAD_ENV}"
+            continue
         try:
-            obj = ep.load()
-            plugins.register(obj, ep.name, dist, version)
-        except PluginError:
-            raise
+            plugins.register(ep.load(), name, dist, version)
         except Exception as exc:  # noqa: BLE001 - any failure inside a plugin must not break trainprove
             if strict:
-                raise PluginError(
-                    f"plugin {ep.name!r} from {dist} {version} failed to load: {exc!r}"
-                ) from exc
-            if ep.name in plugins.sources:
-                plugins.pm.unregister(name=ep.name)
-                for table in plugins.registry.values():
-                    for key in [k for k, r in table.items() if r.plugin == ep.name]:
-                        del table[key]
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            plugins.failures.append(PluginFailure(ep.name, f"{dist} {version}", detail))
+                raise PluginError(f"plugin {name!r} from {dist} {version} failed to load: {exc!r}") from exc
+            plugins._forget(name)
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[-1]
+            info.status, info.reason = "failed", detail
+            plugins.failures.append(PluginFailure(name, dist, detail, version))
+
+    for ep_name, count in sorted(uses.items()):
+        if count < 2:
+            continue
+        sharing = [p for p in plugins.plugins.values() if p.entry_point == ep_name and ":" in p.name]
+        message = (
+            f"entry point name {ep_name!r} is used by {len(sharing)} distributions ("
+            + ", ".join(f"{p.distribution} {p.version}" for p in sharing)
+            + "); each is loaded under its own name: "
+            + ", ".join(repr(p.name) for p in sharing)
+        )
+        plugins.warnings.append(message)
+        for p in sharing:
+            p.problems.append(message)
+    for variable, names in ((DISABLE_ENV, disable), (LOAD_ENV, load_only or [])):
+        for unknown in sorted(set(names) - matched):
+            plugins.warnings.append(f"{variable} names {unknown!r}, which no installed plugin matches")
     return plugins
