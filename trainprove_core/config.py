@@ -340,7 +340,9 @@ def _load_table(
     try:
         registered = plugins.get(spec.kind, name)
     except PluginError as exc:
-        raise ConfigError(f"key {spec.use_key!r}: {exc}", source, where) from None
+        close = difflib.get_close_matches(name, plugins.names(spec.kind), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"key {spec.use_key!r}: {exc}{hint}", source, where) from None
     options = registered.spec.options
     settings = validate_table(
         raw,
@@ -510,10 +512,11 @@ def _check_generator_classes(
     differs = task.order_mismatch(expected)
     if differs is None:
         return
+    shared = set(task.classes) & set(expected)
+    detail = f" ({differs})" if shared else ""
     raise ConfigError(
-        f"key 'classes' does not match generator {table.plugin.use!r} of [{name}] ({differs}): it is "
-        f"conditioned on the class index, so the task's classes must be, in this order: "
-        f"{list(expected)}; got {list(task.classes)}",
+        f"key 'classes' must be, in this order, the classes generator {table.plugin.use!r} of [{name}] "
+        f"draws by class index: {list(expected)}; got {list(task.classes)}{detail}",
         source,
         "task",
     )
