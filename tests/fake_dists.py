@@ -125,3 +125,13 @@ def run_trainprove(site: Path, *args: str, timeout: float = 120, **env: str) -> 
     return subprocess.run(
         [TRAINPROVE, *args], capture_output=True, text=True, timeout=timeout, env=clean, cwd=site
     )
+
+
+MISSPELT = """
+from trainprove_core.hookspecs import hookimpl
+
+
+@hookimpl
+def trainprove_generator():
+    return []
+"""

@@ -17,6 +17,7 @@ from fake_dists import (
     DECISION_TEST,
     GENERATOR_AND_TEST,
     JUNK,
+    MISSPELT,
     OBSERVER_ONLY,
     RAISING,
     RICH_OPTIONS,
@@ -87,6 +88,15 @@ def test_a_registry_hook_that_raises_or_returns_junk_is_a_listed_failure(fake_di
     assert "digits-real" in plugins.names("generator") or "trainprove" in plugins.names("test")
     with pytest.raises(PluginError, match="'tpx-junk' from tpx-junk 1.2.3 failed to load"):
         load_plugins(strict=True)
+
+
+def test_a_misspelt_hook_is_a_listed_problem(fake_distribution):
+    fake_distribution("tpx-typo", "tpx_typo", MISSPELT)
+    plugins = load_plugins(strict=True)
+    assert plugins.hooks_of("tpx-typo") == ["trainprove_generator"]
+    assert any(
+        "implements trainprove_generator, which trainprove never calls" in p for p in plugins.all_problems()
+    )
 
 
 def test_two_plugins_claiming_one_name_is_an_error_naming_both_only_where_it_is_used(fake_distribution):
@@ -302,7 +312,7 @@ def test_trace_shows_every_registry_hook_call_through_pluggy(fake_distribution, 
     result = run_trainprove(site, "plugins", TRAINPROVE_TRACE_PLUGINS="1")
     assert result.returncode == 0, result.stderr
     assert "[trainprove] trainprove_decision_tests() -> tpx-coin" in result.stderr
-    assert "[trainprove] trainprove_decision_tests returned [[DecisionTestSpec 'coin-flip']]" in result.stderr
+    assert "[trainprove] trainprove_decision_tests returned [DecisionTestSpec 'coin-flip']" in result.stderr
     assert "[trainprove] trainprove_commands(cli=" in result.stderr
 
 

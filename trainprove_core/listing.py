@@ -19,6 +19,7 @@ from .plugins import KIND_TITLES, REGISTRY_HOOKS, PluginInfo, PluginSet, Registe
 from .records import Option
 
 MAX_WIDTH = 100
+NBSP = "\u00a0"  # joins words that must stay on one line; printed as a space
 
 
 def terminal_width() -> int:
@@ -149,7 +150,7 @@ def json_records(plugin_set: PluginSet, selection: Selection) -> list[dict[str, 
 def _wrap(text: str, width: int, indent: int) -> list[str]:
     """`text` wrapped to end by `width`, every line but the first indented to column `indent`."""
     room = max(12, width - indent)
-    lines = textwrap.wrap(text, room, break_on_hyphens=False) or [""]
+    lines = [line.replace(NBSP, " ") for line in textwrap.wrap(text, room, break_on_hyphens=False)] or [""]
     return [lines[0]] + [" " * indent + line for line in lines[1:]]
 
 
@@ -204,7 +205,9 @@ def _plugin_state(plugin_set: PluginSet, info: PluginInfo) -> str:
     except Exception as exc:  # noqa: BLE001 - a listing must survive a broken command hook
         return text + f" (its trainprove_commands hook failed: {exc!r})"
     if group is not None and group.commands:
-        text += f" (command{'s' if len(group.commands) > 1 else ''}: {', '.join(sorted(group.commands))})"
+        names = ", ".join(sorted(group.commands))
+        text += f" (command{'s' if len(group.commands) > 1 else ''}: {names})".replace(" ", NBSP)
+        text = text.replace(NBSP, " ", 1)
     return text
 
 

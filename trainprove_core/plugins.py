@@ -264,6 +264,12 @@ class PluginSet:
         for kind, name, claims in self.conflicts():
             if any(r.plugin == plugin_name for r in claims):
                 out.append(conflict_message(kind, name, claims, used=False))
+        unknown = [h for h in self.hooks_of(plugin_name) if h not in HOOK_NAMES]
+        if unknown:
+            out.append(
+                f"plugin {plugin_name!r} implements {', '.join(unknown)}, which trainprove never calls "
+                "(a misspelt hook name?)"
+            )
         return out
 
     def all_problems(self) -> list[str]:
@@ -274,6 +280,7 @@ class PluginSet:
         ]
         out += self.warnings
         out += [conflict_message(kind, name, claims, used=False) for kind, name, claims in self.conflicts()]
+        out += [p for name in sorted(self.sources) for p in self.problems_of(name) if "never calls" in p]
         return out
 
     # ---- records for machines ---------------------------------------------------------------------------
@@ -437,7 +444,8 @@ def _enable_trace(pm: pluggy.PluginManager) -> None:
         if outcome.exception is not None:
             write(f"{hook} raised {outcome.exception!r}")
         elif hook in HOOK_KINDS:
-            write(f"{hook} returned {_short(outcome.get_result())}")
+            results = outcome.get_result()  # one list per plugin reached
+            write(f"{hook} returned " + ("; ".join(_short(r) for r in results) if results else "nothing"))
 
     pm.add_hookcall_monitoring(before, after)
 
