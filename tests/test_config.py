@@ -28,8 +28,13 @@ def test_valid_audit_fills_defaults(plugins, tmp_path):
     assert cfg.suspects[0].adapter.settings["checkpoint"] == str(tmp_path / "model.safetensors")
     assert cfg.shadow.seed != cfg.validation.seed
     assert cfg.executor.use == "local"
-    # [shadow]'s core keys stay the core's: its `seed` is the set's, not the trainer's.
+    # [shadow]'s core keys stay the core's: its `seed` is the set's; the trainer keeps its own default.
     assert cfg.trainer.settings["epochs"] == 12 and "per_class" not in cfg.trainer.settings
+    doc = _doc()
+    doc["shadow"]["seed"] = 5
+    cfg = config_from_dict(doc, plugins, base_dir=tmp_path)
+    assert cfg.shadow.seed == 5 and cfg.trainer.settings["seed"] == 0
+    assert cfg.public_document()["shadow"]["seed"] == 5
 
 
 @pytest.mark.parametrize(

@@ -356,6 +356,11 @@ def _load_table(
     core = {k: v for k, v in settings.items() if k in core_names}
     plugin_settings = {k: v for k, v in settings.items() if k not in core_names}
     plugin_options = tuple(o for o in options if o.name not in core_names)
+    # A plugin option that a core key of the table shadows (the timm trainer's `seed` in [shadow]) cannot
+    # be set from this table; the plugin gets its default, as it always has.
+    for o in options:
+        if o.name in core_names and not o.required:
+            plugin_settings[o.name] = o.default
     _run_checks(core, spec.core, source=source, where=where)
     _run_checks(plugin_settings, plugin_options, source=source, where=where)
     table = PluginTable(
@@ -366,7 +371,8 @@ def _load_table(
         registered.version,
     )
     written_core = {k: v for k, v in raw.items() if k in core_names}
-    public = {spec.use_key: name, **public_settings(written_core, spec.core), **table.public}
+    plugin_public = {k: v for k, v in table.public.items() if k not in core_names}
+    public = {spec.use_key: name, **public_settings(written_core, spec.core), **plugin_public}
     if spec.build:
         try:
             registered.spec.factory(plugin_settings)
