@@ -69,8 +69,6 @@ class TimmShadowTrainer:
     ) -> None:
         if len(crop_scale) != 2 or not 0 < crop_scale[0] <= crop_scale[1] <= 1:
             raise InputError(f"crop_scale must be two numbers 0 < lo <= hi <= 1, got {list(crop_scale)}")
-        if epochs < 1 or batch_size < 1:
-            raise InputError("epochs and batch_size must be at least 1")
         self.arch = arch
         self.epochs = epochs
         self.batch_size = batch_size
