@@ -114,9 +114,10 @@ CONDITIONS: tuple[Condition, ...] = (
             **BASE,
             "arch": "tiny-vit",
             "optimizer": "adamw",
-            "lr": 2e-3,
+            "lr": 3e-3,
             "weight_decay": 0.05,
-            "epochs": 16,
+            "epochs": 24,
+            "batch_size": 32,
             "aug": {"shift": 1},
         },
     ),
@@ -166,8 +167,16 @@ CONDITIONS: tuple[Condition, ...] = (
     ),
     Condition(
         "custom-cnn-onnx",
-        "a custom torch CNN (not timm), step schedule, shifts + noise, exported to ONNX",
-        {**BASE, "arch": "small-cnn", "schedule": "step", "epochs": 12, "aug": {"shift": 2, "noise": 0.05}},
+        "a custom torch CNN (not timm), step schedule, batch 25, shifts + noise, exported to ONNX",
+        {
+            **BASE,
+            "arch": "small-cnn",
+            "schedule": "step",
+            "epochs": 12,
+            "lr": 0.1,
+            "batch_size": 25,
+            "aug": {"shift": 2, "noise": 0.05},
+        },
     ),
     Condition(
         "mlp-onnx",
@@ -524,7 +533,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(args.threads)
-    started = time.perf_counter()
+    started, cpu_started, load_started = time.perf_counter(), time.process_time(), os.getloadavg()
     names = [c for c in args.conditions.split(",") if c]
     unknown = [c for c in names if c not in BY_NAME]
     if unknown:
@@ -541,11 +550,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     builder = Builder(out, args.store or out / "cache", args.quick)
     print(f"bench pool: {len(plans)} suspects into {out} (store {args.store or out / 'cache'})", flush=True)
-    entries = []
+    entries, trained_now = [], 0
     for k, plan in enumerate(plans, 1):
         t0 = time.perf_counter()
         entry, done_before = builder.build(plan)
         entries.append(entry)
+        trained_now += not done_before
         print(
             f"[{k}/{len(plans)}] {plan.name:<40} {time.perf_counter() - t0:6.1f} s  "
             f"real {_fmt(entry['accuracy_real'])}  own {_fmt(entry['accuracy_own'])}"
@@ -572,6 +582,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "learned_task": f"accuracy_own >= {LEARNED_TASK}",
         "store": str((args.store or out / "cache").resolve()),
         "seconds": round(time.perf_counter() - started, 1),
+        "cpu_seconds": round(time.process_time() - cpu_started, 1),
+        "load_average": {"start": list(load_started), "end": list(os.getloadavg())},
+        "trained_now": trained_now,
         "machine": {
             "platform": platform.platform(),
             "torch_threads": torch.get_num_threads(),

@@ -69,7 +69,6 @@ def test_split_counts():
     assert sum(suspect_pool.split_counts([0.25] * 4, 15)) == 15
 
 
-@pytest.mark.slow
 def test_quick_pool_builds_and_loads_through_the_adapters(tmp_path, capsys):
     out = tmp_path / "pool"
     argv = [
