@@ -66,7 +66,13 @@ def trainprove_after_audit(report, out_dir):
 
 RICH_OPTIONS = """
 from trainprove_core.hookspecs import hookimpl
-from trainprove_core.records import Option, SuspectAdapterSpec
+from trainprove_core.records import GeneratorSpec, Option, SuspectAdapterSpec
+
+
+@hookimpl
+def trainprove_generators():
+    classes = ("zero", "one")
+    return [GeneratorSpec("two-digits", lambda s: None, "a class-conditioned generator", classes=classes)]
 
 
 @hookimpl
@@ -79,6 +85,7 @@ def trainprove_suspect_adapters():
         Option("mean", "list[float]", (0.5, 0.25), help="per-channel mean"),
         Option("extra", "table", {"a": 1}, help="extra request fields"),
         Option("retries", "int", 3, help="a deliberately long help line that must wrap: " + "words " * 30),
+        Option("share", "float", 0.5, help="a bounded number", min=0.0, max=1.0),
     ))]
 """
 

@@ -63,4 +63,6 @@ def test_a_third_party_distribution_gets_a_page_of_its_keys(tmp_path, monkeypatc
     assert '| `mode` | str | `"fast"` | how to ask. One of `"fast"`, `"careful"`. |' in page
     assert "| `token_env` | str | none | **Secret**:" in page
     assert "| `extra` | table | `{ a = 1 }` |" in page
+    assert '`[task] classes` must be exactly `"zero"`, `"one"`, in this order' in page
+    assert "| `share` | float | `0.5` | a bounded number. From 0.0 to 1.0. |" in page
     assert "[tpx-rich.md](tpx-rich.md)" in (tmp_path / "out" / "index.md").read_text()

@@ -242,9 +242,11 @@ def test_plugins_name_prints_every_key_of_it(site):
         assert "secret" in row["token_env"] and row["token_env"].split()[2] == "none"
         assert row["mean"].split()[2:4] == ["[0.5,", "0.25]"]
         assert "{ a = 1 }" in row["extra"]
+        assert row["share"].split()[1:] == ["float", "0.5", "from", "0.0", "to", "1.0"]
         assert "where the model answers" in result.stdout
         assert "a deliberately long help line" in result.stdout
         assert "entry point: tpx-rich = 'tpx_rich'" in result.stdout
+    assert "([task] classes must be these): zero, one" in run_trainprove(site, "plugins", "two-digits").stdout
     missing = run_trainprove(site, "plugins", "no-such-thing")
     assert (
         missing.returncode == 2
@@ -280,14 +282,22 @@ def test_json_keeps_the_old_fields_and_adds_options_and_plugins(site):
         "help": "where the model answers",
         "choices": None,
         "secret": False,
+        "min": None,
+        "max": None,
     }
     assert options["mode"]["choices"] == ["fast", "careful"] and options["mode"]["default"] == "fast"
     assert options["token_env"]["secret"] is True and options["token_env"]["required"] is False
     assert options["mean"]["default"] == [0.5, 0.25] and options["extra"]["default"] == {"a": 1}
+    assert (options["share"]["min"], options["share"]["max"]) == (0.0, 1.0)
+    assert next(r for r in records if r["name"] == "two-digits")["classes"] == ["zero", "one"]
+    assert "classes" not in rich
     plugins = {r["name"]: r for r in records if r["kind"] == "plugin"}
     assert plugins["tpx-hello"]["hooks"] == ["trainprove_commands"]
     assert plugins["tpx-hello"]["commands"] == ["hello"] and plugins["tpx-hello"]["registers"] == []
-    assert plugins["tpx-rich"]["registers"] == [{"kind": "suspect", "name": "rich"}]
+    assert plugins["tpx-rich"]["registers"] == [
+        {"kind": "generator", "name": "two-digits"},
+        {"kind": "suspect", "name": "rich"},
+    ]
     assert plugins["core"]["distribution"] == "trainprove" and plugins["core"]["status"] == "loaded"
     assert plugins["tpx-broken"]["status"] == "failed" and "needs libfoo" in plugins["tpx-broken"]["reason"]
     failed = [r for r in records if r["kind"] == "failed"]

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from .listing import toml_value
+from .listing import option_bounds, toml_value
 from .plugins import (
     CORE_DISTRIBUTION,
     DISABLE_ENV,
@@ -112,6 +112,8 @@ def _option_row(option: Option) -> str:
         meaning.append(_sentence(option.help))
     if option.choices:
         meaning.append("One of " + ", ".join(_code(toml_value(c)) for c in option.choices) + ".")
+    if option_bounds(option):
+        meaning.append(option_bounds(option)[0].upper() + option_bounds(option)[1:] + ".")
     return f"| `{option.name}` | {option.type} | {default} | {_cell(' '.join(meaning))} |"
 
 
@@ -128,6 +130,14 @@ def _registration(reg: Registered) -> list[str]:
         select.append('name = "my-suspect"')
     select.append(f"{key} = {toml_value(reg.name)}")
     lines += ["```toml", *select, "```", ""]
+    classes = getattr(reg.spec, "classes", None)
+    if classes:
+        lines += [
+            "Conditioned on the class index: `[task] classes` must be exactly "
+            + ", ".join(_code(toml_value(c)) for c in classes)
+            + ", in this order.",
+            "",
+        ]
     required = [o.name for o in reg.spec.options if o.required]
     if required:
         lines += ["Required keys: " + ", ".join(f"`{k}`" for k in required) + ".", ""]

@@ -55,9 +55,21 @@ def option_default(option: Option) -> str:
     return "required" if option.required else toml_value(option.default)
 
 
+def option_bounds(option: Option) -> str:
+    """The declared bounds of a number: "at least 1", "at most 0.5", "from 0.0 to 1.0" ("" if none)."""
+    low, high = getattr(option, "min", None), getattr(option, "max", None)
+    if low is not None and high is not None:
+        return f"from {toml_value(low)} to {toml_value(high)}"
+    if low is not None:
+        return f"at least {toml_value(low)}"
+    if high is not None:
+        return f"at most {toml_value(high)}"
+    return ""
+
+
 def option_flags(option: Option) -> str:
-    """Choices and the secret flag, for the key's first line."""
-    flags = []
+    """Choices, bounds and the secret flag, for the key's first line."""
+    flags = [option_bounds(option)] if option_bounds(option) else []
     if option.choices:
         flags.append("one of " + ", ".join(toml_value(c) for c in option.choices))
     if option.secret:
@@ -247,6 +259,10 @@ def render_text(
                     style = "problem"
                 for line in _columns((r.name, description), (name_w,), width, 4):
                     out.append((style, line))
+                classes = getattr(r.spec, "classes", None)
+                if show_options and classes:
+                    text = "classes, in index order ([task] classes must be these): " + ", ".join(classes)
+                    out += [("", " " * 8 + line) for line in _wrap(text, width - 8, 4)]
                 if show_options:
                     out.extend(("", line) for line in option_lines(r.spec.options, width, 8))
     if selection.plugins:

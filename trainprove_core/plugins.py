@@ -159,7 +159,8 @@ def json_safe(value: Any) -> Any:
 
 
 def option_record(option: Option) -> dict[str, Any]:
-    """One audit-file key as JSON: a required key has `default` null and `required` true."""
+    """One audit-file key as JSON: a required key has `default` null and `required` true; `min` and `max`
+    are the declared inclusive bounds of a number (null: none declared)."""
     return {
         "name": option.name,
         "type": option.type,
@@ -168,6 +169,8 @@ def option_record(option: Option) -> dict[str, Any]:
         "help": option.help,
         "choices": None if option.choices is None else json_safe(list(option.choices)),
         "secret": bool(option.secret),
+        "min": json_safe(getattr(option, "min", None)),
+        "max": json_safe(getattr(option, "max", None)),
     }
 
 
@@ -298,6 +301,7 @@ class PluginSet:
                 "version": r.version,
                 "options": [option_record(o) for o in r.spec.options],
                 "conflict": (r.kind, r.name) in conflicted,
+                **({"classes": list(r.spec.classes)} if getattr(r.spec, "classes", None) else {}),
             }
             for r in self.all_registered()
         ]
