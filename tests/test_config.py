@@ -65,7 +65,11 @@ def test_valid_audit_fills_defaults(plugins, tmp_path):
         (lambda d: d.update(tset=[]), r"unknown top-level key 'tset' \(did you mean 'test'\?\)"),
         (
             lambda d: d["shadow"].update(prompt="a {lable}"),
-            r"\[shadow\] prompt 'a \{lable\}' is not a valid template",
+            r"^audit.toml: \[shadow\] key 'prompt': 'a \{lable\}' is not a valid template",
+        ),
+        (
+            lambda d: d["validation"].update(prompt="a photo of {0}"),
+            r"^audit.toml: \[validation\] key 'prompt': 'a photo of \{0\}' is not a valid template",
         ),
         (lambda d: d.update(suspect=[d["suspect"][0], d["suspect"][0]]), r"suspect name 's' is used twice"),
         (

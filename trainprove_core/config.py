@@ -46,8 +46,19 @@ TASK_OPTIONS = (
     Option("classes", "list[str]", help="class names in the suspect's index order"),
     Option("image_size", "int", min=4, help="side of the square images the suspect takes"),
 )
+
+
+def _check_template(template: str, settings: Mapping[str, Any]) -> None:
+    try:
+        template.format(label="x")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"{template!r} is not a valid template (use {{label}} for the class name): {exc!r}"
+        ) from None
+
+
 SET_OPTIONS = (
-    Option("prompt", "str", help="prompt template; {label} is the class name"),
+    Option("prompt", "str", help="prompt template; {label} is the class name", check=_check_template),
     Option("per_class", "int", min=1, help="images per class"),
     Option("seed", "int", None, help="seed of this set (default: derived from the audit seed)"),
 )
@@ -318,6 +329,7 @@ def _load_table(
         raise ConfigError(f"must be a table, got {type(raw).__name__}", source, where)
     if spec.kind is None:
         core = validate_table(raw, spec.core, source=source, where=where, base_dir=base_dir)
+        _run_checks(core, spec.core, source=source, where=where)
         return LoadedTable(where, core, None, public_settings(dict(raw), spec.core))
     # The plugin is needed to know the table's other keys: find it first, then check every key at once.
     use_option = next(o for o in spec.core if o.name == spec.use_key)
@@ -453,8 +465,6 @@ def config_from_dict(
     assert task is not None
 
     shadow, validation = loaded["shadow"][0], loaded["validation"][0]
-    _check_template(shadow.core["prompt"], source, "shadow")
-    _check_template(validation.core["prompt"], source, "validation")
 
     suspects: list[SuspectConfig] = []
     for t in loaded["suspect"]:
@@ -526,14 +536,3 @@ def _check_generator_classes(
         source,
         "task",
     )
-
-
-def _check_template(template: str, source: str, where: str) -> None:
-    try:
-        template.format(label="x")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigError(
-            f"prompt {template!r} is not a valid template (use {{label}} for the class name): {exc!r}",
-            source,
-            where,
-        ) from None
