@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -65,16 +65,24 @@ def resize_to_task(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def preview_sheet(image_set: ImageSet, task: Task, path: Path, per_class: int = 8) -> None:
-    """A PNG with `per_class` images of each class in a row (enlarged so small images stay visible)."""
-    from PIL import Image
+    """A PNG with `per_class` images of each class in a row, the class name on the left, a gap between
+    images (enlarged so small images stay visible)."""
+    from PIL import Image, ImageDraw
 
-    size = task.image_size
-    scale = max(1, 64 // size)
-    sheet = np.full((task.num_classes * size, per_class * size, 3), 255, dtype=np.uint8)
-    for c in range(task.num_classes):
+    scale = max(1, 64 // task.image_size)
+    cell, gap = task.image_size * scale, 4
+    label_width = 8 + 7 * max(len(c) for c in task.classes)
+    width = label_width + per_class * (cell + gap) + gap
+    height = task.num_classes * (cell + gap) + gap
+    sheet = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(sheet)
+    for c, name in enumerate(task.classes):
+        top = gap + c * (cell + gap)
+        draw.text((4, top + cell // 2 - 5), name, fill="black")
         for j, i in enumerate(np.flatnonzero(image_set.labels == c)[:per_class]):
-            sheet[c * size : (c + 1) * size, j * size : (j + 1) * size] = image_set.images[i]
-    Image.fromarray(sheet).resize((sheet.shape[1] * scale, sheet.shape[0] * scale), Image.NEAREST).save(path)
+            tile = Image.fromarray(image_set.images[i]).resize((cell, cell), Image.NEAREST)
+            sheet.paste(tile, (label_width + gap + j * (cell + gap), top))
+    sheet.save(path)
 
 
 def validation_batches(n_images: int, batch_size: int, seed: int) -> list[np.ndarray]:
@@ -385,7 +393,21 @@ class AuditRun:
                 self.tests[t.name] = plugins.get("test", t.test.use).spec.factory(t.test.settings)
             except TrainproveError as exc:
                 raise InputError(f"{config.source}: [test {t.name}] {exc}") from None
-        self.adapters: dict[str, SuspectAdapter] = {}
+        self.adapters: dict[str, SuspectAdapter] = {}  # every model judged in this audit, by name
+
+    def ask(self, name: str) -> Callable[[str, ImageSet], Answers] | None:
+        """A way to query the model judged as `name` (a suspect or a control) on other images, for a
+        decision test that needs more than the validation set: `ask(what, image_set)` returns its answers,
+        cached per chunk and counted in that model's queries like the audit's own. None for a name the
+        audit does not hold."""
+        adapter = self.adapters.get(name)
+        if adapter is None:
+            return None
+
+        def ask(what: str, image_set: ImageSet) -> Answers:
+            return self.workspace.answers(name, adapter, image_set)[0]
+
+        return ask
 
     def open_suspects(self) -> dict[str, SuspectAdapter]:
         """Build every suspect's adapter (checkpoint read, label space mapped), or fail naming the table."""
@@ -484,7 +506,8 @@ class AuditRun:
         """A model trained like the shadow on another source's (or set's) images, opened for queries."""
         generator = self.workspace.generator(table)
         images = self.workspace.image_set(role, generator, image_set_config)
-        return self.workspace.shadow_model(self.config.trainer, images)
+        adapter, key = self.workspace.shadow_model(self.config.trainer, images)
+        return adapter, key
 
 
 def apply_controls(verdicts: list[dict[str, Any]], control_verdicts: list[dict[str, Any]], source: str,
@@ -560,23 +583,21 @@ def run_audit(
             suspects_report.append(entry)
             try:
                 answers, key = run.suspect_answers(suspect.name, adapters[suspect.name])
+                hashes[f"answers:{suspect.name}"] = key
+                entry.update(
+                    answers=key,
+                    accuracy=float(np.mean(answers.labels == validation.labels)),
+                    returns="probabilities" if answers.probabilities is not None else "labels",
+                )
+                verdicts += run.judge(run.evidence(suspect.name, answers), suspect.truth)
             except TrainproveError as exc:
                 errors.append(str(exc))
                 entry["error"] = str(exc)
-                entry["queries_sent"] = ws.queries_sent.get(suspect.name, 0)
-                continue
             finally:
+                entry["queries_sent"] = ws.queries_sent.get(suspect.name, 0)
                 close = getattr(adapters[suspect.name], "close", None)
                 if callable(close):
                     close()
-            hashes[f"answers:{suspect.name}"] = key
-            entry.update(
-                queries_sent=ws.queries_sent[suspect.name],
-                answers=key,
-                accuracy=float(np.mean(answers.labels == validation.labels)),
-                returns="probabilities" if answers.probabilities is not None else "labels",
-            )
-            verdicts += run.judge(run.evidence(suspect.name, answers), suspect.truth)
 
         control: dict[str, Any] | None = None
         warnings: list[str] = []
@@ -585,6 +606,7 @@ def run_audit(
                 config.negative_control, config.control_set, "negative-control"
             )
             name = f"negative control ({config.negative_control.use})"
+            run.adapters[name] = control_adapter
             control_answers, _ = ws.answers(name, control_adapter, validation)
             hashes["negative_control_model"] = control_key
             control_verdicts = run.judge(run.evidence(name, control_answers), "not-trained-on-generator")

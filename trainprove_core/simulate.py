@@ -1,6 +1,7 @@
 """Simulated audits, to measure how often a decision rule errs when the truth is known.
 
-Two kinds of simulation, used by the null-rate tests and by `bench/decision_tests.py`:
+Two kinds of simulation, for the null-rate tests of decision rules (this repo's and third parties') and
+`bench/decision_tests.py`:
 
 - **The rule's own model** (in the tests): the values each rule assumes, e.g. for Grubbs n normal
   reference values and one more from the same normal. Under it a rule's stated alpha must hold.

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from trainprove_baselines.random_guess import RandomGuessTest
 from trainprove_baselines.welch import WelchTest, welch_one_sided
-from trainprove_tests.simulate import SimulatedAudit, error_rates
 
 from trainprove_core.evidence import clopper_pearson, clopper_pearson_lower
+from trainprove_core.simulate import SimulatedAudit, error_rates
 
 CONFIDENCE = 0.999
 

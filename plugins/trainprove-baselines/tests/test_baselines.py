@@ -7,11 +7,11 @@ from trainprove_baselines import plugin
 from trainprove_baselines.random_guess import RandomGuessTest
 from trainprove_baselines.threshold import AccuracyThresholdTest
 from trainprove_baselines.welch import WelchTest, welch_one_sided
-from trainprove_tests.simulate import SimulatedAudit
 
 from trainprove_core.errors import ConfigError
 from trainprove_core.evidence import batch_accuracies
 from trainprove_core.records import Answers, Evidence
+from trainprove_core.simulate import SimulatedAudit
 from trainprove_core.testing import isolated_plugins
 
 WORLD = SimulatedAudit(gap=0.1)

@@ -1,6 +1,6 @@
 """The meta-classifier against real models, through the core's Workspace (cached sets, models, answers).
 
-The image source and the models are small but real (`trainprove_tests.testing`): strokes drawn with numpy,
+The image source and the models are small but real (`trainprove_core.glyphs`): strokes drawn with numpy,
 each source in its own house style, and logistic regressions on pixels trained and loaded back like any
 shadow model. Nothing here fakes a model's output.
 """
@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from trainprove_baselines import plugin
 from trainprove_baselines.meta import MetaClassifierTest
-from trainprove_tests.testing import GlyphPlugin
 
 from trainprove_core.audit import AuditRun
 from trainprove_core.config import ImageSetConfig, config_from_dict
 from trainprove_core.errors import ConfigError
+from trainprove_core.glyphs import GlyphPlugin
 from trainprove_core.records import Evidence
 from trainprove_core.store import Store
 from trainprove_core.testing import isolated_plugins

@@ -10,13 +10,14 @@ from typing import Any
 
 import click
 
+from trainprove_core import progress
 from trainprove_core.audit import Workspace, run_audit
 from trainprove_core.config import config_from_dict
 from trainprove_core.plugins import PluginSet
 from trainprove_core.store import Store
 from trainprove_core.task import Task
 
-from .pool import CLASSES, DEFENDERS, IMAGE_SIZE, SOURCES, audit_document, build_pool
+from .pool import CLASSES, DEFENDERS, IMAGE_SIZE, SOURCES, SUSPECT_VARIANTS, audit_document, build_pool
 
 
 def toml_dumps(doc: Mapping[str, Any]) -> str:
@@ -80,6 +81,13 @@ def confusion(
     return table
 
 
+EXPLAIN = (
+    "Each row is the source a suspect was trained on, each column the generator that audits it; a cell k/n "
+    "says k of the n suspects of that row were flagged (judged trained-on-generator) by that defender. "
+    "Right is n/n where the row is the defender and 0/n everywhere else; real digits were never generated."
+)
+
+
 def format_confusion(table: Mapping[str, Mapping[str, list[int]]]) -> str:
     short = [d.removeprefix("digits-") for d in DEFENDERS]
     width = 14
@@ -90,6 +98,23 @@ def format_confusion(table: Mapping[str, Mapping[str, list[int]]]) -> str:
             + "".join(f"{row[d][0]}/{row[d][1]} flagged".rjust(width) for d in DEFENDERS)
         )
     return "\n".join(lines)
+
+
+def write_pool_manifest(pool: Sequence[Any], out_dir: Path) -> None:
+    """`suspects.json` and `suspects.md`: each suspect's name, training source and checkpoint, so a user
+    can audit one by hand (`use = "timm"`, `checkpoint = ...`)."""
+    rows = [{"name": s.name, "source": s.source, "checkpoint": str(s.checkpoint)} for s in pool]
+    (out_dir / "suspects.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    lines = [
+        "# The demo's suspects",
+        "",
+        "Each is a timm checkpoint (config.json + model.safetensors) in the demo's store; audit one by hand",
+        'with `[[suspect]] use = "timm"` and `checkpoint = "<the path below>"`.',
+        "",
+        "| suspect | trained on | checkpoint |",
+        "|---|---|---|",
+    ] + [f"| {r['name']} | {r['source']} | `{r['checkpoint']}` |" for r in rows]
+    (out_dir / "suspects.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def run_demo(
@@ -104,26 +129,32 @@ def run_demo(
     executor = plugins.get("executor", "local").spec.factory({})
     ws = Workspace(task, plugins, store, executor, show_progress)
     click.echo(
-        f"trainprove demo{' --hard' if hard else ''}: {len(SOURCES)} sources, 4 defenders "
-        f"(cache: {store_dir})"
+        f"trainprove demo{' --hard' if hard else ''}: {len(SOURCES)} sources, {len(DEFENDERS)} defenders "
+        f"(cache: {store.root})"
     )
-    pool = build_pool(ws, hard)
-    sources = {s.name: s.source for s in pool}
-    click.echo(f"  suspect pool ready: {len(pool)} timm classifiers ({time.time() - started:.0f} s)")
+    pool_steps = len(SOURCES) * (1 + len(SUSPECT_VARIANTS))
     verdicts: list[dict[str, Any]] = []
-    for defender in DEFENDERS:
-        doc = audit_document(defender, pool, hard)
-        audit_dir = out_dir / defender
-        audit_dir.mkdir(parents=True, exist_ok=True)
-        (audit_dir / "audit.toml").write_text(toml_dumps(doc), encoding="utf-8")
-        config = config_from_dict(doc, plugins, source=str(audit_dir / "audit.toml"), base_dir=audit_dir)
-        result = run_audit(config, plugins, audit_dir, store, show_progress)
-        verdicts += [{**v, "defender": defender} for v in result.report["verdicts"]]
-        right = sum(bool(v["correct"]) for v in result.report["verdicts"])
+    with progress.plan(pool_steps + len(DEFENDERS) * (4 + pool_steps - len(SOURCES)), "demo", show_progress):
+        pool = build_pool(ws, hard)
+        sources = {s.name: s.source for s in pool}
+        write_pool_manifest(pool, out_dir)
         click.echo(
-            f"  defender {defender:<12} {right}/{len(result.report['verdicts'])} verdicts right "
-            f"({time.time() - started:.0f} s)"
+            f"  suspect pool ready: {len(pool)} timm classifiers ({time.time() - started:.0f} s); "
+            f"their checkpoints: {out_dir / 'suspects.md'}"
         )
+        for defender in DEFENDERS:
+            doc = audit_document(defender, pool, hard)
+            audit_dir = out_dir / defender
+            audit_dir.mkdir(parents=True, exist_ok=True)
+            (audit_dir / "audit.toml").write_text(toml_dumps(doc), encoding="utf-8")
+            config = config_from_dict(doc, plugins, source=str(audit_dir / "audit.toml"), base_dir=audit_dir)
+            result = run_audit(config, plugins, audit_dir, store, show_progress)
+            verdicts += [{**v, "defender": defender} for v in result.report["verdicts"]]
+            right = sum(bool(v["correct"]) for v in result.report["verdicts"])
+            click.echo(
+                f"  defender {defender:<12} {right}/{len(result.report['verdicts'])} verdicts right "
+                f"({time.time() - started:.0f} s)"
+            )
     main = [v for v in verdicts if v["test"] == "trainprove"]
     table = confusion(main, sources)
     rates = summarise(main)
@@ -145,11 +176,12 @@ def run_demo(
     )
     (out_dir / "summary.md").write_text(
         f"# trainprove demo{' --hard' if hard else ''}\n\nTrainProVe verdicts, flagged = "
-        f"`trained-on-generator`.\n\n```\n{text}\n```\n\n{figures}\n\nwall time {summary['wall_seconds']} s; "
+        f"`trained-on-generator`.\n\n```\n{text}\n```\n\n{EXPLAIN}\n\n{figures}\n\n"
+        f"wall time {summary['wall_seconds']} s; "
         "reports: " + ", ".join(f"[{d}]({d}/report.html)" for d in DEFENDERS) + "\n",
         encoding="utf-8",
     )
-    click.echo("\n" + text + "\n\n" + figures)
+    click.echo("\n" + text + "\n\n" + EXPLAIN + "\n\n" + figures)
     click.echo(
         f"\nsummary: {out_dir / 'summary.md'}   reports: {out_dir}/<defender>/report.html   "
         f"({summary['wall_seconds']:.0f} s)"

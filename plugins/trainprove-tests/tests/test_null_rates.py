@@ -6,18 +6,18 @@ on the observed rate is above the claim, so a rule that keeps its claim fails he
 0.1% (and, the seeds being fixed, the outcome is reproducible). Nothing bounds *false accusation*; the
 realistic simulations record it (`record_property`, visible in JUnit XML) and the benchmark reports it.
 
-Two simulations (see `trainprove_tests.simulate`): the rule's own model (n normal reference values and
+Two simulations (see `trainprove_core.simulate`): the rule's own model (n normal reference values and
 one more value from the same normal) and a realistic audit (binomial batch correctness, per-suspect shifts).
 """
 
 import numpy as np
 import pytest
 from trainprove_tests.grubbs import fewest_values, grubbs_one_sided
-from trainprove_tests.simulate import SimulatedAudit, error_rates
 from trainprove_tests.trainprove import TrainProVeTest
 from trainprove_tests.variants import EntropyTest, SimilarityTest
 
 from trainprove_core.evidence import clopper_pearson, clopper_pearson_lower
+from trainprove_core.simulate import SimulatedAudit, error_rates
 
 CONFIDENCE = 0.999
 

@@ -7,12 +7,12 @@ import pytest
 from click.testing import CliRunner
 from trainprove_tests import plugin
 from trainprove_tests.plan import ShadowSpread, detectable_drop, grubbs_power, plan
-from trainprove_tests.simulate import SimulatedAudit, error_rates
-from trainprove_tests.testing import GlyphPlugin
 from trainprove_tests.trainprove import TrainProVeTest
 
 from trainprove_core.cli import cli
 from trainprove_core.evidence import clopper_pearson
+from trainprove_core.glyphs import GlyphPlugin
+from trainprove_core.simulate import SimulatedAudit, error_rates
 from trainprove_core.testing import isolated_plugins
 
 

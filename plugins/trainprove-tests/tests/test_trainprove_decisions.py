@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from scipy import stats
 from trainprove_tests import plugin
-from trainprove_tests.simulate import SimulatedAudit
 from trainprove_tests.trainprove import TrainProVeTest
 from trainprove_tests.variants import EntropyTest, SimilarityTest, mean_pairwise_cosine, prediction_entropy
 
@@ -12,6 +11,7 @@ from trainprove_core.config import validate_table
 from trainprove_core.errors import ConfigError
 from trainprove_core.evidence import Preconditions, batch_accuracies
 from trainprove_core.records import Answers, Evidence
+from trainprove_core.simulate import SimulatedAudit
 from trainprove_core.testing import isolated_plugins
 
 WORLD = SimulatedAudit(gap=0.15, confidence_gap=2.0)

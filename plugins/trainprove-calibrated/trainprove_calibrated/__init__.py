@@ -1,0 +1,1 @@
+"""The calibrated decision rule: reference models bound both of its error rates."""

@@ -1,0 +1,97 @@
+"""Entry point: registers the `calibrated` decision test. Imports nothing heavy (numpy and scipy load in
+the factory, when an audit uses the rule)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from trainprove_core.hookspecs import hookimpl
+from trainprove_core.records import DecisionTestSpec, Option
+
+OPTIONS = (
+    Option(
+        "references",
+        "list[str]",
+        help="reference sources the defender controls and the suspect's trainer may not have used: real "
+        "data it holds, other generators (a generator plugin name, or a label given in reference_settings); "
+        "at least two",
+    ),
+    Option(
+        "reference_settings",
+        "table",
+        None,
+        help="per reference label, its generator table: `use` (default: the label) and the plugin's keys",
+    ),
+    Option(
+        "recipes",
+        "table",
+        None,
+        help="per recipe name, the shadow trainer's keys that differ from [shadow]'s, plus `share` (the "
+        "fraction of the generator's images in a guilty reference's training set, default 1) and "
+        "`per_class_factor` (its size relative to the shadow set); default: five recipes varying seed, "
+        "architecture, epochs, crops, data size and share (docs/decision-tests.md)",
+    ),
+    Option(
+        "alpha",
+        "float",
+        0.01,
+        min=1e-6,
+        max=0.5,
+        help="bound on the false-accusation rate: accuse only when an innocent model would score this high "
+        "with probability at most alpha",
+    ),
+    Option(
+        "beta",
+        "float",
+        0.05,
+        min=1e-6,
+        max=0.5,
+        help="bound on the false-clearing rate: clear only when a model trained on the generator would "
+        "score this low with probability at most beta",
+    ),
+    Option(
+        "reference_per_class",
+        "int",
+        None,
+        min=1,
+        help="validation images per class of each reference source (default: [validation] per_class / "
+        "number of references, at least 10); the suspect answers these too",
+    ),
+    Option(
+        "min_accuracy",
+        "float",
+        0.3,
+        min=0.0,
+        max=1.0,
+        help="inconclusive when the suspect scores below this on every image set (it has not learned the "
+        "task)",
+    ),
+    Option(
+        "min_answered",
+        "float",
+        0.95,
+        min=0.0,
+        max=1.0,
+        help="inconclusive when the suspect answered less than this fraction of the validation queries",
+    ),
+)
+
+
+def _factory(settings: Mapping[str, Any]):
+    from .rule import CalibratedTest
+
+    return CalibratedTest(**settings)
+
+
+@hookimpl
+def trainprove_decision_tests() -> list[DecisionTestSpec]:
+    return [
+        DecisionTestSpec(
+            "calibrated",
+            _factory,
+            "relative accuracy against innocent and guilty reference models; alpha bounds false "
+            "accusation, beta false clearing, inconclusive otherwise",
+            OPTIONS,
+        )
+    ]

@@ -1,0 +1,499 @@
+"""The calibrated rule: both error rates bounded by reference models, three-way verdicts.
+
+TrainProVe compares the suspect with the batch noise of *one* shadow model, so its alpha bounds neither
+error once suspects are trained unlike the shadow. This rule compares the suspect with *populations of
+models*, trained by the defender on sources it controls:
+
+- **innocent references**: models trained on each reference source (real data it holds, other
+  generators), with several recipes (seeds, architectures, training lengths, augmentation, data sizes);
+- **guilty references**: models trained on the defender's generator's images with the same recipes, some
+  on a *share* of the generator's images mixed with reference images (a suspect trained on a mixture is
+  trained on the generator too).
+
+The statistic does not confuse a good model with a model trained on my images. Every model (and the
+suspect) answers labels on the audit's validation set V_G (the generator's images) and on one validation
+set V_R per reference source. Its **relative accuracy** is
+
+    s = acc(V_G) - mean over references R of acc(V_R)
+
+A strong innocent model is strong everywhere (s near 0 or below); a model trained on the generator's
+images is relatively strong on them (s > 0), however weak it is overall. For an innocent reference
+trained on R itself, R is left out of the mean, so it stands for an innocent suspect trained on a source
+the defender does *not* have (the case that matters; a suspect trained on a reference source scores lower
+still, so it is accused even less).
+
+The two p-values are Student-t prediction tails (a new draw from a normal population of which the
+references are a sample of size n: (s - mean) / (sd * sqrt(1 + 1/n)) ~ t with n - 1 degrees of freedom):
+
+    p_innocent = P(an innocent model scores s or higher)   accuse only when p_innocent <= alpha
+    p_guilty   = P(a guilty model scores s or lower)        clear only when p_guilty <= beta
+
+and the verdict is `trained-on-generator` when only the first is small, `not-trained-on-generator` when
+only the second is, `inconclusive` otherwise (neither: the populations overlap at s, the generators are
+too alike to tell; both: the suspect is unlike every reference). So the false-accusation rate is at most
+alpha and the false-clearing rate at most beta *for suspects exchangeable with the references* (drawn
+like them from the same population of sources and recipes, normal in s). That assumption is what the
+benchmark (bench/decision_tests.py, docs/results.md) tests on suspects made by another training loop.
+A suspect that has not learned the task (accuracy below `min_accuracy` on every set) is inconclusive,
+never cleared.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from trainprove_core.config import AuditConfig, ImageSetConfig
+from trainprove_core.errors import ConfigError
+from trainprove_core.evidence import abstain, answered
+from trainprove_core.records import Answers, Evidence, Verdict
+from trainprove_core.store import content_key, derive_seed
+
+NAME = "calibrated"
+QUANTITY = "relative accuracy: accuracy on the generator's images minus mean accuracy on references'"
+
+
+def recipe_defaults(trainer: str, settings: Mapping[str, Any], image_size: int) -> list[dict[str, Any]]:
+    """The default recipes of the reference models: the shadow's recipe with other seeds, another
+    architecture, half the epochs at a higher learning rate, stronger crops on fewer images. `share` and
+    `per_class_factor` are the rule's own keys (the fraction of the generator's images in a guilty
+    reference's training set; its size relative to the shadow set); every other key is the trainer's."""
+    seed = int(settings.get("seed", 0))
+    if trainer != "timm":  # only seeds and data are varied for a trainer whose keys are unknown here
+        return [
+            {"seed": seed + 101},
+            {"seed": seed + 102, "share": 0.5},
+            {"seed": seed + 103, "per_class_factor": 0.5},
+            {"seed": seed + 104, "share": 0.25},
+        ]
+    small = image_size < 32
+    other_arch = "test_efficientnet" if small else "resnet34"
+    epochs = int(settings.get("epochs", 12))
+    lr = float(settings.get("lr", 1e-3))
+    return [
+        {"seed": seed + 101},
+        {"seed": seed + 102, "arch": other_arch},
+        {"seed": seed + 103, "epochs": max(2, epochs // 2), "lr": lr * 3, "share": 0.5},
+        {"seed": seed + 104, "crop_scale": [0.5, 1.0], "per_class_factor": 0.5},
+        {"seed": seed + 105, "arch": other_arch, "epochs": max(2, epochs // 2), "share": 0.25},
+    ]
+
+
+def t_tail(z: float, dof: int, upper: bool) -> float:
+    from scipy import stats
+
+    return float(stats.t.sf(z, dof) if upper else stats.t.cdf(z, dof))
+
+
+@dataclass
+class Population:
+    """The relative accuracies of one population of reference models, grouped by the unit that is
+    exchangeable with a suspect.
+
+    For innocent references that unit is the *source*: a suspect's trainer used some source the defender
+    may not have, so what varies from one innocent suspect to the next is mostly the source, and models of
+    one source trained with several recipes are not independent draws. The prediction for a new model of a
+    new source therefore has k - 1 degrees of freedom for k sources, and variance
+    S_b^2 (1 + 1/k) + S_w^2 (between-source variance of the source means, within-source variance pooled).
+    With one model per group (the guilty references: one per recipe) this is the plain t prediction
+    interval. `sd_floor` keeps the spread above the binomial noise of the statistic.
+    """
+
+    values: np.ndarray
+    sd_floor: float
+    groups: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.values = np.asarray(self.values, dtype=float)
+        if self.groups is None:
+            self.groups = np.arange(len(self.values))
+        self.groups = np.asarray(self.groups)
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def k(self) -> int:
+        """The number of exchangeable groups (sources, or models)."""
+        return len(np.unique(self.groups))
+
+    def _group_means(self) -> np.ndarray:
+        return np.array([self.values[self.groups == g].mean() for g in np.unique(self.groups)])
+
+    @property
+    def mean(self) -> float:
+        return float(self._group_means().mean())
+
+    @property
+    def sd(self) -> float:
+        """The predictive standard deviation of one new model of a new group."""
+        means = self._group_means()
+        k = len(means)
+        between = float(means.var(ddof=1)) if k > 1 else 0.0
+        resid = np.concatenate(
+            [self.values[self.groups == g] - m for g, m in zip(np.unique(self.groups), means, strict=True)]
+        )
+        dof_w = self.n - k
+        within = float(np.sum(resid**2) / dof_w) if dof_w > 0 else 0.0
+        return max(math.sqrt(between * (1.0 + 1.0 / k) + within), self.sd_floor)
+
+    def tail(self, s: float, upper: bool) -> float:
+        """P(a new member scores >= s) if `upper`, else P(<= s): the t prediction tail."""
+        if self.k < 2:
+            return 1.0  # one group says nothing about the spread between groups
+        return t_tail((s - self.mean) / self.sd, self.k - 1, upper)
+
+    def quantile(self, p: float, upper: bool) -> float | None:
+        """The value at which `tail` equals p (the accusation or clearing boundary)."""
+        from scipy import stats
+
+        if self.k < 2:
+            return None
+        q = float(stats.t.isf(p, self.k - 1)) if upper else float(stats.t.ppf(p, self.k - 1))
+        return self.mean + q * self.sd
+
+
+def decide(
+    s: float, innocent: Population, guilty: Population, alpha: float, beta: float
+) -> tuple[str, float, float]:
+    """The three-way decision from the suspect's statistic and the two reference populations."""
+    p_innocent = innocent.tail(s, upper=True)
+    p_guilty = guilty.tail(s, upper=False)
+    accuse, clear = p_innocent <= alpha, p_guilty <= beta
+    if accuse and not clear:
+        return "trained-on-generator", p_innocent, p_guilty
+    if clear and not accuse:
+        return "not-trained-on-generator", p_innocent, p_guilty
+    return "inconclusive", p_innocent, p_guilty
+
+
+def accuracy(answers: Answers, truth: np.ndarray) -> float:
+    mask = answered(answers)
+    return float(np.mean(answers.labels[mask] == truth[mask])) if mask.any() else float("nan")
+
+
+@dataclass
+class References:
+    """What the rule built for one audit: the reference validation sets and both populations."""
+
+    sources: list[str]
+    sets: dict[str, Any]  # source label -> ImageSet (validation images of that reference source)
+    innocent: Population
+    guilty: Population
+    models: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def reference_queries(self) -> int:
+        return sum(len(s) for s in self.sets.values())
+
+
+class CalibratedTest:
+    """Relative accuracy against innocent and guilty reference models; alpha bounds false accusation,
+    beta bounds false clearing."""
+
+    needs = "labels"
+
+    def __init__(
+        self,
+        references: Sequence[str],
+        reference_settings: Mapping[str, Mapping[str, Any]] | None = None,
+        recipes: Mapping[str, Mapping[str, Any]] | None = None,
+        alpha: float = 0.01,
+        beta: float = 0.05,
+        reference_per_class: int | None = None,
+        min_accuracy: float = 0.3,
+        min_answered: float = 0.95,
+    ) -> None:
+        if not references:
+            raise ConfigError(f"{NAME}: `references` must name at least one reference source", key="test")
+        unknown = sorted(set(reference_settings or {}) - set(references))
+        if unknown:
+            raise ConfigError(
+                f"{NAME}: `reference_settings` names {unknown}, which are not in `references`", key="test"
+            )
+        if len(references) < 2:
+            raise ConfigError(
+                f"{NAME}: `references` needs at least two sources (an innocent reference leaves its own "
+                "source out of its mean)",
+                key="test",
+            )
+        self.references = list(references)
+        self.reference_settings = {k: dict(v) for k, v in (reference_settings or {}).items()}
+        self.recipes = {k: dict(v) for k, v in recipes.items()} if recipes else None
+        self.alpha, self.beta = alpha, beta
+        self.reference_per_class = reference_per_class
+        self.min_accuracy = min_accuracy
+        self.min_answered = min_answered
+        self._built: dict[str, References] = {}
+
+    # ---- the verdict -----------------------------------------------------------------------------------
+
+    def decide(self, evidence: Evidence) -> Verdict:
+        if evidence.run is None:
+            return abstain(
+                evidence,
+                NAME,
+                "it trains reference models and queries the suspect on reference images, so it needs the "
+                "audit being run (Evidence.run), which this caller did not provide",
+                quantity=QUANTITY,
+            )
+        n = len(evidence.true_labels)
+        n_answered = int(answered(evidence.suspect).sum())
+        if n_answered < self.min_answered * n:
+            return abstain(
+                evidence,
+                NAME,
+                f"the suspect answered only {n_answered} of {n} validation queries",
+                alpha=self.alpha,
+                quantity=QUANTITY,
+            )
+        refs = self.build(evidence.run)
+        run = evidence.run
+        ask = run.ask(evidence.suspect_name)
+        if ask is None:
+            return abstain(
+                evidence,
+                NAME,
+                "the audit cannot query this model on the reference images (it is not one of the audit's "
+                "suspects or controls)",
+                quantity=QUANTITY,
+            )
+        acc_g = accuracy(evidence.suspect, evidence.true_labels)
+        acc_r = {}
+        for label, image_set in refs.sets.items():
+            answers = ask(f"{evidence.suspect_name} on reference {label}", image_set)
+            acc_r[label] = accuracy(answers, image_set.labels)
+        s = acc_g - float(np.mean(list(acc_r.values())))
+        common = {
+            "statistic": s,
+            "alpha": self.alpha,
+            "n": refs.innocent.n + refs.guilty.n,
+            "quantity": QUANTITY,
+            "sample": [float(v) for v in refs.innocent.values],
+            "suspect_value": s,
+            "boundary": refs.innocent.quantile(self.alpha, upper=True),
+        }
+        generator = run.config.generator.use
+        details = {
+            "accuracy_generator": acc_g,
+            "accuracy_references": acc_r,
+            "innocent": {
+                "n": refs.innocent.n,
+                "sources": refs.innocent.k,
+                "mean": refs.innocent.mean,
+                "sd": refs.innocent.sd,
+            },
+            "guilty": {"n": refs.guilty.n, "mean": refs.guilty.mean, "sd": refs.guilty.sd},
+            "guilty_values": [float(v) for v in refs.guilty.values],
+            "beta": self.beta,
+            "reference_queries": refs.reference_queries,
+            "reference_models": refs.models,
+        }
+        best = max([acc_g, *acc_r.values()])
+        mean_r = float(np.mean(list(acc_r.values())))
+        if best < self.min_accuracy:
+            return Verdict(
+                evidence.suspect_name,
+                NAME,
+                "inconclusive",
+                f"{evidence.suspect_name}: inconclusive; it scores at most {best:.3f} "
+                f"on every image set (below min_accuracy {self.min_accuracy}): it has not learned the task, "
+                "and a model that learned nothing says nothing about its training data.",
+                details={**details, "reason": "has not learned the task"},
+                **common,
+            )
+        decision, p_innocent, p_guilty = decide(s, refs.innocent, refs.guilty, self.alpha, self.beta)
+        details.update(p_innocent=p_innocent, p_guilty=p_guilty, score=s)
+        refs_text = ", ".join(refs.sources)
+        head = (
+            f"{evidence.suspect_name} scores {acc_g:.3f} on {generator}'s images and "
+            f"{mean_r:.3f} on the references' ({refs_text}): relative accuracy {s:+.3f}. "
+            f"A model not trained on {generator}'s images scores this high with probability at most "
+            f"{p_innocent:.2g} ({refs.innocent.n} innocent reference models on {refs.innocent.k} sources); "
+            "a model trained on them "
+            f"(wholly or in part) scores this low with probability {p_guilty:.2g} ({refs.guilty.n} guilty "
+            "reference models)."
+        )
+        if decision == "trained-on-generator":
+            tail = f" Trained on the generator: p_innocent {p_innocent:.2g} <= alpha {self.alpha}."
+        elif decision == "not-trained-on-generator":
+            tail = f" Not trained on the generator: p_guilty {p_guilty:.2g} <= beta {self.beta}."
+        elif p_innocent <= self.alpha:
+            tail = " Inconclusive: the suspect is unlike both populations of references."
+            details["reason"] = "unlike both reference populations"
+        else:
+            tail = (
+                f" Inconclusive: neither p-value is small (alpha {self.alpha}, beta {self.beta}); "
+                f"models trained on {generator}'s images and on the references' score alike here."
+            )
+            details["reason"] = "the reference populations overlap at this suspect's score"
+        return Verdict(
+            evidence.suspect_name,
+            NAME,
+            decision,  # type: ignore[arg-type]
+            head + tail,
+            p_value=p_innocent,
+            threshold=self.alpha,
+            effect_size=s - refs.innocent.mean,
+            details=details,
+            **common,
+        )
+
+    # ---- the references --------------------------------------------------------------------------------
+
+    def _recipes(self, config: AuditConfig) -> list[dict[str, Any]]:
+        if self.recipes:
+            return [dict(r) for r in self.recipes.values()]
+        return recipe_defaults(config.trainer.use, config.trainer.settings, config.task.image_size)
+
+    def build(self, run: Any) -> References:
+        """Train (or find in the store) every reference model and its answers; once per audit."""
+        config: AuditConfig = run.config
+        key = content_key(
+            {
+                "audit": config.public_document(),
+                "references": self.references,
+                "settings": self.reference_settings,
+                "recipes": self.recipes,
+                "per_class": self.reference_per_class,
+            }
+        )
+        if key in self._built:
+            return self._built[key]
+        ws = run.workspace
+        defender = run.generator
+        sources = []
+        for label in self.references:
+            settings = dict(self.reference_settings.get(label, {}))
+            use = settings.pop("use", label)
+            generator = ws.generator(
+                ws.plugin_table("generator", use, settings, where=f"test {NAME}, {label}")
+            )
+            if dict(generator.identity) == dict(defender.identity):
+                raise ConfigError(
+                    f"{NAME}: reference {label!r} is the audit's own generator; references must differ",
+                    key="test",
+                )
+            sources.append((label, generator))
+
+        # One validation set per reference source; seeds depend on the source, not on the defender, so
+        # audits of the same task by other defenders share these sets, models and answers.
+        # Default: the references' sets together are as large as the generator's, so the rule costs each
+        # suspect twice TrainProVe's queries.
+        per_class = self.reference_per_class or max(10, config.validation.per_class // len(sources))
+        sets = {}
+        for label, generator in sources:
+            seed = derive_seed(config.validation.seed, NAME, "validation", dict(generator.identity))
+            sets[label] = ws.image_set(
+                f"reference {label} validation",
+                generator,
+                ImageSetConfig(config.validation.prompt, per_class, seed),
+            )
+
+        def evaluate(name: str, adapter: Any, leave_out: str | None) -> float:
+            acc_g = accuracy(
+                ws.answers(f"{name} on {config.generator.use}", adapter, run.validation)[0],
+                run.validation.labels,
+            )
+            others = [
+                accuracy(ws.answers(f"{name} on {label}", adapter, image_set)[0], image_set.labels)
+                for label, image_set in sets.items()
+                if label != leave_out
+            ]
+            return acc_g - float(np.mean(others))
+
+        recipes = self._recipes(config)
+        trainer_settings = dict(config.trainer.settings)
+        innocent, groups, guilty, models = [], [], [], []
+        for r, recipe in enumerate(recipes):
+            share = float(recipe.pop("share", 1.0))
+            factor = float(recipe.pop("per_class_factor", 1.0))
+            table = ws.plugin_table(
+                "shadow-trainer", config.trainer.use, {**trainer_settings, **recipe}, where=f"test {NAME}"
+            )
+            n_per_class = max(2, round(config.shadow.per_class * factor))
+            # Innocent: one model per reference source and recipe.
+            for label, generator in sources:
+                seed = derive_seed(config.shadow.seed, NAME, "train", dict(generator.identity), r)
+                images = ws.image_set(
+                    f"reference {label} train",
+                    generator,
+                    ImageSetConfig(config.shadow.prompt, n_per_class, seed),
+                )
+                adapter, model_key = ws.shadow_model(table, images)
+                innocent.append(evaluate(f"reference {label} {r}", adapter, leave_out=label))
+                groups.append(label)
+                models.append(
+                    {"trained_on": label, "recipe": r, "model": model_key, "population": "innocent"}
+                )
+            # Guilty: the defender's images, wholly or as `share` of a mixture with the references'.
+            seed = derive_seed(config.shadow.seed, NAME, "train", dict(defender.identity), r)
+            own = ws.image_set(
+                f"reference {config.generator.use} train",
+                defender,
+                ImageSetConfig(config.shadow.prompt, n_per_class, seed),
+            )
+            if share < 1.0:
+                own = self._mixture(ws, own, share, sources, config, n_per_class, r)
+            adapter, model_key = ws.shadow_model(table, own)
+            guilty.append(evaluate(f"reference {config.generator.use} {r}", adapter, leave_out=None))
+            models.append(
+                {
+                    "trained_on": config.generator.use,
+                    "share": share,
+                    "recipe": r,
+                    "model": model_key,
+                    "population": "guilty",
+                }
+            )
+        n_g, n_r = len(run.validation), per_class * run.task.num_classes
+        # The smallest spread a relative accuracy can have: binomial noise of both terms at p = 0.9.
+        floor = math.sqrt(0.09 / n_g + 0.09 / (n_r * max(1, len(sources) - 1)))
+        refs = References(
+            [label for label, _ in sources],
+            sets,
+            Population(np.array(innocent), floor, np.array(groups)),
+            Population(np.array(guilty), floor),
+            models,
+        )
+        self._built[key] = refs
+        return refs
+
+    def _mixture(
+        self, ws: Any, own: Any, share: float, sources: list, config: AuditConfig, n_per_class: int, r: int
+    ) -> Any:
+        """A training set with `share` of each class from the defender's images, the rest drawn evenly
+        from the reference sources' (its key names everything it was made from)."""
+        from trainprove_core.audit import ImageSet
+
+        rng = np.random.default_rng(derive_seed(config.shadow.seed, NAME, "mix", own.key, share))
+        parts_x, parts_y, keys = [], [], [own.key]
+        n_own = max(1, round(n_per_class * share))
+        n_other = max(1, round((n_per_class - n_own) / len(sources)))
+        for c in range(config.task.num_classes):
+            idx = rng.permutation(np.flatnonzero(own.labels == c))[:n_own]
+            parts_x.append(own.images[idx])
+            parts_y.append(own.labels[idx])
+        for label, generator in sources:
+            seed = derive_seed(config.shadow.seed, NAME, "train", dict(generator.identity), r)
+            other = ws.image_set(
+                f"reference {label} train", generator, ImageSetConfig(config.shadow.prompt, n_per_class, seed)
+            )
+            keys.append(other.key)
+            for c in range(config.task.num_classes):
+                idx = rng.permutation(np.flatnonzero(other.labels == c))[:n_other]
+                parts_x.append(other.images[idx])
+                parts_y.append(other.labels[idx])
+        identity = {"kind": "mixture", "parts": keys, "share": share, "per_class": n_per_class}
+        return ImageSet(
+            f"reference mixture {share:.2f}",
+            content_key(identity),
+            np.concatenate(parts_x),
+            np.concatenate(parts_y),
+            identity,
+        )
