@@ -221,7 +221,9 @@ class PluginSet:
         raise PluginError(f"unknown {kind} {name!r}; installed: {known}.{hint}")
 
     def names(self, kind: str) -> list[str]:
-        return sorted(self.registry.get(kind, {}))
+        """The names `get(kind, name)` resolves: a name two plugins register is left out (it is an
+        error to use; `all_registered` and `conflicts` still show it)."""
+        return sorted(name for name, claims in self.registry.get(kind, {}).items() if len(claims) == 1)
 
     def all_registered(self) -> list[Registered]:
         """Every registration (both sides of a conflict too), by kind, name and plugin."""
@@ -416,7 +418,7 @@ def conflict_message(kind: str, name: str, claims: Sequence[Registered], used: b
     message = f"the {kind} {name!r} is registered by {len(claims)} plugins: {who}; {fix}"
     if not used:
         message += f" (an audit that uses {name!r} stops with this error)"
-    return message
+    return message + "."
 
 
 # --------------------------------------------------------------------------------------------------------
