@@ -214,9 +214,9 @@ class PluginSet:
         failed = [f.plugin for f in self.failures]
         if failed:
             hints.append(f"Plugins that failed to load: {', '.join(failed)} (run `trainprove plugins`).")
-        disabled = [f"{p.name} ({p.reason})" for p in self.plugins.values() if p.status == "disabled"]
+        disabled = sorted(p.name for p in self.plugins.values() if p.status == "disabled")
         if disabled:
-            hints.append(f"Plugins not loaded: {', '.join(disabled)}.")
+            hints.append(f"Plugins not loaded ({DISABLE_ENV} or {LOAD_ENV}): {', '.join(disabled)}.")
         hint = "".join(f" {h}" for h in hints)
         raise PluginError(f"unknown {kind} {name!r}; installed: {known}.{hint}")
 
