@@ -60,3 +60,37 @@ def test_negative_control_passes_for_a_distinct_source_and_warns_for_a_lookalike
     assert report["warnings"] and report["warnings"][0].startswith(
         "negative control failed: trainprove judged"
     )
+    # The control decides: the accusation it casts doubt on is reported inconclusive, and says why.
+    (same,) = report["verdicts"]
+    assert same["decision"] == "inconclusive" and same["details"]["overruled"]
+    assert "but it says the same of a model trained on shapes's images" in same["explanation"]
+
+
+def test_a_cleared_positive_control_turns_the_audits_clearings_inconclusive(plugins, suspect_pool, tmp_path):
+    store = Store(tmp_path / "store")
+    suspects = [{"name": "other", "use": "timm", "checkpoint": str(suspect_pool["other"])}]
+    # A recipe unlike the shadow's that learns the generator's images well: the control is not cleared.
+    good = base_audit(
+        suspect=suspects,
+        positive_control={
+            "trainer": "timm",
+            "arch": "test_resnet",
+            "epochs": 10,
+            "batch_size": 32,
+            "lr": 2e-3,
+            "hflip": False,
+            "crop_scale": [0.8, 1.0],
+        },
+    )
+    report = run_audit(config_from_dict(good, plugins), plugins, tmp_path / "a", store, False).report
+    assert report["positive_control"]["verdicts"][0]["decision"] == "trained-on-generator"
+    assert [v["decision"] for v in report["verdicts"]] == ["not-trained-on-generator"]
+    assert "Positive control" in (tmp_path / "a" / "report.html").read_text()
+
+    # Barely trained: TrainProVe clears it although it learned from the generator's images, so this audit's
+    # clearings cannot be trusted and are reported inconclusive.
+    weak = base_audit(suspect=suspects, positive_control={"trainer": "timm", "epochs": 1, "lr": 1e-5})
+    report = run_audit(config_from_dict(weak, plugins), plugins, tmp_path / "b", store, False).report
+    assert report["positive_control"]["verdicts"][0]["decision"] == "not-trained-on-generator"
+    assert report["warnings"][0].startswith("positive control failed: trainprove judged")
+    assert [v["decision"] for v in report["verdicts"]] == ["inconclusive"]

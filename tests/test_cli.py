@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from core_test_helpers import run_cli as run
 
@@ -49,7 +50,7 @@ def test_preview_sheet_has_a_row_per_class(tmp_path):
     import shapes_plugin
     from core_test_helpers import base_audit
 
-    from trainprove_core.audit import Workspace, preview_sheet
+    from trainprove_core.audit import AuditRun, preview_sheet
     from trainprove_core.config import config_from_dict
     from trainprove_core.plugins import load_plugins
     from trainprove_core.store import Store
@@ -58,11 +59,69 @@ def test_preview_sheet_has_a_row_per_class(tmp_path):
     plugins.register(shapes_plugin, "shapes", "tests")
     doc = base_audit(suspect=[{"name": "s", "use": "timm", "checkpoint": "x"}])
     config = config_from_dict(doc, plugins)
-    ws = Workspace(
-        config.task, plugins, Store(tmp_path / "s"), plugins.get("executor", "local").spec.factory({}), False
-    )
-    image_set = ws.image_set("shadow", ws.generator(config.generator), config.shadow)
+    image_set = AuditRun(config, plugins, Store(tmp_path / "s"), False).shadow_set
     preview_sheet(image_set, config.task, tmp_path / "sheet.png")
     from PIL import Image
 
-    assert Image.open(tmp_path / "sheet.png").size == (8 * 64, 3 * 64)
+    # A row per class, 8 images of 64 px with 4 px gaps, and the class names in a column on the left.
+    label = 8 + 7 * len("hbar")
+    assert Image.open(tmp_path / "sheet.png").size == (label + 8 * 68 + 4, 3 * 68 + 4)
+
+
+INTERRUPTED = """
+import sys
+sys.path.insert(0, {tests!r})
+import shapes_plugin
+from trainprove_core.cli import cli
+from trainprove_core.plugins import load_plugins
+
+plugins = load_plugins()
+plugins.register(shapes_plugin, "shapes", "tests")
+sys.argv = ["trainprove", "audit", {audit!r}, "--out", {out!r}, "--store", {store!r}]
+cli(obj={{"plugins": plugins}}, prog_name="trainprove")
+"""
+
+
+def test_ctrl_c_says_what_is_kept_and_exits_130(tmp_path, suspect_pool):
+    """Ctrl-C mid-audit: a sentence that the work is kept and how to resume, exit code 130 (not click's
+    'Aborted!' and 1, which the docs give for a suspect that could not be queried)."""
+    import signal
+    import time
+
+    audit = tmp_path / "audit.toml"
+    lines = [
+        "[task]",
+        'classes = ["disc", "ring", "hbar"]',
+        "image_size = 16",
+        "[generator]",
+        'use = "shapes"',
+        "delay = 0.5",
+        "batch_size = 4",
+        "[shadow]",
+        'prompt = "a {label}"',
+        "per_class = 60",
+        "[validation]",
+        'prompt = "a photo of a {label}"',
+        "per_class = 10",
+        "batch_size = 5",
+        "[[suspect]]",
+        'name = "s"',
+        'use = "timm"',
+        f'checkpoint = "{suspect_pool["same"]}"',
+    ]
+    audit.write_text("\n".join(lines) + "\n")
+    script = INTERRUPTED.format(
+        tests=str(Path(__file__).parent),
+        audit=str(audit),
+        out=str(tmp_path / "out"),
+        store=str(tmp_path / "st"),
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    chunks = tmp_path / "st" / "image-sets"
+    while proc.poll() is None and not list(chunks.glob("*.partial-*/[0-9]*.npz")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stderr = proc.communicate()[1]
+    assert proc.returncode == 130, stderr
+    assert "interrupted: every finished image chunk" in stderr and "run the same command again" in stderr
+    assert "Aborted!" not in stderr

@@ -427,6 +427,7 @@ class AuditRun:
     def steps(self) -> int:
         """How many progress steps `run_audit` takes (sets, models, answer sets), for a caller's plan."""
         control = 3 if self.config.negative_control is not None else 0
+        control += 3 if self.config.positive_control is not None else 0
         return 4 + len(self.config.suspects) + control
 
     # ---- the stages --------------------------------------------------------------------------------------
@@ -510,26 +511,31 @@ class AuditRun:
         return adapter, key
 
 
-def apply_controls(verdicts: list[dict[str, Any]], control_verdicts: list[dict[str, Any]], source: str,
-                   generator: str) -> list[str]:
-    """The negative control decides, not only warns: where a test accuses the known-innocent control,
-    that test's accusations in this audit become `inconclusive`, with the reason. Returns the warnings."""
+def apply_controls(
+    verdicts: list[dict[str, Any]], control_verdicts: list[dict[str, Any]], kind: str, what: str
+) -> list[str]:
+    """Controls decide, not only warn. Where a test accuses the negative control (a model known not to be
+    trained on the generator), that test's accusations in this audit become `inconclusive`; where a test
+    clears the positive control (a model known to be trained on it), its clearings do. `what` describes
+    the control. Returns the warnings."""
+    wrong, overruled = {
+        "negative": ("trained-on-generator", "accusations"),
+        "positive": ("not-trained-on-generator", "clearings"),
+    }[kind]
     warnings = []
     for v in control_verdicts:
-        if v["decision"] != "trained-on-generator":
+        if v["decision"] != wrong:
             continue
         warnings.append(
-            f"negative control failed: {v['test']} judged a model trained on {source}'s images "
-            f"trained-on-generator (it is not): this audit cannot tell {generator}'s images from others' "
-            f"with {v['test']}, so its accusations by {v['test']} are reported inconclusive."
+            f"{kind} control failed: {v['test']} judged {what} {wrong} (it is not); its {overruled} in this "
+            "audit are reported inconclusive."
         )
         for record in verdicts:
-            if record["test"] == v["test"] and record["decision"] == "trained-on-generator":
-                record["details"] = {**record["details"], "overruled": "negative control accused"}
+            if record["test"] == v["test"] and record["decision"] == wrong:
+                record["details"] = {**record["details"], "overruled": f"{kind} control judged {wrong}"}
                 record["explanation"] = (
-                    f"{record['suspect']}: inconclusive: {v['test']} would accuse it, but it also accuses "
-                    f"the negative control (a model trained on {source}'s images). Was: "
-                    + record["explanation"]
+                    f"{record['suspect']}: inconclusive: {v['test']} would say {wrong}, but it says the same "
+                    f"of {what}. Was: " + record["explanation"]
                 )
                 record["decision"] = "inconclusive"
                 record["correct"] = None
@@ -600,6 +606,7 @@ def run_audit(
                     close()
 
         control: dict[str, Any] | None = None
+        positive: dict[str, Any] | None = None
         warnings: list[str] = []
         if config.negative_control is not None and config.control_set is not None:
             control_adapter, control_key = run.control_model(
@@ -612,7 +619,25 @@ def run_audit(
             control_verdicts = run.judge(run.evidence(name, control_answers), "not-trained-on-generator")
             control = {"source": config.negative_control.use, "verdicts": control_verdicts}
             warnings += apply_controls(
-                verdicts, control_verdicts, config.negative_control.use, config.generator.use
+                verdicts,
+                control_verdicts,
+                "negative",
+                f"a model trained on {config.negative_control.use}'s images",
+            )
+        if config.positive_control is not None and config.positive_set is not None:
+            own = ws.image_set("positive-control", run.generator, config.positive_set)
+            positive_adapter, positive_key = ws.shadow_model(config.positive_control, own)
+            name = f"positive control ({config.positive_control.use})"
+            run.adapters[name] = positive_adapter
+            positive_answers, _ = ws.answers(name, positive_adapter, validation)
+            hashes["positive_control_model"] = positive_key
+            positive_verdicts = run.judge(run.evidence(name, positive_answers), "trained-on-generator")
+            positive = {"trainer": config.positive_control.use, "verdicts": positive_verdicts}
+            warnings += apply_controls(
+                verdicts,
+                positive_verdicts,
+                "positive",
+                f"a model trained on {config.generator.use}'s own images with another recipe",
             )
 
     report = {
@@ -634,6 +659,7 @@ def run_audit(
         "suspects": suspects_report,
         "verdicts": verdicts,
         "negative_control": control,
+        "positive_control": positive,
         "warnings": warnings,
         "errors": errors + ws.observer_errors,
         "manifest": {

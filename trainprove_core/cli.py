@@ -27,6 +27,14 @@ class TrainproveGroup(click.Group):
         except TrainproveError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             ctx.exit(2)
+        except KeyboardInterrupt:
+            click.secho(
+                "\ninterrupted: every finished image chunk, model and answer chunk is kept in the store; "
+                "run the same command again to resume where it stopped.",
+                fg="yellow",
+                err=True,
+            )
+            ctx.exit(130)
 
 
 @click.group(cls=TrainproveGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -92,13 +100,24 @@ def audit(
     config = load_config(audit_file, plugins)
     out_dir = out_dir or Path("runs") / audit_file.stem
     result = run_audit(config, plugins, out_dir, Store(store_dir or default_store_root()), progress)
-    for v in result.report["verdicts"]:
-        click.echo(f"{v['suspect']:>20}  {v['test']:<16} {v['decision']}")
+    echo_verdicts(result.report)
     for error in result.errors:
         click.secho(f"error: {error}", fg="red", err=True)
     click.echo(f"report: {out_dir / 'report.html'}  (JSON: {out_dir / 'report.json'})")
     if result.errors:
         ctx.exit(1)
+
+
+def echo_verdicts(report: dict) -> None:
+    """One line per verdict; an inconclusive one says why, on the next line."""
+    width = max([len(v["suspect"]) for v in report["verdicts"]] + [8])
+    for v in report["verdicts"]:
+        click.echo(f"{v['suspect']:>{width}}  {v['test']:<18} {v['decision']}")
+        if v["decision"] == "inconclusive":
+            reason = v["explanation"].removeprefix(f"{v['suspect']}: ")
+            click.echo(f"{'':>{width}}  {'':<18} why: {reason}")
+    for warning in report.get("warnings", []):
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
 
 
 @cli.command()
@@ -172,19 +191,17 @@ def generate(
     Use it to look at what the generator makes before paying for an audit; the audit then finds the sets
     in the cache.
     """
-    from .audit import Workspace, preview_sheet
+    from .audit import AuditRun, preview_sheet
     from .config import load_config
     from .store import Store, default_store_root
 
     plugins = _plugins(ctx)
     config = load_config(audit_file, plugins)
+    run = AuditRun(config, plugins, Store(store_dir or default_store_root()), progress)
     out_dir = out_dir or Path("runs") / audit_file.stem
     out_dir.mkdir(parents=True, exist_ok=True)
-    executor = plugins.get("executor", config.executor.use).spec.factory(config.executor.settings)
-    ws = Workspace(config.task, plugins, Store(store_dir or default_store_root()), executor, progress)
-    generator = ws.generator(config.generator)
     for role in sets:
-        image_set = ws.image_set(role, generator, config.shadow if role == "shadow" else config.validation)
+        image_set = run.shadow_set if role == "shadow" else run.validation
         sheet = out_dir / f"{role}-preview.png"
         preview_sheet(image_set, config.task, sheet)
         click.echo(f"{role}: {len(image_set)} images (key {image_set.key}); preview: {sheet}")

@@ -39,6 +39,7 @@ TOP_LEVEL = (
     "suspect",
     "test",
     "negative_control",
+    "positive_control",
     "executor",
 )
 
@@ -83,6 +84,17 @@ CONTROL_OPTIONS = (
     Option("per_class", "int", None, min=1, help="training images per class (default: the shadow set's)"),
     Option("seed", "int", None, help="seed of the control's training set (default: derived)"),
 )
+POSITIVE_CONTROL_OPTIONS = (
+    Option(
+        "trainer",
+        "str",
+        "timm",
+        help="shadow trainer plugin of the positive control; its other keys here are that trainer's, and "
+        "should differ from [shadow]'s (another architecture, length, augmentation)",
+    ),
+    Option("per_class", "int", None, min=1, help="training images per class (default: the shadow set's)"),
+    Option("seed", "int", None, help="seed of the control's training set (default: derived)"),
+)
 DEFAULT_TESTS = ({"use": "trainprove"},)
 
 
@@ -113,6 +125,7 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("shadow", SHADOW_OPTIONS, kind="shadow-trainer", use_key="trainer", required=True),
     TableSpec("validation", VALIDATION_OPTIONS, required=True),
     TableSpec("negative_control", CONTROL_OPTIONS, kind="generator"),
+    TableSpec("positive_control", POSITIVE_CONTROL_OPTIONS, kind="shadow-trainer", use_key="trainer"),
     TableSpec("suspect", SUSPECT_OPTIONS, kind="suspect", required=True, many=True),
     TableSpec("test", TEST_OPTIONS, kind="test", many=True, default=list(DEFAULT_TESTS), build=True),
     TableSpec("executor", PLUGIN_OPTIONS, kind="executor", default={"use": "local"}),
@@ -177,6 +190,8 @@ class AuditConfig:
     executor: PluginTable
     negative_control: PluginTable | None = None
     control_set: ImageSetConfig | None = None
+    positive_control: PluginTable | None = None
+    positive_set: ImageSetConfig | None = None
     document: dict[str, Any] = field(default_factory=dict)
     public_tables: dict[str, Any] = field(default_factory=dict)
 
@@ -491,6 +506,15 @@ def config_from_dict(
             control.core["per_class"] or shadow.core["per_class"],
             control.core["seed"] if control.core["seed"] is not None else seed * 1000 + 3,
         )
+    positive_control = positive_set = None
+    if "positive_control" in loaded:
+        control = loaded["positive_control"][0]
+        positive_control = control.plugin
+        positive_set = ImageSetConfig(
+            shadow.core["prompt"],
+            control.core["per_class"] or shadow.core["per_class"],
+            control.core["seed"] if control.core["seed"] is not None else seed * 1000 + 4,
+        )
     return AuditConfig(
         source=source,
         seed=seed,
@@ -504,6 +528,8 @@ def config_from_dict(
         executor=loaded["executor"][0].plugin,
         negative_control=negative_control,
         control_set=control_set,
+        positive_control=positive_control,
+        positive_set=positive_set,
         document=dict(document),
         public_tables=public,
     )

@@ -131,13 +131,28 @@ def render_html(report: dict[str, Any]) -> str:
     parts.append(
         _table(["suspect", "test", "decision", "statistic", "critical", "p", "suspect value", "truth"], rows)
     )
-    control = report.get("negative_control")
-    if control:
-        parts.append(
-            "<h2>Negative control</h2><p>A model trained like the shadow, but on images from "
-            f"<code>{html.escape(control['source'])}</code>: it must come out "
-            "<code>not-trained-on-generator</code>, or this audit cannot discriminate.</p>"
-        )
+    controls = (
+        (
+            report.get("negative_control"),
+            "Negative control",
+            "A model trained like the shadow, but on images from <code>{}</code>: it must come out "
+            "<code>not-trained-on-generator</code>; where a test accuses it, that test's accusations here "
+            "are reported inconclusive.",
+            "source",
+        ),
+        (
+            report.get("positive_control"),
+            "Positive control",
+            "A model trained on the generator's own images by <code>{}</code>, with a recipe unlike the "
+            "shadow's: it must come out <code>trained-on-generator</code>; where a test clears it, that "
+            "test's clearings here are reported inconclusive.",
+            "trainer",
+        ),
+    )
+    for control, title, text, key in controls:
+        if not control:
+            continue
+        parts.append(f"<h2>{title}</h2><p>{text.format(html.escape(str(control[key])))}</p>")
         parts.append(
             _table(
                 ["test", "decision", "statistic", "critical"],
