@@ -111,7 +111,7 @@ def audit_pool(
             for s in suspects
         ]
         config = config_from_dict(doc, plugins, source=f"bench-{setting}-{defender}.toml", base_dir=ROOT)
-        result = run_audit(config, plugins, out_dir / setting / defender, store, show_progress)
+        result = run_audit(config, plugins, out_dir / setting / defender, store, show_progress, html=False)
         if result.errors:
             print(f"  errors: {result.errors[:3]}", file=sys.stderr)
         records += _records(result.report, extra, defender=defender, setting=setting)

@@ -548,8 +548,10 @@ def run_audit(
     out_dir: str | Path,
     store: Store,
     show_progress: bool = True,
+    html: bool = True,
 ) -> AuditResult:
-    """Run the audit `config` describes, write report.json and report.html to `out_dir`, return both.
+    """Run the audit `config` describes, write report.json (and report.html unless `html` is false) to
+    `out_dir`, return both.
 
     Bad input found before any work (an unknown checkpoint, a label space that does not match, a decision
     test's settings) raises before `out_dir` is created. A suspect whose queries fail (dead endpoint,
@@ -678,6 +680,6 @@ def run_audit(
             "store": str(store.root),
         },
     }
-    write_report(report, out_dir)
+    write_report(report, out_dir, html=html)
     ws.observe("trainprove_after_audit", report=report, out_dir=out_dir)
     return AuditResult(report, out_dir, errors + ws.observer_errors)

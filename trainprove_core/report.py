@@ -17,11 +17,13 @@ COLOURS = {
 }
 
 
-def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """Write `report.json` and `report.html` into `out_dir`; return their paths."""
+def write_report(report: dict[str, Any], out_dir: Path, html: bool = True) -> tuple[Path, Path | None]:
+    """Write `report.json` and (unless `html` is false) `report.html` into `out_dir`; return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "report.json"
     json_path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    if not html:
+        return json_path, None
     html_path = out_dir / "report.html"
     html_path.write_text(render_html(report), encoding="utf-8")
     return json_path, html_path
