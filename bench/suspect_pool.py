@@ -509,6 +509,43 @@ def write_manifest(out: Path, entries: list[dict[str, Any]], meta: dict[str, Any
     return path
 
 
+def summary(manifest: Mapping[str, Any]) -> str:
+    """A markdown table of a manifest: per setting and condition, the suspects, how many learned the
+    task, and the median accuracies on held-out real digits and on their own sources' images."""
+    rows = ["| setting | condition | suspects | learned the task | median real acc. | median own acc. |"]
+    rows.append("|---|---|---|---|---|---|")
+    entries = manifest["suspects"]
+    for setting in SETTINGS:
+        group = [e for e in entries if e["setting"] == setting]
+        if not group:
+            continue
+        for cond in [*manifest["conditions"], None]:
+            sub = [e for e in group if cond is None or e["condition"] == cond]
+            if not sub:
+                continue
+            real = [e["accuracy_real"] for e in sub if e["accuracy_real"] is not None]
+            own = [e["accuracy_own"] for e in sub]
+            label = f"`{cond}`" if cond else "**all**"
+            rows.append(
+                f"| {setting} | {label} | {len(sub)} | {sum(e['learned_task'] for e in sub)} | "
+                f"{np.median(real):.3f} | {np.median(own):.3f} |"
+            )
+    guilty = [
+        "| setting | defender | guilty suspects | of which learned | innocent suspects | of which learned |",
+        "|---|---|---|---|---|---|",
+    ]
+    for setting in SETTINGS:
+        group = [e for e in entries if e["setting"] == setting]
+        for d in DEFENDERS if group else ():
+            g = [e for e in group if d in e["guilty_for"]]
+            i = [e for e in group if d not in e["guilty_for"]]
+            guilty.append(
+                f"| {setting} | {d} | {len(g)} | {sum(e['learned_task'] for e in g)} | {len(i)} | "
+                f"{sum(e['learned_task'] for e in i)} |"
+            )
+    return "\n".join(rows) + "\n\n" + "\n".join(guilty)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
@@ -525,11 +562,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--sources", default="", help="comma-separated primary sources (default: all)")
     p.add_argument("--quick", action="store_true", help="tiny image sets, one epoch: a smoke test")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument(
+        "--summary", action="store_true", help="print OUT/manifest.json's counts as markdown and exit"
+    )
     return p.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    if args.summary:
+        manifest = json.loads((args.out / "manifest.json").read_text(encoding="utf-8"))
+        print(summary(manifest))
+        return manifest
     import torch
 
     torch.set_num_threads(args.threads)
