@@ -35,8 +35,9 @@ class Relabelled:
         self.label_names = [self.order[i] for i in settings["permutation"]]
         self.batch_size = 50
         self.cost = QueryCost(remote=True, budget=settings["budget"])
-        self.identity = {"inner": self.model.identity, "labels": self.label_names}
         self.as_names = settings["as_names"]
+        self.refuse = settings["refuse"]
+        self.identity = {"inner": self.model.identity, "labels": self.label_names, "refuse": self.refuse}
 
     def predict(self, images):
         answers = self.model.predict(images)
@@ -44,8 +45,11 @@ class Relabelled:
         positions = [self.order.index(n) for n in self.label_names]
         probs = answers.probabilities[:, positions]
         labels = probs.argmax(1)
+        if self.refuse:  # a vendor that refuses some images answers -1 for them
+            refused = np.random.default_rng(len(images)).random(len(images)) < self.refuse
+            labels = np.where(refused, -1, labels)
         if self.as_names:
-            labels = np.array([self.label_names[i] for i in labels], dtype=object)
+            labels = np.array([self.label_names[i] if i >= 0 else -1 for i in labels], dtype=object)
         return Answers(labels, probs)
 
 
@@ -58,6 +62,7 @@ class Plugin:
             Option("permutation", "list[float]", [0, 1, 2]),
             Option("budget", "int", None),
             Option("as_names", "bool", False),
+            Option("refuse", "float", 0.0, help="fraction of images the vendor refuses to answer"),
         )
 
         def make(settings, task):
@@ -94,6 +99,22 @@ def test_other_label_orders_map_to_the_task(relabel_plugins, suspect_pool, tmp_p
     assert acc["vendor"] == acc["direct"] > 0.5
     v = {v["suspect"]: v["statistic"] for v in report["verdicts"]}
     assert v["vendor"] == v["direct"]
+
+
+def test_unanswered_images_pass_through_the_core_and_tests_abstain_when_too_many(
+    relabel_plugins, suspect_pool, tmp_path
+):
+    """-1 means "not answered": the core keeps it (through the label-space mapping), the decision tests
+    compute over answered images and abstain below `min_answered`."""
+    store = Store(tmp_path / "s")
+    doc = base_audit(suspect=[_suspect(suspect_pool, permutation=[2, 0, 1], refuse=0.02)])
+    few = run_audit(config_from_dict(doc, relabel_plugins), relabel_plugins, tmp_path / "a", store, False)
+    (verdict,) = few.report["verdicts"]
+    assert verdict["decision"] == "trained-on-generator", verdict["explanation"]
+    doc = base_audit(suspect=[_suspect(suspect_pool, permutation=[2, 0, 1], refuse=0.3, as_names=True)])
+    many = run_audit(config_from_dict(doc, relabel_plugins), relabel_plugins, tmp_path / "b", store, False)
+    (verdict,) = many.report["verdicts"]
+    assert verdict["decision"] == "inconclusive" and "answered only" in verdict["explanation"]
 
 
 def test_a_label_space_that_does_not_match_is_refused_before_any_work(

@@ -47,6 +47,10 @@ class ImageSet:
         return len(self.labels)
 
 
+NOT_ANSWERED = -1
+"""The label of an image a model did not answer (in `Answers.labels`)."""
+
+
 def resize_to_task(images: np.ndarray, size: int) -> np.ndarray:
     """Bilinear resize (as the paper) of uint8 RGB images to size x size."""
     from PIL import Image
@@ -285,17 +289,28 @@ class Workspace:
             raise InputError(f"suspect {name!r} answered {len(labels)} labels for {expected} images")
         names = list(adapter.label_names) if adapter.label_names is not None else list(self.task.classes)
         if labels.dtype.kind in "OUS":
-            unknown = sorted({str(v) for v in labels if v not in names})
+            missing = {None, NOT_ANSWERED, str(NOT_ANSWERED)}  # class names, or "not answered"
+            unknown = sorted({str(v) for v in labels if v not in names and v not in missing})
             if unknown:
                 raise InputError(f"suspect {name!r} answered labels outside its label space: {unknown[:5]}")
-            labels = np.array([names.index(v) for v in labels], dtype=np.int64)
-        labels = labels.astype(np.int64)
-        if labels.size and (labels.min() < 0 or labels.max() >= len(names)):
-            raise InputError(
-                f"suspect {name!r} answered label indices outside 0..{len(names) - 1}: "
-                f"{sorted(set(labels[(labels < 0) | (labels >= len(names))].tolist()))[:5]}"
+            labels = np.array(
+                [names.index(v) if v in names else NOT_ANSWERED for v in labels], dtype=np.int64
             )
-        out = {"labels": label_map[labels] if label_map is not None else labels}
+        labels = labels.astype(np.int64)
+        # -1 (NOT_ANSWERED) marks an image the model did not answer (a refused request); decision tests
+        # compute over the answered images and abstain when too few were answered. Anything else outside
+        # the label space is a fault of the adapter.
+        bad = (labels < NOT_ANSWERED) | (labels >= len(names))
+        if bad.any():
+            raise InputError(
+                f"suspect {name!r} answered label indices outside 0..{len(names) - 1} (or -1 for not "
+                f"answered): {sorted(set(labels[bad].tolist()))[:5]}"
+            )
+        answered = labels >= 0
+        mapped = labels.copy()
+        if label_map is not None:
+            mapped[answered] = label_map[labels[answered]]
+        out = {"labels": mapped}
         if answers.probabilities is not None:
             probs = np.asarray(answers.probabilities, dtype=np.float32)
             if probs.shape != (expected, len(names)):

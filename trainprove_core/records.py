@@ -124,7 +124,9 @@ class Answers:
     """What a model said about a set of images.
 
     `labels[i]` is the predicted class of image i as an index into the *task's* class list (the core maps
-    adapter label spaces to the task's before anyone else sees answers). `probabilities` is (N, C) or
+    adapter label spaces to the task's before anyone else sees answers), or -1 where the model did not
+    answer image i (a refused request): decision tests compute over answered images only
+    (`trainprove_core.evidence.answered`) and abstain when too few were answered. `probabilities` is (N, C) or
     None for a label-only model.
     """
 
