@@ -215,8 +215,8 @@ def simulated_rates(trials: int) -> list[dict[str, Any]]:
     from trainprove_baselines.random_guess import RandomGuessTest
     from trainprove_baselines.threshold import AccuracyThresholdTest
     from trainprove_baselines.welch import WelchTest
-    from trainprove_tests.trainprove import TrainProVeTest
-    from trainprove_tests.variants import EntropyTest, SimilarityTest
+    from trainprove_paper.trainprove import TrainProVeTest
+    from trainprove_paper.variants import EntropyTest, SimilarityTest
 
     from trainprove_core.evidence import clopper_pearson
     from trainprove_core.simulate import SimulatedAudit, error_rates

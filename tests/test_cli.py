@@ -28,7 +28,7 @@ def test_plugins_json_lists_kinds_distributions_and_versions():
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     by_name = {(r["kind"], r["name"]): r for r in rows}
-    assert by_name[("test", "trainprove")]["distribution"] == "trainprove-tests"
+    assert by_name[("test", "trainprove")]["distribution"] == "trainprove-paper"
     assert by_name[("suspect", "timm")]["version"] == "0.1.0"
     assert {"name", "kind", "distribution", "version"} <= set(rows[0])
 

@@ -109,15 +109,15 @@ def test_two_plugins_claiming_one_name_is_an_error_naming_both_only_where_it_is_
     with pytest.raises(
         PluginError,
         match="the test 'trainprove' is registered by 2 plugins: plugin 'tpx-dupe' from distribution "
-        "tpx-dupe 1.2.3 and plugin 'trainprove-tests' from distribution trainprove-tests",
+        "tpx-dupe 1.2.3 and plugin 'trainprove-paper' from distribution trainprove-paper",
     ):
         plugins.get("test", "trainprove")
     assert plugins.get("generator", "g").distribution == "tpx-dupe"  # the plugin's other names still work
-    assert plugins.get("test", "trainprove-ent").distribution == "trainprove-tests"
+    assert plugins.get("test", "trainprove-ent").distribution == "trainprove-paper"
     rows = [r for r in plugins.describe() if r["kind"] == "test" and r["name"] == "trainprove"]
-    assert sorted(r["distribution"] for r in rows) == ["tpx-dupe", "trainprove-tests"]
+    assert sorted(r["distribution"] for r in rows) == ["tpx-dupe", "trainprove-paper"]
     assert all(r["conflict"] for r in rows)
-    for plugin in ("tpx-dupe", "trainprove-tests"):
+    for plugin in ("tpx-dupe", "trainprove-paper"):
         assert any("registered by 2 plugins" in p for p in plugins.problems_of(plugin))
 
 
@@ -197,7 +197,7 @@ def test_disable_plugins_by_distribution_or_entry_point_name(fake_distribution, 
 
 def test_load_plugins_loads_only_the_named_ones_and_the_core(fake_distribution, monkeypatch):
     fake_distribution("tpx-coin", "tpx_coin", DECISION_TEST.format(name="coin-flip"))
-    monkeypatch.setenv("TRAINPROVE_LOAD_PLUGINS", "tpx-coin,trainprove_tests")
+    monkeypatch.setenv("TRAINPROVE_LOAD_PLUGINS", "tpx-coin,trainprove_paper")
     plugins = load_plugins(strict=True)
     assert plugins.names("test") == ["coin-flip", "trainprove", "trainprove-ent", "trainprove-sim"]
     assert plugins.names("executor") == ["local"]  # the core always loads

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
-from trainprove_tests.grubbs import (
+from trainprove_paper.grubbs import (
     fewest_values,
     grubbs_critical,
     grubbs_one_sided,

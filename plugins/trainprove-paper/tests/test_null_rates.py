@@ -12,9 +12,9 @@ one more value from the same normal) and a realistic audit (binomial batch corre
 
 import numpy as np
 import pytest
-from trainprove_tests.grubbs import fewest_values, grubbs_one_sided
-from trainprove_tests.trainprove import TrainProVeTest
-from trainprove_tests.variants import EntropyTest, SimilarityTest
+from trainprove_paper.grubbs import fewest_values, grubbs_one_sided
+from trainprove_paper.trainprove import TrainProVeTest
+from trainprove_paper.variants import EntropyTest, SimilarityTest
 
 from trainprove_core.evidence import clopper_pearson, clopper_pearson_lower
 from trainprove_core.simulate import SimulatedAudit, error_rates

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from trainprove_tests import plugin
-from trainprove_tests.plan import ShadowSpread, detectable_drop, grubbs_power, plan
-from trainprove_tests.trainprove import TrainProVeTest
+from trainprove_paper import plugin
+from trainprove_paper.plan import ShadowSpread, detectable_drop, grubbs_power, plan
+from trainprove_paper.trainprove import TrainProVeTest
 
 from trainprove_core.cli import cli
 from trainprove_core.evidence import clopper_pearson
@@ -78,7 +78,7 @@ alpha = 0.1
 
 def test_plan_command_asks_only_the_shadow(tmp_path):
     (tmp_path / "audit.toml").write_text(AUDIT)
-    plugins = isolated_plugins((GlyphPlugin(), "glyphs"), (plugin, "trainprove-tests"))
+    plugins = isolated_plugins((GlyphPlugin(), "glyphs"), (plugin, "trainprove-paper"))
     plugins.hook.trainprove_commands(cli=cli)
     args = ["plan", str(tmp_path / "audit.toml"), "--store", str(tmp_path / "store"), "--no-progress"]
     text = CliRunner().invoke(cli, args + ["--drop", "0.1"], obj={"plugins": plugins})

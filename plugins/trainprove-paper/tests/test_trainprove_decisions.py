@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 from scipy import stats
-from trainprove_tests import plugin
-from trainprove_tests.trainprove import TrainProVeTest
-from trainprove_tests.variants import EntropyTest, SimilarityTest, mean_pairwise_cosine, prediction_entropy
+from trainprove_paper import plugin
+from trainprove_paper.trainprove import TrainProVeTest
+from trainprove_paper.variants import EntropyTest, SimilarityTest, mean_pairwise_cosine, prediction_entropy
 
 from trainprove_core.config import validate_table
 from trainprove_core.errors import ConfigError
@@ -119,7 +119,7 @@ def test_inconsistent_evidence_is_a_bug_not_a_verdict():
 
 
 def test_plugin_registers_three_tests_with_validated_options():
-    plugins = isolated_plugins((plugin, "trainprove-tests"))
+    plugins = isolated_plugins((plugin, "trainprove-paper"))
     assert {"trainprove", "trainprove-ent", "trainprove-sim"} <= set(plugins.names("test"))
     for name in ("trainprove", "trainprove-ent", "trainprove-sim"):
         spec = plugins.get("test", name).spec
@@ -131,7 +131,7 @@ def test_plugin_registers_three_tests_with_validated_options():
 
 
 def test_audit_file_keys_are_checked_against_the_declared_options():
-    plugins = isolated_plugins((plugin, "trainprove-tests"))
+    plugins = isolated_plugins((plugin, "trainprove-paper"))
     options = plugins.get("test", "trainprove-sim").spec.options
     settings = validate_table({"alpha": 0.01}, options, source="audit.toml", where="test 1")
     assert settings["alpha"] == 0.01 and settings["min_answered"] == 0.95

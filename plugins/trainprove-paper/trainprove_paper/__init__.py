@@ -1,1 +1,2 @@
-"""TrainProVe decision tests (Xie et al., CVPR 2025) for trainprove."""
+"""The paper's decision tests for trainprove: TrainProVe, TrainProVe-Ent and TrainProVe-Sim (Xie et al., CVPR 2025),
+and `trainprove plan`."""
