@@ -15,7 +15,7 @@ import click
 
 from . import __version__
 from .errors import TrainproveError
-from .plugins import KIND_TITLES, PluginSet, load_plugins  # noqa: F401 - KIND_TITLES: importable here too
+from .plugins import PluginSet, load_plugins
 
 
 class TrainproveGroup(click.Group):

@@ -22,26 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, PluginError, TrainproveError
-from .records import DECISIONS, Option
+from .records import DECISIONS, KIND, Kind, Option
 from .task import Task
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-TOP_LEVEL = (
-    "seed",
-    "task",
-    "generator",
-    "shadow",
-    "validation",
-    "suspect",
-    "test",
-    "negative_control",
-    "positive_control",
-    "executor",
-)
 
 TASK_OPTIONS = (
     Option("classes", "list[str]", help="class names in the suspect's index order"),
@@ -103,34 +90,46 @@ class TableSpec:
     """One table of the audit file, as the loader sees it.
 
     `core` are the keys the core owns there. A table with a `kind` selects a plugin of that kind by the
-    value of `use_key`; the plugin's declared options are its other keys. `many` is an array of tables
-    (`[[suspect]]`); `default` stands in for a table the file leaves out (None: the table is optional, or
-    `required`). `build` asks the loader to build the plugin's object once, so that settings the plugin
-    refuses (in its factory) are refused when the file is loaded, not halfway through the audit.
+    value of the kind's `use_key`; the plugin's declared options are its other keys. `many` is an array of
+    tables (`[[suspect]]`); `default` stands in for a table the file leaves out (None: the table is
+    optional, or `required`). `build` asks the loader to build the plugin's object once, so that settings
+    the plugin refuses (in its factory) are refused when the file is loaded, not halfway through the audit.
     """
 
     name: str
     core: tuple[Option, ...]
-    kind: str | None = None
-    use_key: str = "use"
+    kind: Kind | None = None
     required: bool = False
     many: bool = False
     default: Any = None
     build: bool = False
 
+    @classmethod
+    def of(cls, kind: str, core: tuple[Option, ...], **rest: Any) -> TableSpec:
+        """The table a kind owns (`[generator]`, `[[suspect]]`...): its name and `many` come from the kind."""
+        row = KIND[kind]
+        return cls(row.table, core, row, many=row.many, **rest)
+
+    @property
+    def use_key(self) -> str:
+        return self.kind.use_key if self.kind is not None else "use"
+
 
 TABLES: tuple[TableSpec, ...] = (
     TableSpec("task", TASK_OPTIONS, required=True),
-    TableSpec("generator", PLUGIN_OPTIONS, kind="generator", required=True),
-    TableSpec("shadow", SHADOW_OPTIONS, kind="shadow-trainer", use_key="trainer", required=True),
+    TableSpec.of("generator", PLUGIN_OPTIONS, required=True),
+    TableSpec.of("shadow-trainer", SHADOW_OPTIONS, required=True),
     TableSpec("validation", VALIDATION_OPTIONS, required=True),
-    TableSpec("negative_control", CONTROL_OPTIONS, kind="generator"),
-    TableSpec("positive_control", POSITIVE_CONTROL_OPTIONS, kind="shadow-trainer", use_key="trainer"),
-    TableSpec("suspect", SUSPECT_OPTIONS, kind="suspect", required=True, many=True),
-    TableSpec("test", TEST_OPTIONS, kind="test", many=True, default=list(DEFAULT_TESTS), build=True),
-    TableSpec("executor", PLUGIN_OPTIONS, kind="executor", default={"use": "local"}),
+    TableSpec("negative_control", CONTROL_OPTIONS, KIND["generator"]),
+    TableSpec("positive_control", POSITIVE_CONTROL_OPTIONS, KIND["shadow-trainer"]),
+    TableSpec.of("suspect", SUSPECT_OPTIONS, required=True),
+    TableSpec.of("test", TEST_OPTIONS, default=list(DEFAULT_TESTS), build=True),
+    TableSpec.of("executor", PLUGIN_OPTIONS, default={"use": "local"}),
 )
 """Every table of the audit file, in the order the loader checks them."""
+
+TOP_LEVEL = ("seed", *(t.name for t in TABLES))
+"""Every top-level key an audit file may have."""
 
 
 @dataclass
@@ -342,7 +341,8 @@ def _load_table(
     """Validate one table of the file against the core's keys and, where it selects one, its plugin's."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"must be a table, got {type(raw).__name__}", source, where)
-    if spec.kind is None:
+    kind = spec.kind
+    if kind is None:
         core = validate_table(raw, spec.core, source=source, where=where, base_dir=base_dir)
         _run_checks(core, spec.core, source=source, where=where)
         return LoadedTable(where, core, None, public_settings(dict(raw), spec.core))
@@ -355,7 +355,7 @@ def _load_table(
             if key not in core_names and difflib.get_close_matches(key, [spec.use_key], n=1):
                 raise ConfigError(
                     f"unknown key {key!r} (did you mean {spec.use_key!r}?); known keys: "
-                    f"{_known_keys([('core', sorted(core_names))])}, and the keys of the {spec.kind} "
+                    f"{_known_keys([('core', sorted(core_names))])}, and the keys of the {kind.name} "
                     f"plugin that {spec.use_key!r} names",
                     source,
                     where,
@@ -365,9 +365,9 @@ def _load_table(
     use = validate_table(written_use, (use_option,), source=source, where=where)
     name = use[spec.use_key]
     try:
-        registered = plugins.get(spec.kind, name)
+        registered = plugins.get(kind.name, name)
     except PluginError as exc:
-        close = difflib.get_close_matches(name, plugins.names(spec.kind), n=1)
+        close = difflib.get_close_matches(name, plugins.names(kind.name), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(f"key {spec.use_key!r}: {exc}{hint}", source, where) from None
     options = registered.spec.options
@@ -378,7 +378,7 @@ def _load_table(
         source=source,
         where=where,
         base_dir=base_dir,
-        owner=f"{spec.kind} {name!r}",
+        owner=f"{kind.name} {name!r}",
     )
     core = {k: v for k, v in settings.items() if k in core_names}
     plugin_settings = {k: v for k, v in settings.items() if k not in core_names}
@@ -473,7 +473,7 @@ def config_from_dict(
         ]
         if spec.name == "task":
             task = _task(tables[0].core, source)
-        if spec.kind == "generator":
+        if spec.kind is KIND["generator"]:
             _check_generator_classes(tables[0], task, plugins, source, spec.name)
         loaded[spec.name] = tables
         public[spec.name] = [t.public for t in tables] if spec.many else tables[0].public
@@ -548,7 +548,7 @@ def _check_generator_classes(
     """A generator conditioned on the class index draws its own classes in its own order: the task's
     classes must be those, in that order, or every image would be of the wrong class."""
     assert task is not None and table.plugin is not None
-    expected = plugins.get("generator", table.plugin.use).spec.classes
+    expected = plugins.generator(table.plugin.use).spec.classes
     if expected is None:
         return
     differs = task.order_mismatch(expected)

@@ -26,35 +26,20 @@ from .listing import option_bounds, toml_value
 from .plugins import (
     CORE_DISTRIBUTION,
     DISABLE_ENV,
-    KIND_TITLES,
     LOAD_ENV,
     PluginInfo,
     PluginSet,
     Registered,
+    by_kind,
     load_plugins,
     normalize,
 )
-from .records import Option
+from .records import KIND, Option
 
 ROOT = Path(__file__).resolve().parent.parent
 """The checkout this module lives in (its `plugins/` folder holds the built-in distributions)."""
 REFRESH = "python -m trainprove_core.docgen docs/plugins"
 HELP_WIDTH = 100
-
-SELECT = {
-    "generator": ("[generator]", "use"),
-    "suspect": ("[[suspect]]", "use"),
-    "shadow-trainer": ("[shadow]", "trainer"),
-    "test": ("[[test]]", "use"),
-    "executor": ("[executor]", "use"),
-}
-SINGULAR = {
-    "generator": ("generator", "generators"),
-    "suspect": ("suspect adapter", "suspect adapters"),
-    "shadow-trainer": ("shadow trainer", "shadow trainers"),
-    "test": ("decision test", "decision tests"),
-    "executor": ("executor", "executors"),
-}
 
 
 def _project_name(pyproject: Path) -> str:
@@ -118,17 +103,17 @@ def _option_row(option: Option) -> str:
 
 
 def _registration(reg: Registered) -> list[str]:
-    table, key = SELECT[reg.kind]
+    kind = KIND[reg.kind]
     lines = [
         f"### `{reg.name}`",
         "",
         _cell(_sentence(reg.spec.description)),
         "",
     ]
-    select = [table]
+    select = [kind.selector]
     if reg.kind == "suspect":
         select.append('name = "my-suspect"')
-    select.append(f"{key} = {toml_value(reg.name)}")
+    select.append(f"{kind.use_key} = {toml_value(reg.name)}")
     lines += ["```toml", *select, "```", ""]
     classes = getattr(reg.spec, "classes", None)
     if classes:
@@ -182,11 +167,9 @@ def _header(title: str, command: str = REFRESH) -> list[str]:
 
 def _summary(regs: Sequence[Registered]) -> str:
     parts = []
-    for kind in KIND_TITLES:
-        names = [r.name for r in regs if r.kind == kind]
-        if names:
-            one, many = SINGULAR[kind]
-            parts.append(f"{one if len(names) == 1 else many} " + ", ".join(f"`{n}`" for n in names))
+    for kind, members in by_kind(regs):
+        noun = kind.singular if len(members) == 1 else kind.plural
+        parts.append(f"{noun} " + ", ".join(f"`{r.name}`" for r in members))
     return "; ".join(parts)
 
 
@@ -223,11 +206,8 @@ def render_page(
             "`trainprove plugins NAME` prints the same from the installed version."
         )
         lines.append("")
-    for kind, title in KIND_TITLES.items():
-        members = [r for r in regs if r.kind == kind]
-        if not members:
-            continue
-        lines += [f"## {title}", ""]
+    for kind, members in by_kind(regs):
+        lines += [f"## {kind.title}", ""]
         for reg in members:
             lines += _registration(reg)
     for info in infos:

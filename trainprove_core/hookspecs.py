@@ -20,13 +20,13 @@ if TYPE_CHECKING:
 
     import click
 
-    from .audit import ImageSet
     from .config import AuditConfig
     from .records import (
         Answers,
         DecisionTestSpec,
         ExecutorSpec,
         GeneratorSpec,
+        ImageSet,
         ShadowTrainerSpec,
         SuspectAdapterSpec,
         Verdict,

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import PluginError
-from .plugins import KIND_TITLES, REGISTRY_HOOKS, PluginInfo, PluginSet, Registered, hook_name, normalize
-from .records import Option
+from .plugins import PluginInfo, PluginSet, Registered, by_kind, hook_name, normalize
+from .records import KIND, Option
 
 MAX_WIDTH = 100
 NBSP = "\u00a0"  # joins words that must stay on one line; printed as a space
@@ -121,12 +121,8 @@ def select(plugin_set: PluginSet, names: Sequence[str] = (), hook: str | None = 
     if hook is not None:
         full = hook_name(hook)
         plugins = [p for p in plugins if full in plugin_set.hooks_of(p.name)]
-        registrations = [r for r in registrations if _hook_of(r) == full]
+        registrations = [r for r in registrations if KIND[r.kind].hook == full]
     return Selection(plugins, registrations)
-
-
-def _hook_of(reg: Registered) -> str:
-    return REGISTRY_HOOKS[reg.kind]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -239,13 +235,10 @@ def render_text(
     regs = selection.registrations
     conflicted = {(k, n) for k, n, _ in plugin_set.conflicts()}
     name_w = min(24, max([len(r.name) for r in regs] or [0]))
-    for kind, title in KIND_TITLES.items():
-        members = [r for r in regs if r.kind == kind]
-        if not members:
-            continue
+    for kind, members in by_kind(regs):
         if out:
             out.append(("", ""))
-        out.append(("title", title))
+        out.append(("title", kind.title))
         by_dist: dict[tuple[str, str], list[Registered]] = {}
         for r in members:
             by_dist.setdefault((r.distribution, r.version), []).append(r)

@@ -29,38 +29,32 @@ import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pluggy
 
 from . import hookspecs
 from .errors import PluginError
-from .records import SPEC_KINDS, Option
+from .records import (
+    KIND,
+    KINDS,
+    DecisionTestSpec,
+    ExecutorSpec,
+    GeneratorSpec,
+    Kind,
+    Option,
+    ShadowTrainerSpec,
+    SuspectAdapterSpec,
+)
 
 ENTRY_POINT_GROUP = "trainprove"
 CORE_DISTRIBUTION = "trainprove"
-
-REGISTRY_HOOKS = {
-    "generator": "trainprove_generators",
-    "suspect": "trainprove_suspect_adapters",
-    "shadow-trainer": "trainprove_shadow_trainers",
-    "test": "trainprove_decision_tests",
-    "executor": "trainprove_executors",
-}
-HOOK_KINDS = {hook: kind for kind, hook in REGISTRY_HOOKS.items()}
-
-KIND_TITLES = {
-    "generator": "Generators",
-    "suspect": "Suspect adapters",
-    "shadow-trainer": "Shadow trainers",
-    "test": "Decision tests",
-    "executor": "Executors",
-}
 
 HOOK_NAMES: tuple[str, ...] = tuple(
     name for name, value in vars(hookspecs).items() if name.startswith("trainprove_") and callable(value)
 )
 """Every hook, in the order hookspecs.py declares them."""
+REGISTRY_HOOKS: frozenset[str] = frozenset(kind.hook for kind in KINDS)
 
 DISABLE_ENV = "TRAINPROVE_DISABLE_PLUGINS"
 LOAD_ENV = "TRAINPROVE_LOAD_PLUGINS"
@@ -86,12 +80,16 @@ def hook_name(name: str) -> str:
 # --------------------------------------------------------------------------------------------------------
 
 
+S = TypeVar("S")
+
+
 @dataclass(frozen=True)
-class Registered:
-    """One thing a plugin registered: its spec, and who registered it."""
+class Registered(Generic[S]):
+    """One thing a plugin registered: its spec (a `GeneratorSpec` for the kind "generator", ...), and who
+    registered it."""
 
     kind: str
-    spec: Any
+    spec: S
     plugin: str
     distribution: str
     version: str
@@ -200,9 +198,12 @@ class PluginSet:
 
     # ---- looking things up -----------------------------------------------------------------------------
 
-    def get(self, kind: str, name: str) -> Registered:
-        """The registration of `name` under `kind`; a `PluginError` listing what is available when there is
-        none, or naming every plugin and distribution involved when more than one registers it."""
+    def get(self, kind: str, name: str) -> Registered[Any]:
+        """The registration of `name` under `kind` (a `records.KINDS` name); a `PluginError` listing what
+        is available when there is none, or naming every plugin and distribution involved when more than
+        one registers it. `generator(name)`, `suspect_adapter(name)`, ... are the same, typed."""
+        if kind not in KIND:
+            raise ValueError(f"no kind {kind!r}; kinds: {', '.join(KIND)}")
         found = self.registry.get(kind, {})
         claims = found.get(name, [])
         if len(claims) == 1:
@@ -220,15 +221,30 @@ class PluginSet:
         hint = "".join(f" {h}" for h in hints)
         raise PluginError(f"unknown {kind} {name!r}; installed: {known}.{hint}")
 
+    def generator(self, name: str) -> Registered[GeneratorSpec]:
+        return self.get("generator", name)
+
+    def suspect_adapter(self, name: str) -> Registered[SuspectAdapterSpec]:
+        return self.get("suspect", name)
+
+    def shadow_trainer(self, name: str) -> Registered[ShadowTrainerSpec]:
+        return self.get("shadow-trainer", name)
+
+    def decision_test(self, name: str) -> Registered[DecisionTestSpec]:
+        return self.get("test", name)
+
+    def executor(self, name: str) -> Registered[ExecutorSpec]:
+        return self.get("executor", name)
+
     def names(self, kind: str) -> list[str]:
         """The names `get(kind, name)` resolves: a name two plugins register is left out (it is an
         error to use; `all_registered` and `conflicts` still show it)."""
         return sorted(name for name, claims in self.registry.get(kind, {}).items() if len(claims) == 1)
 
-    def all_registered(self) -> list[Registered]:
+    def all_registered(self) -> list[Registered[Any]]:
         """Every registration (both sides of a conflict too), by kind, name and plugin."""
         out = [r for kind in self.registry.values() for claims in kind.values() for r in claims]
-        order = {kind: i for i, kind in enumerate(REGISTRY_HOOKS)}
+        order = {kind.name: i for i, kind in enumerate(KINDS)}
         return sorted(out, key=lambda r: (order.get(r.kind, 99), r.name, r.plugin))
 
     def conflicts(self) -> list[tuple[str, str, list[Registered]]]:
@@ -373,22 +389,22 @@ class PluginSet:
         plugin = self.pm.get_plugin(plugin_name)
         distribution, version = self.sources[plugin_name]
         staged = []
-        for kind, hook in REGISTRY_HOOKS.items():
-            if not any(impl.plugin is plugin for impl in getattr(self.pm.hook, hook).get_hookimpls()):
+        for kind in KINDS:
+            if not any(impl.plugin is plugin for impl in getattr(self.pm.hook, kind.hook).get_hookimpls()):
                 continue
-            for result in self._only(plugin, hook)():
+            for result in self._only(plugin, kind.hook)():
                 if isinstance(result, (str, bytes)) or not isinstance(result, Iterable):
                     raise PluginError(
                         f"plugin {plugin_name!r} ({distribution}) returned {type(result).__name__} from "
-                        f"{hook}, not a list of {kind} specs"
+                        f"{kind.hook}, not a list of {kind.name} specs"
                     )
                 for spec in result:
-                    if SPEC_KINDS.get(type(spec)) != kind:
+                    if not isinstance(spec, kind.spec):
                         raise PluginError(
                             f"plugin {plugin_name!r} ({distribution}) returned {type(spec).__name__} "
-                            f"from the {kind} hook {hook}"
+                            f"from the {kind.name} hook {kind.hook}"
                         )
-                    staged.append(Registered(kind, spec, plugin_name, distribution, version))
+                    staged.append(Registered(kind.name, spec, plugin_name, distribution, version))
         for reg in staged:
             self.registry.setdefault(reg.kind, {}).setdefault(reg.name, []).append(reg)
 
@@ -402,6 +418,13 @@ class PluginSet:
                 table[key] = [r for r in table[key] if r.plugin != plugin_name]
                 if not table[key]:
                     del table[key]
+
+
+def by_kind(registrations: Iterable[Registered[Any]]) -> list[tuple[Kind, list[Registered[Any]]]]:
+    """`registrations` grouped by kind, in `KINDS` order (kinds with none left out)."""
+    regs = list(registrations)
+    groups = [(kind, [r for r in regs if r.kind == kind.name]) for kind in KINDS]
+    return [(kind, members) for kind, members in groups if members]
 
 
 def conflict_message(kind: str, name: str, claims: Sequence[Registered], used: bool = True) -> str:
@@ -449,7 +472,7 @@ def _enable_trace(pm: pluggy.PluginManager) -> None:
     def after(outcome: Any, hook: str, impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         if outcome.exception is not None:
             write(f"{hook} raised {outcome.exception!r}")
-        elif hook in HOOK_KINDS:
+        elif hook in REGISTRY_HOOKS:
             results = outcome.get_result()  # one list per plugin reached
             write(f"{hook} returned " + ("; ".join(_short(r) for r in results) if results else "nothing"))
 

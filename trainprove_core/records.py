@@ -2,8 +2,9 @@
 
 Registry hooks return *specs* (frozen dataclasses with a name, a factory, a one-line description and the
 audit-file keys the plugin owns). Factories build the working objects (a `Generator`, a `SuspectAdapter`, a
-`ShadowTrainer`, a `DecisionTest`) from the plugin's validated settings. Nothing here imports numpy at
-module level, so the CLI stays fast to start.
+`ShadowTrainer`, a `DecisionTest`) from the plugin's validated settings. `KINDS` has one row per kind of
+registration (its hook, spec type, audit-file table and titles); everything else derives from it. Nothing
+here imports numpy at module level, so the CLI stays fast to start.
 """
 
 from __future__ import annotations
@@ -112,6 +113,22 @@ class GeneratorSpec:
     """The class names the generator is conditioned on, in index order, for a generator that is
     conditioned on `GenerationRequest.class_index` rather than on the prompt (None: any task). An audit
     whose `[task] classes` differ from them, in names or order, is refused when it is loaded."""
+
+
+@dataclass
+class ImageSet:
+    """Images (uint8, N x S x S x 3 at the task's size) with their classes, and the key they are stored
+    under. `role` says what the set is for ("shadow", "validation", or a name a decision test chose);
+    `identity` is everything that made it (its `key` is that identity's content hash)."""
+
+    role: str
+    key: str
+    images: np.ndarray
+    labels: np.ndarray
+    identity: dict[str, Any]
+
+    def __len__(self) -> int:
+        return len(self.labels)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -316,10 +333,75 @@ class ExecutorSpec:
     options: tuple[Option, ...] = ()
 
 
-SPEC_KINDS: dict[type, str] = {
-    GeneratorSpec: "generator",
-    SuspectAdapterSpec: "suspect",
-    ShadowTrainerSpec: "shadow-trainer",
-    DecisionTestSpec: "test",
-    ExecutorSpec: "executor",
-}
+# --------------------------------------------------------------------------------------------------------
+# The kinds of registration: one row each
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of thing plugins register. Everything that differs between kinds is a field of its row in
+    `KINDS`; the loader, the listing, the docs generator and the audit-file tables read it from there.
+
+    `name` is the kind as `PluginSet.get`, `trainprove plugins --json` and error messages spell it; `hook`
+    the registry hook that returns its specs; `spec` their record type; `table` the audit-file table that
+    selects one by its `use_key` (`many`: an array of tables, `[[suspect]]`); `title` and `singular` name
+    it in listings and docs.
+    """
+
+    name: str
+    hook: str
+    spec: type
+    table: str
+    title: str
+    singular: str
+    use_key: str = "use"
+    many: bool = False
+
+    @property
+    def plural(self) -> str:
+        return self.title.lower()
+
+    @property
+    def selector(self) -> str:
+        """The table as an audit file writes it: `[generator]`, `[[suspect]]`."""
+        return f"[[{self.table}]]" if self.many else f"[{self.table}]"
+
+
+KindName = Literal["generator", "suspect", "shadow-trainer", "test", "executor"]
+
+KINDS: tuple[Kind, ...] = (
+    Kind("generator", "trainprove_generators", GeneratorSpec, "generator", "Generators", "generator"),
+    Kind(
+        "suspect",
+        "trainprove_suspect_adapters",
+        SuspectAdapterSpec,
+        "suspect",
+        "Suspect adapters",
+        "suspect adapter",
+        many=True,
+    ),
+    Kind(
+        "shadow-trainer",
+        "trainprove_shadow_trainers",
+        ShadowTrainerSpec,
+        "shadow",
+        "Shadow trainers",
+        "shadow trainer",
+        use_key="trainer",
+    ),
+    Kind(
+        "test",
+        "trainprove_decision_tests",
+        DecisionTestSpec,
+        "test",
+        "Decision tests",
+        "decision test",
+        many=True,
+    ),
+    Kind("executor", "trainprove_executors", ExecutorSpec, "executor", "Executors", "executor"),
+)
+"""Every kind of registration, in the order listings show them."""
+
+KIND: dict[str, Kind] = {k.name: k for k in KINDS}
+"""`KINDS` by name."""
