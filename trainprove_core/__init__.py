@@ -1,3 +1,100 @@
-"""trainprove: did this classifier learn from my generator's images? (TrainProVe, CVPR 2025)."""
+"""trainprove: did this classifier learn from my generator's images? (TrainProVe, CVPR 2025).
+
+What a plugin author needs is importable from here:
+
+    from trainprove_core import hookimpl, GeneratorSpec, Option, InputError
+
+Records, protocols, the task and the errors import nothing heavy, so `import trainprove_core` stays as light
+as `trainprove --help` must be. The evidence helpers a decision test shares (`abstain`, `declined`,
+`Preconditions`, `batch_accuracies`) need numpy: they load on first use (a module `__getattr__`), never
+on import.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .errors import BudgetExceeded, ConfigError, InputError, PluginError, TrainproveError
+from .hookspecs import hookimpl
+from .records import (
+    DECISIONS,
+    KINDS,
+    REQUIRED,
+    Answers,
+    Decision,
+    DecisionTest,
+    DecisionTestSpec,
+    Evidence,
+    Executor,
+    ExecutorSpec,
+    GenerationRequest,
+    Generator,
+    GeneratorSpec,
+    ImageSet,
+    Option,
+    QueryCost,
+    ShadowTrainer,
+    ShadowTrainerSpec,
+    SuspectAdapter,
+    SuspectAdapterSpec,
+    Verdict,
+)
+from .task import Task
+
+if TYPE_CHECKING:
+    from .evidence import Preconditions, abstain, batch_accuracies, declined
 
 __version__ = "0.1.0"
+
+_LAZY = {name: "evidence" for name in ("Preconditions", "abstain", "batch_accuracies", "declined")}
+"""Names that import numpy, and the module of each: loaded when first asked for."""
+
+__all__ = [
+    "DECISIONS",
+    "KINDS",
+    "REQUIRED",
+    "Answers",
+    "BudgetExceeded",
+    "ConfigError",
+    "Decision",
+    "DecisionTest",
+    "DecisionTestSpec",
+    "Evidence",
+    "Executor",
+    "ExecutorSpec",
+    "GenerationRequest",
+    "Generator",
+    "GeneratorSpec",
+    "ImageSet",
+    "InputError",
+    "Option",
+    "PluginError",
+    "QueryCost",
+    "ShadowTrainer",
+    "ShadowTrainerSpec",
+    "SuspectAdapter",
+    "SuspectAdapterSpec",
+    "Task",
+    "TrainproveError",
+    "Verdict",
+    "hookimpl",
+    # loaded on first use (numpy):
+    "Preconditions",
+    "abstain",
+    "batch_accuracies",
+    "declined",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
