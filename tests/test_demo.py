@@ -28,9 +28,13 @@ def test_demo_as_make_demo_runs_it(tmp_path, trainprove_session_store):
     assert rates["positives"] == 8 and rates["negatives"] == 32
     # The embedded generators are built to be told apart (docs/embedded.md): every verdict is right.
     assert rates["accuracy"] == 1.0, first.stdout
+    # The calibrated rule accuses no innocent suspect and clears no guilty one (it may abstain).
+    calibrated = summary["calibrated"]
+    assert calibrated["false_accusations"] == 0 and calibrated["false_clearings"] == 0, first.stdout
+    assert (tmp_path / "demo" / "suspects.md").exists()
     for defender in ("digits-ddpm", "digits-cfg", "digits-vae", "digits-gmm"):
         report = json.loads((tmp_path / "demo" / defender / "report.json").read_text())
-        assert len(report["verdicts"]) == 10 and report["errors"] == []
+        assert len(report["verdicts"]) == 20 and report["errors"] == []
         assert (tmp_path / "demo" / defender / "audit.toml").exists()
 
     # Warm: nothing is generated, trained or queried again, and the verdicts are identical.

@@ -193,6 +193,13 @@ def step(desc: str, total: int | None = None, unit: str = "it", enabled: bool = 
         _state.bar = previous
 
 
+def add(steps: int) -> None:
+    """Grow the plan by `steps` found along the way (a decision test that builds reference models)."""
+    the_plan: _Plan | None = getattr(_state, "plan", None)
+    if the_plan is not None:
+        the_plan.total += max(0, steps)
+
+
 def skip() -> None:
     """Count a step of the plan whose result the store already had."""
     the_plan: _Plan | None = getattr(_state, "plan", None)

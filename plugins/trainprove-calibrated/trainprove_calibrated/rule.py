@@ -12,15 +12,16 @@ models*, trained by the defender on sources it controls:
 
 The statistic does not confuse a good model with a model trained on my images. Every model (and the
 suspect) answers labels on the audit's validation set V_G (the generator's images) and on one validation
-set V_R per reference source. Its **relative accuracy** is
+set V_R per reference source. Its **relative error** is
 
-    s = acc(V_G) - mean over references R of acc(V_R)
+    s = log( mean over references R of err(V_R) / err(V_G) )      (error rates smoothed: (e + 1/2)/(n + 1))
 
-A strong innocent model is strong everywhere (s near 0 or below); a model trained on the generator's
-images is relatively strong on them (s > 0), however weak it is overall. For an innocent reference
-trained on R itself, R is left out of the mean, so it stands for an innocent suspect trained on a source
-the defender does *not* have (the case that matters; a suspect trained on a reference source scores lower
-still, so it is accused even less).
+A strong innocent model is strong everywhere (s near 0); a model trained on the generator's images makes
+far fewer errors on them than elsewhere (s > 0), however weak it is overall, and a model trained on a
+mixture that includes them makes almost none on them. For an innocent reference trained on R itself, R is
+left out of the mean, so it stands for an innocent suspect trained on a source the defender does *not*
+have (the case that matters; a suspect trained on a reference source scores lower still, so it is accused
+even less).
 
 The two p-values are Student-t prediction tails (a new draw from a normal population of which the
 references are a sample of size n: (s - mean) / (sd * sqrt(1 + 1/n)) ~ t with n - 1 degrees of freedom):
@@ -47,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from trainprove_core import progress
 from trainprove_core.config import AuditConfig, ImageSetConfig
 from trainprove_core.errors import ConfigError
 from trainprove_core.evidence import abstain, answered
@@ -54,7 +56,7 @@ from trainprove_core.records import Answers, Evidence, Verdict
 from trainprove_core.store import content_key, derive_seed
 
 NAME = "calibrated"
-QUANTITY = "relative accuracy: accuracy on the generator's images minus mean accuracy on references'"
+QUANTITY = "relative error: log(mean error rate on the references' images / error rate on the generator's)"
 
 
 def recipe_defaults(trainer: str, settings: Mapping[str, Any], image_size: int) -> list[dict[str, Any]]:
@@ -70,6 +72,8 @@ def recipe_defaults(trainer: str, settings: Mapping[str, Any], image_size: int) 
             {"seed": seed + 103, "per_class_factor": 0.5},
             {"seed": seed + 104, "share": 0.25},
         ]
+    # timm: the shadow's recipe with other seeds, another architecture, half the epochs, stronger crops on
+    # fewer images, a quarter share, and an under-trained model.
     small = image_size < 32
     other_arch = "test_efficientnet" if small else "resnet34"
     epochs = int(settings.get("epochs", 12))
@@ -80,6 +84,7 @@ def recipe_defaults(trainer: str, settings: Mapping[str, Any], image_size: int) 
         {"seed": seed + 103, "epochs": max(2, epochs // 2), "lr": lr * 3, "share": 0.5},
         {"seed": seed + 104, "crop_scale": [0.5, 1.0], "per_class_factor": 0.5},
         {"seed": seed + 105, "arch": other_arch, "epochs": max(2, epochs // 2), "share": 0.25},
+        {"seed": seed + 106, "epochs": max(1, epochs // 6)},  # under-trained: guilty need not be strong
     ]
 
 
@@ -177,6 +182,18 @@ def accuracy(answers: Answers, truth: np.ndarray) -> float:
     return float(np.mean(answers.labels[mask] == truth[mask])) if mask.any() else float("nan")
 
 
+def error_rate(acc: float, n: int) -> float:
+    """The error rate behind an accuracy on n images, smoothed ((errors + 1/2) / (n + 1)) so that a
+    model without errors has a finite log."""
+    return ((1.0 - acc) * n + 0.5) / (n + 1.0)
+
+
+def relative_error(acc_g: float, n_g: int, acc_r: Sequence[float], n_r: int) -> float:
+    """log(mean error rate on the references' images / error rate on the generator's images)."""
+    err_r = float(np.mean([error_rate(a, n_r) for a in acc_r]))
+    return math.log(err_r / error_rate(acc_g, n_g))
+
+
 @dataclass
 class References:
     """What the rule built for one audit: the reference validation sets and both populations."""
@@ -263,12 +280,14 @@ class CalibratedTest:
                 "suspects or controls)",
                 quantity=QUANTITY,
             )
+        progress.add(len(refs.sets))  # this suspect's answers on the reference sets
         acc_g = accuracy(evidence.suspect, evidence.true_labels)
         acc_r = {}
         for label, image_set in refs.sets.items():
             answers = ask(f"{evidence.suspect_name} on reference {label}", image_set)
             acc_r[label] = accuracy(answers, image_set.labels)
-        s = acc_g - float(np.mean(list(acc_r.values())))
+        n_r = len(next(iter(refs.sets.values())))
+        s = relative_error(acc_g, len(evidence.true_labels), list(acc_r.values()), n_r)
         common = {
             "statistic": s,
             "alpha": self.alpha,
@@ -312,7 +331,7 @@ class CalibratedTest:
         refs_text = ", ".join(refs.sources)
         head = (
             f"{evidence.suspect_name} scores {acc_g:.3f} on {generator}'s images and "
-            f"{mean_r:.3f} on the references' ({refs_text}): relative accuracy {s:+.3f}. "
+            f"{mean_r:.3f} on the references' ({refs_text}): relative error {s:+.2f}. "
             f"A model not trained on {generator}'s images scores this high with probability at most "
             f"{p_innocent:.2g} ({refs.innocent.n} innocent reference models on {refs.innocent.k} sources); "
             "a model trained on them "
@@ -386,6 +405,7 @@ class CalibratedTest:
         # Default: the references' sets together are as large as the generator's, so the rule costs each
         # suspect twice TrainProVe's queries.
         per_class = self.reference_per_class or max(10, config.validation.per_class // len(sources))
+        progress.add(len(sources))
         sets = {}
         for label, generator in sources:
             seed = derive_seed(config.validation.seed, NAME, "validation", dict(generator.identity))
@@ -395,20 +415,26 @@ class CalibratedTest:
                 ImageSetConfig(config.validation.prompt, per_class, seed),
             )
 
-        def evaluate(name: str, adapter: Any, leave_out: str | None) -> float:
-            acc_g = accuracy(
-                ws.answers(f"{name} on {config.generator.use}", adapter, run.validation)[0],
-                run.validation.labels,
-            )
-            others = [
-                accuracy(ws.answers(f"{name} on {label}", adapter, image_set)[0], image_set.labels)
-                for label, image_set in sets.items()
-                if label != leave_out
-            ]
-            return acc_g - float(np.mean(others))
+        def evaluate(name: str, adapter: Any, leave_out: str | None) -> tuple[float, dict[str, float]]:
+            """A reference model's statistic, and its accuracy on every set."""
+            acc = {
+                config.generator.use: accuracy(
+                    ws.answers(name, adapter, run.validation)[0], run.validation.labels
+                )
+            }
+            for label, image_set in sets.items():
+                if label != leave_out:
+                    acc[label] = accuracy(ws.answers(name, adapter, image_set)[0], image_set.labels)
+            others = [a for label, a in acc.items() if label != config.generator.use]
+            n_r = len(next(iter(sets.values())))
+            return relative_error(acc[config.generator.use], len(run.validation), others, n_r), acc
 
         recipes = self._recipes(config)
         trainer_settings = dict(config.trainer.settings)
+        k, mixtures = len(sources), sum(float(r.get("share", 1.0)) < 1.0 for r in recipes)
+        # Progress steps: per recipe, k innocent sets, models and k answer sets each, the guilty set, model
+        # and k + 1 answer sets; k more (cached) sets per mixture. The validation sets came before.
+        progress.add(len(recipes) * (2 * k + k * k + 3 + k) + mixtures * k)
         innocent, groups, guilty, models = [], [], [], []
         for r, recipe in enumerate(recipes):
             share = float(recipe.pop("share", 1.0))
@@ -426,10 +452,18 @@ class CalibratedTest:
                     ImageSetConfig(config.shadow.prompt, n_per_class, seed),
                 )
                 adapter, model_key = ws.shadow_model(table, images)
-                innocent.append(evaluate(f"reference {label} {r}", adapter, leave_out=label))
+                value, acc = evaluate(f"reference {label} {r}", adapter, leave_out=label)
+                innocent.append(value)
                 groups.append(label)
                 models.append(
-                    {"trained_on": label, "recipe": r, "model": model_key, "population": "innocent"}
+                    {
+                        "trained_on": label,
+                        "recipe": r,
+                        "model": model_key,
+                        "population": "innocent",
+                        "statistic": value,
+                        "accuracy": acc,
+                    }
                 )
             # Guilty: the defender's images, wholly or as `share` of a mixture with the references'.
             seed = derive_seed(config.shadow.seed, NAME, "train", dict(defender.identity), r)
@@ -441,7 +475,8 @@ class CalibratedTest:
             if share < 1.0:
                 own = self._mixture(ws, own, share, sources, config, n_per_class, r)
             adapter, model_key = ws.shadow_model(table, own)
-            guilty.append(evaluate(f"reference {config.generator.use} {r}", adapter, leave_out=None))
+            value, acc = evaluate(f"reference {config.generator.use} {r}", adapter, leave_out=None)
+            guilty.append(value)
             models.append(
                 {
                     "trained_on": config.generator.use,
@@ -449,11 +484,14 @@ class CalibratedTest:
                     "recipe": r,
                     "model": model_key,
                     "population": "guilty",
+                    "statistic": value,
+                    "accuracy": acc,
                 }
             )
         n_g, n_r = len(run.validation), per_class * run.task.num_classes
-        # The smallest spread a relative accuracy can have: binomial noise of both terms at p = 0.9.
-        floor = math.sqrt(0.09 / n_g + 0.09 / (n_r * max(1, len(sources) - 1)))
+        # The smallest spread the statistic can have: the binomial noise of both log error rates
+        # (delta method) at an error rate of 0.1.
+        floor = math.sqrt(0.9 / (0.1 * n_g) + 0.9 / (0.1 * n_r * max(1, len(sources) - 1)))
         refs = References(
             [label for label, _ in sources],
             sets,

@@ -52,7 +52,25 @@ SHADOW = {
     **AUGMENT,
 }
 VALIDATION = {"prompt": "a photo of a {label}", "per_class": 160, "batch_size": 64}  # n = 25 batches
-TESTS = ({"use": "trainprove"},)
+# The demo's calibrated rule: five recipes (seed, architecture, half the epochs on half the generator's
+# images, stronger crops on fewer images with a quarter share, under-trained), references = the other
+# sources.
+CALIBRATED_RECIPES = {
+    "seed": {"seed": 101},
+    "architecture": {"seed": 102, "arch": "test_efficientnet", "batch_size": 128, "lr": 5e-3},
+    "short-half": {"seed": 103, "epochs": 6, "lr": 6e-3, "share": 0.5},
+    "crops-quarter": {"seed": 104, "crop_scale": [0.5, 1.0], "per_class_factor": 0.5, "share": 0.25},
+    "under-trained": {"seed": 105, "epochs": 2},
+}
+
+
+def tests_for(defender: str) -> tuple[dict[str, Any], ...]:
+    """TrainProVe as the paper has it, and the calibrated rule with the other sources as references."""
+    references = [s for s in SOURCES if s != defender]
+    return (
+        {"use": "trainprove"},
+        {"use": "calibrated", "references": references, "recipes": CALIBRATED_RECIPES},
+    )
 
 
 @dataclass(frozen=True)
@@ -95,7 +113,7 @@ def build_pool(ws: Workspace, hard: bool) -> list[Suspect]:
 
 
 def audit_document(
-    defender: str, pool: list[Suspect], hard: bool, tests: tuple[Mapping[str, Any], ...] = TESTS
+    defender: str, pool: list[Suspect], hard: bool, tests: tuple[Mapping[str, Any], ...] | None = None
 ) -> dict[str, Any]:
     """The audit file (as a dict) of `defender` auditing the whole pool, with each suspect's truth."""
     return {
@@ -113,5 +131,5 @@ def audit_document(
             }
             for s in pool
         ],
-        "test": [dict(t) for t in tests],
+        "test": [dict(t) for t in (tests if tests is not None else tests_for(defender))],
     }

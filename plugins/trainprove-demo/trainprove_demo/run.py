@@ -72,32 +72,52 @@ def summarise(verdicts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def confusion(
     verdicts: Sequence[Mapping[str, Any]], sources: Mapping[str, str]
 ) -> dict[str, dict[str, list[int]]]:
-    """rows: the suspect's true source; columns: the defender; cell: [flagged as trained, suspects]."""
-    table = {s: {d: [0, 0] for d in DEFENDERS} for s in SOURCES}
+    """rows: the suspect's true source; columns: the defender; cell: [flagged, suspects, inconclusive]."""
+    table = {s: {d: [0, 0, 0] for d in DEFENDERS} for s in SOURCES}
     for v in verdicts:
         cell = table[sources[v["suspect"]]][v["defender"]]
         cell[0] += v["decision"] == "trained-on-generator"
         cell[1] += 1
+        cell[2] += v["decision"] == "inconclusive"
     return table
 
 
 EXPLAIN = (
     "Each row is the source a suspect was trained on, each column the generator that audits it; a cell k/n "
-    "says k of the n suspects of that row were flagged (judged trained-on-generator) by that defender. "
-    "Right is n/n where the row is the defender and 0/n everywhere else; real digits were never generated."
+    "says k of the n suspects of that row were flagged (judged trained-on-generator) by that defender, "
+    "(m?) that m of them were judged inconclusive. Right is n/n where the row is the defender and 0/n "
+    "everywhere else (real digits were never generated)."
 )
+RULES = {
+    "trainprove": "TrainProVe (the paper's Grubbs test; its alpha bounds false clearing only)",
+    "calibrated": "the calibrated rule (false accusation <= 0.01 and false clearing <= 0.05 by its "
+    "reference models; inconclusive where it cannot tell)",
+}
 
 
 def format_confusion(table: Mapping[str, Mapping[str, list[int]]]) -> str:
     short = [d.removeprefix("digits-") for d in DEFENDERS]
-    width = 14
-    lines = ["suspect trained on \\ defender".ljust(32) + "".join(s.rjust(width) for s in short)]
+    width = 16
+    lines = ["suspect trained on \\ defender".ljust(30) + "".join(s.rjust(width) for s in short)]
     for source, row in table.items():
-        lines.append(
-            source.removeprefix("digits-").ljust(32)
-            + "".join(f"{row[d][0]}/{row[d][1]} flagged".rjust(width) for d in DEFENDERS)
-        )
+        cells = []
+        for d in DEFENDERS:
+            flagged, n, unsure = row[d]
+            cells.append((f"{flagged}/{n}" + (f" ({unsure}?)" if unsure else "")).rjust(width))
+        lines.append(source.removeprefix("digits-").ljust(30) + "".join(cells))
     return "\n".join(lines)
+
+
+def format_rates(rates: Mapping[str, Any]) -> str:
+    def rate(k: int, n: int) -> str:
+        return f"{k / n:.3f} ({k}/{n})" if n else "n/a"
+
+    return (
+        f"verification accuracy {rates['accuracy']:.3f}   false-accusation rate "
+        f"{rate(rates['false_accusations'], rates['negatives'])}   false-clearing rate "
+        f"{rate(rates['false_clearings'], rates['positives'])}   inconclusive "
+        f"{rate(round(rates['abstention_rate'] * rates['suspects']), rates['suspects'])}"
+    )
 
 
 def write_pool_manifest(pool: Sequence[Any], out_dir: Path) -> None:
@@ -155,33 +175,30 @@ def run_demo(
                 f"  defender {defender:<12} {right}/{len(result.report['verdicts'])} verdicts right "
                 f"({time.time() - started:.0f} s)"
             )
-    main = [v for v in verdicts if v["test"] == "trainprove"]
-    table = confusion(main, sources)
-    rates = summarise(main)
+    tables = {rule: confusion([v for v in verdicts if v["test"] == rule], sources) for rule in RULES}
+    rates = {rule: summarise([v for v in verdicts if v["test"] == rule]) for rule in RULES}
     summary = {
         "hard": hard,
         "wall_seconds": round(time.time() - started, 1),
-        "confusion": table,
-        "trainprove": rates,
+        "confusion": tables["trainprove"],
+        "confusions": tables,
+        **rates,
         "verdicts": verdicts,
         "reports": {d: str(out_dir / d / "report.html") for d in DEFENDERS},
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    text = format_confusion(table)
-    figures = (
-        f"verification accuracy {rates['accuracy']:.3f}   false-accusation rate "
-        f"{rates['false_accusation_rate']:.3f} ({rates['false_accusations']}/{rates['negatives']})   "
-        f"false-clearing rate {rates['false_clearing_rate']:.3f} "
-        f"({rates['false_clearings']}/{rates['positives']})"
-    )
+    sections = [
+        f"{RULES[rule]}:\n\n{format_confusion(tables[rule])}\n\n{format_rates(rates[rule])}" for rule in RULES
+    ]
+    text = "\n\n".join(sections)
     (out_dir / "summary.md").write_text(
-        f"# trainprove demo{' --hard' if hard else ''}\n\nTrainProVe verdicts, flagged = "
-        f"`trained-on-generator`.\n\n```\n{text}\n```\n\n{EXPLAIN}\n\n{figures}\n\n"
-        f"wall time {summary['wall_seconds']} s; "
-        "reports: " + ", ".join(f"[{d}]({d}/report.html)" for d in DEFENDERS) + "\n",
+        f"# trainprove demo{' --hard' if hard else ''}\n\n{EXPLAIN}\n\n```\n{text}\n```\n\n"
+        f"wall time {summary['wall_seconds']} s; reports: "
+        + ", ".join(f"[{d}]({d}/report.html)" for d in DEFENDERS)
+        + "; suspects: [suspects.md](suspects.md)\n",
         encoding="utf-8",
     )
-    click.echo("\n" + text + "\n\n" + EXPLAIN + "\n\n" + figures)
+    click.echo("\n" + EXPLAIN + "\n\n" + text)
     click.echo(
         f"\nsummary: {out_dir / 'summary.md'}   reports: {out_dir}/<defender>/report.html   "
         f"({summary['wall_seconds']:.0f} s)"
