@@ -90,7 +90,7 @@ def trainprove_decision_tests() -> list[DecisionTestSpec]:
         DecisionTestSpec(
             "calibrated",
             _factory,
-            "relative accuracy against innocent and guilty reference models; alpha bounds false "
+            "relative error against innocent and guilty reference models; alpha bounds false "
             "accusation, beta false clearing, inconclusive otherwise",
             OPTIONS,
         )
