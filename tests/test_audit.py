@@ -34,7 +34,7 @@ def test_audit_end_to_end_separates_sources_and_caches(plugins, suspect_pool, tm
         "verdicts"
     ]
     assert all(v["correct"] for v in report["verdicts"])
-    assert (tmp_path / "out" / "report.html").read_text().count("data:image/png") == 2
+    assert (tmp_path / "out" / "report.html").read_text().count('<svg class="chart"') == 2
     assert result.report["suspects"][0]["queries_sent"] == 300
 
     # A second run with the same audit queries nothing and trains nothing.

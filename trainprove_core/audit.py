@@ -573,11 +573,13 @@ def run_audit(
     budget) is reported in `errors` and the audit goes on with the others; everything answered so far
     stays cached. An observer (lifecycle hook) that raises is reported in `errors`; the audit completes.
     """
-    from .report import write_report
+    from .report import Stopwatch, write_report
 
     started = time.time()
+    clock = Stopwatch()  # report.json's `timings`: seconds per stage
     run = AuditRun(config, plugins, store, show_progress)
     adapters = run.open_suspects()
+    clock.lap("checking")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     task = config.task
@@ -585,7 +587,9 @@ def run_audit(
     with progress.plan(run.steps(), f"audit {Path(config.source).name}", show_progress):
         ws.observe("trainprove_before_audit", config=config, out_dir=out_dir)
         shadow_set, validation = run.shadow_set, run.validation
+        clock.lap("image_sets")
         shadow_answers = run.shadow_answers
+        clock.lap("shadow_model")
         errors: list[str] = []
         suspects_report: list[dict[str, Any]] = []
         verdicts: list[dict[str, Any]] = []
@@ -606,6 +610,7 @@ def run_audit(
             suspects_report.append(entry)
             try:
                 answers, key = run.suspect_answers(suspect.name, adapters[suspect.name])
+                clock.lap("queries", suspect.name)
                 hashes[f"answers:{suspect.name}"] = key
                 entry.update(
                     answers=key,
@@ -613,6 +618,7 @@ def run_audit(
                     returns="probabilities" if answers.probabilities is not None else "labels",
                 )
                 verdicts += run.judge(run.evidence(suspect.name, answers), suspect.truth)
+                clock.lap("decisions")
             except TrainproveError as exc:
                 errors.append(str(exc))
                 entry["error"] = str(exc)
@@ -621,6 +627,7 @@ def run_audit(
                 close = getattr(adapters[suspect.name], "close", None)
                 if callable(close):
                     close()
+                clock.lap("queries", suspect.name)
 
         control: dict[str, Any] | None = None
         positive: dict[str, Any] | None = None
@@ -657,6 +664,7 @@ def run_audit(
                 f"a model trained on {config.generator.use}'s own images with another recipe",
             )
 
+    clock.lap("controls")
     report = {
         "trainprove_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -679,6 +687,7 @@ def run_audit(
         "positive_control": positive,
         "warnings": warnings,
         "errors": errors + ws.observer_errors,
+        "timings": clock.timings(),
         "manifest": {
             "audit_file": config.source,
             "audit": config.public_document(),
@@ -695,6 +704,6 @@ def run_audit(
             "store": str(store.root),
         },
     }
-    write_report(report, out_dir, html=html)
+    write_report(report, out_dir, html=html, clock=clock)  # adds timings.report, sets wall_seconds
     ws.observe("trainprove_after_audit", report=report, out_dir=out_dir)
     return AuditResult(report, out_dir, errors + ws.observer_errors)
