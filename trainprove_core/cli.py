@@ -82,9 +82,20 @@ progress_option = click.option(
 )
 @store_option
 @progress_option
+@click.option(
+    "--html/--no-html",
+    "write_html",
+    default=True,
+    help="Write report.html too [default], or report.json only (`trainprove report DIR` renders it later).",
+)
 @click.pass_context
 def audit(
-    ctx: click.Context, audit_file: Path, out_dir: Path | None, store_dir: Path | None, progress: bool
+    ctx: click.Context,
+    audit_file: Path,
+    out_dir: Path | None,
+    store_dir: Path | None,
+    progress: bool,
+    write_html: bool,
 ) -> None:
     """Run the audit described in AUDIT_FILE and write its report.
 
@@ -99,11 +110,16 @@ def audit(
     plugins = _plugins(ctx)
     config = load_config(audit_file, plugins)
     out_dir = out_dir or Path("runs") / audit_file.stem
-    result = run_audit(config, plugins, out_dir, Store(store_dir or default_store_root()), progress)
+    result = run_audit(
+        config, plugins, out_dir, Store(store_dir or default_store_root()), progress, html=write_html
+    )
     echo_verdicts(result.report)
     for error in result.errors:
         click.secho(f"error: {error}", fg="red", err=True)
-    click.echo(f"report: {out_dir / 'report.html'}  (JSON: {out_dir / 'report.json'})")
+    if write_html:
+        click.echo(f"report: {out_dir / 'report.html'}  (JSON: {out_dir / 'report.json'})")
+    else:
+        click.echo(f"report: {out_dir / 'report.json'}  (HTML: trainprove report {out_dir})")
     if result.errors:
         ctx.exit(1)
 
@@ -210,12 +226,29 @@ def generate(
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 def report(run_dir: Path) -> None:
-    """Render RUN_DIR/report.html again from RUN_DIR/report.json."""
-    from .report import write_report
+    """Render RUN_DIR/report.html again from RUN_DIR/report.json (report.json is not changed).
 
-    data = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
-    write_report(data, run_dir)
-    click.echo(f"report: {run_dir / 'report.html'}")
+    Milliseconds per verdict: use it after `trainprove audit --no-html`, or to see an old run in the
+    current layout.
+    """
+    import time
+
+    from .errors import InputError
+    from .report import write_html
+
+    path = run_dir / "report.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file; `trainprove audit` writes it") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: not a readable report ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("verdicts"), list):
+        raise InputError(f"{path}: not a trainprove report (no `verdicts` list)")
+    started = time.perf_counter()
+    html_path = write_html(data, run_dir)
+    seconds = time.perf_counter() - started
+    click.echo(f"report: {html_path}  ({len(data['verdicts'])} verdicts in {seconds * 1000:.0f} ms)")
 
 
 def main() -> None:
