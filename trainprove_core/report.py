@@ -437,8 +437,8 @@ def _matrix_row(
 
 def render_html(report: Mapping[str, Any]) -> str:
     """The human report (see the module's docstring) of a report dict as `run_audit` writes it."""
-    verdicts: list[Mapping[str, Any]] = list(report.get("verdicts") or [])
-    suspects: list[Mapping[str, Any]] = list(report.get("suspects") or [])
+    verdicts: list[Mapping[str, Any]] = [v for v in report.get("verdicts") or [] if isinstance(v, dict)]
+    suspects: list[Mapping[str, Any]] = [s for s in report.get("suspects") or [] if isinstance(s, dict)]
     warnings = [str(w) for w in report.get("warnings") or []]
     errors = [str(e) for e in report.get("errors") or []]
     controls = [
@@ -446,10 +446,14 @@ def render_html(report: Mapping[str, Any]) -> str:
         for key, title in (("negative_control", "Negative control"), ("positive_control", "Positive control"))
         if isinstance(report.get(key), dict)
     ]
+    controls = [
+        (key, title, {**c, "verdicts": [v for v in c.get("verdicts") or [] if isinstance(v, dict)]})
+        for key, title, c in controls
+    ]
     # Every verdict on the page has an index: the audit's first, then the controls'.
     entries: list[tuple[str, Mapping[str, Any]]] = [("suspect", v) for v in verdicts]
     for key, _, control in controls:
-        entries += [(key, v) for v in control.get("verdicts") or []]
+        entries += [(key, v) for v in control["verdicts"]]
     tests: list[str] = []
     for _, v in entries:
         if v.get("test") not in tests:
