@@ -280,7 +280,7 @@ def test_a_report_json_of_an_older_layout_still_renders():
     }
     page = render_html(minimal)
     assert "a: because." in page and "<svg" not in page
-    assert "Generator <b>g</b>: 0 suspects × 1 test = 1 verdicts" in page
+    assert "Generator <b>g</b>: 0 suspects × 1 test = 1 verdict" in page
 
 
 def test_write_report_records_the_report_time_and_the_wall_time(tmp_path):

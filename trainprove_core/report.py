@@ -384,8 +384,8 @@ STYLE = (
     "padding:.25em .8em}details.v>summary{cursor:pointer}details.v[open]{padding-bottom:.6em}"
     ".tag{display:inline-block;min-width:6.5em;padding:0 .4em;border-radius:3px;font-weight:600}"
     ".tag.d-t{background:#f6d5d7}.tag.d-n{background:#d6e4f4}.tag.d-i{background:#ebebeb}"
-    ".nochart{color:#444;font-style:italic}.kv{color:#444;font-size:.88em}pre{overflow:auto;font-size:.85em}"
-    + SVG_STYLE
+    ".sr{position:absolute;left:-9999px}.nochart{color:#444;font-style:italic}"
+    ".kv{color:#444;font-size:.88em}pre{overflow:auto;font-size:.85em}" + SVG_STYLE
 )
 
 SCRIPT = (
@@ -503,9 +503,10 @@ def render_html(report: Mapping[str, Any]) -> str:
     parts.append('<h2 id="verdicts">Verdicts</h2>')
     if entries or suspects:
         parts.append(
-            '<div class="scroll"><table class="matrix"><caption>Each cell is one test\'s decision on one '
-            "suspect, links to its details; ✓ / ✗: right / wrong where the truth is known; * overruled "
-            "by a control.</caption>"
+            "<p class='kv'>Each cell is one test's decision on one suspect and links to its details; ✓ / ✗: "
+            "right / wrong where the truth is known; * overruled by a control; the controls are the last "
+            'rows.</p><div class="scroll"><table class="matrix"><caption class=\'sr\'>Decisions, suspect '
+            "by test</caption>"
             f'<thead><tr><th scope="col">suspect</th><th scope="col">accuracy</th><th scope="col">truth</th>'
             f"{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
             + (f'<tbody class="controls">{"".join(control_rows)}</tbody>' if control_rows else "")
@@ -577,7 +578,8 @@ def _summary(
     line = (
         f"<p class='summary'>Generator <b>{_esc(gen.get('use', '?'))}</b>: {len(suspects)} suspect"
         f"{'s' if len(suspects) != 1 else ''} × {n_tests} test{'s' if n_tests != 1 else ''} = "
-        f"{len(verdicts)} verdicts — <b>{counts[TRAINED]}</b> trained on the generator, "
+        f"{len(verdicts)} verdict{'s' if len(verdicts) != 1 else ''} — <b>{counts[TRAINED]}</b> trained on "
+        "the generator, "
         f"<b>{counts[NOT_TRAINED]}</b> not trained, <b>{counts[INCONCLUSIVE]}</b> inconclusive; "
         + (", ".join(problems) if problems else "no warnings, no errors")
         + ".</p>"
@@ -750,7 +752,10 @@ def _verdict_details(
         for k, val in details.items()
         if not isinstance(val, (list, dict)) or len(val) <= 8
     )
-    source = " ".join(_esc(v.get(k)) for k in ("plugin", "distribution", "version") if v.get(k))
+    plugin, dist = v.get("plugin"), v.get("distribution")
+    source = " ".join(_esc(v.get(k)) for k in ("distribution", "version") if v.get(k))
+    if plugin and plugin != dist:
+        source = f"{_esc(plugin)} ({source})" if source else _esc(plugin)
     return (
         head
         + chart
