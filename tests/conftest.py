@@ -1,17 +1,13 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import shapes_plugin  # noqa: E402
-
-from trainprove_core.config import ImageSetConfig  # noqa: E402
-from trainprove_core.plugins import PluginSet, load_plugins  # noqa: E402
-from trainprove_core.store import Store  # noqa: E402
+from trainprove_core.config import ImageSetConfig
+from trainprove_core.glyphs import GlyphPlugin
+from trainprove_core.plugins import PluginSet, load_plugins
+from trainprove_core.store import Store
 
 
 @pytest.fixture(autouse=True)
@@ -25,9 +21,10 @@ def _one_thread():
 
 @pytest.fixture
 def plugins() -> PluginSet:
-    """The installed plugins plus the test-only `shapes` generator."""
+    """The installed plugins plus the core's test kit (the `shapes` and `glyphs` generators,
+    `pixel-logistic`)."""
     plugin_set = load_plugins(strict=True)
-    plugin_set.register(shapes_plugin, "shapes", "tests")
+    plugin_set.register(GlyphPlugin(), "glyphs", "tests")
     return plugin_set
 
 
@@ -43,7 +40,7 @@ def suspect_pool(tmp_path_factory) -> dict[str, Path]:
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("pool")
     plugin_set = load_plugins(strict=True)
-    plugin_set.register(shapes_plugin, "shapes", "tests")
+    plugin_set.register(GlyphPlugin(), "glyphs", "tests")
     task = Task(("disc", "ring", "hbar"), 16)
     executor = plugin_set.get("executor", "local").spec.factory({})
     ws = Workspace(task, plugin_set, Store(root / "store"), executor, show_progress=False)

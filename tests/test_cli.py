@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from core_test_helpers import run_cli as run
 
@@ -47,16 +46,16 @@ def test_bad_audit_file_is_one_clean_error(tmp_path):
 
 
 def test_preview_sheet_has_a_row_per_class(tmp_path):
-    import shapes_plugin
     from core_test_helpers import base_audit
 
     from trainprove_core.audit import AuditRun, preview_sheet
     from trainprove_core.config import config_from_dict
+    from trainprove_core.glyphs import GlyphPlugin
     from trainprove_core.plugins import load_plugins
     from trainprove_core.store import Store
 
     plugins = load_plugins()
-    plugins.register(shapes_plugin, "shapes", "tests")
+    plugins.register(GlyphPlugin(), "glyphs", "tests")
     doc = base_audit(suspect=[{"name": "s", "use": "timm", "checkpoint": "x"}])
     config = config_from_dict(doc, plugins)
     image_set = AuditRun(config, plugins, Store(tmp_path / "s"), False).shadow_set
@@ -70,13 +69,12 @@ def test_preview_sheet_has_a_row_per_class(tmp_path):
 
 INTERRUPTED = """
 import sys
-sys.path.insert(0, {tests!r})
-import shapes_plugin
 from trainprove_core.cli import cli
+from trainprove_core.glyphs import GlyphPlugin
 from trainprove_core.plugins import load_plugins
 
 plugins = load_plugins()
-plugins.register(shapes_plugin, "shapes", "tests")
+plugins.register(GlyphPlugin(), "glyphs", "tests")
 sys.argv = ["trainprove", "audit", {audit!r}, "--out", {out!r}, "--store", {store!r}]
 cli(obj={{"plugins": plugins}}, prog_name="trainprove")
 """
@@ -111,7 +109,6 @@ def test_ctrl_c_says_what_is_kept_and_exits_130(tmp_path, suspect_pool):
     ]
     audit.write_text("\n".join(lines) + "\n")
     script = INTERRUPTED.format(
-        tests=str(Path(__file__).parent),
         audit=str(audit),
         out=str(tmp_path / "out"),
         store=str(tmp_path / "st"),

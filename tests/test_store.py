@@ -13,17 +13,15 @@ import numpy as np
 from trainprove_core.store import Store, content_key, derive_seed
 
 SCRIPT = textwrap.dedent("""
-    import sys
-    sys.path.insert(0, {tests!r})
-    import shapes_plugin
     from trainprove_core.audit import Workspace
     from trainprove_core.config import ImageSetConfig
+    from trainprove_core.glyphs import GlyphPlugin
     from trainprove_core.plugins import load_plugins
     from trainprove_core.store import Store
     from trainprove_core.task import Task
 
     plugins = load_plugins()
-    plugins.register(shapes_plugin, "shapes", "tests")
+    plugins.register(GlyphPlugin(), "glyphs", "tests")
     ws = Workspace(Task(("disc", "ring", "hbar"), 16), plugins, Store({store!r}),
                    plugins.get("executor", "local").spec.factory({{}}), show_progress=False)
     gen = ws.generator(ws.plugin_table("generator", "shapes", {settings!r}))
@@ -33,7 +31,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def _run(tmp_path: Path, settings: dict) -> subprocess.Popen:
-    script = SCRIPT.format(tests=str(Path(__file__).parent), store=str(tmp_path / "store"), settings=settings)
+    script = SCRIPT.format(store=str(tmp_path / "store"), settings=settings)
     return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
 
 
