@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 import timm
 import torch
+import trainprove_timm.plugin as plugin
 from trainprove_timm.model import TimmSuspect
 from trainprove_timm.training import TimmShadowTrainer, random_resized_crop
 
 from trainprove_core.errors import InputError
 from trainprove_core.task import Task
+from trainprove_core.testing import SuspectAdapterContract, build
 
 TASK = Task(("a", "b", "c"), 16)
 
@@ -48,6 +50,28 @@ def reference(model, x):
     t = (torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.5
     with torch.no_grad():
         return torch.softmax(model(t), 1).numpy()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(model, tmp_path_factory):
+    from safetensors.torch import save_file
+
+    path = tmp_path_factory.mktemp("timm") / "w.safetensors"
+    save_file(model.state_dict(), str(path))
+    return path
+
+
+class TestTimmAdapter(SuspectAdapterContract):
+    """The adapter contract, on a bare safetensors checkpoint built from its audit-file table."""
+
+    classes = TASK.classes
+    identity_changes = ({"mean": [0.4, 0.4, 0.4]}, {"std": [0.3, 0.3, 0.3]})
+    identity_keeps = ({"batch_size": 3}, {"label_names": ["c", "b", "a"]})
+
+    @pytest.fixture
+    def adapter_factory(self, checkpoint, adapter_task):
+        table = {"checkpoint": str(checkpoint), "arch": "test_resnet", "device": "cpu"}
+        return lambda **settings: build(plugin, "suspect", "timm", {**table, **settings}, adapter_task)
 
 
 def test_timm_save_pretrained_layout(model, tmp_path):
