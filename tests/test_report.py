@@ -328,3 +328,52 @@ def test_trainprove_report_names_a_broken_report_json(tmp_path, bad):
     (tmp_path / "report.json").write_text(bad)
     done = run_cli("report", str(tmp_path))
     assert done.returncode == 2 and "report.json" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_audit_no_html_writes_report_json_with_timings_and_report_renders_it(tmp_path, plugins, suspect_pool):
+    """`trainprove audit --no-html` (through click, with the test kit's `shapes` generator registered)."""
+    from click.testing import CliRunner
+
+    from trainprove_core.cli import cli
+
+    audit = tmp_path / "audit.toml"
+    lines = [
+        "[task]",
+        'classes = ["disc", "ring", "hbar"]',
+        "image_size = 16",
+        "[generator]",
+        'use = "shapes"',
+        "[shadow]",
+        'prompt = "a {label}"',
+        "per_class = 60",
+        'arch = "test_resnet"',
+        "epochs = 12",
+        "batch_size = 64",
+        "hflip = false",
+        "crop_scale = [0.7, 1.0]",
+        "[validation]",
+        'prompt = "a photo of a {label}"',
+        "per_class = 100",
+        "batch_size = 15",
+        "[[suspect]]",
+        'name = "s"',
+        'use = "timm"',
+        f'checkpoint = "{suspect_pool["same"]}"',
+    ]
+    audit.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    args = ("audit", str(audit), "--out", str(out), "--store", str(tmp_path / "st"), "--no-progress")
+    done = CliRunner().invoke(cli, [*args, "--no-html"], obj={"plugins": plugins})
+    assert done.exit_code == 0, done.output
+    assert not (out / "report.html").exists() and f"trainprove report {out}" in done.output
+    report = json.loads((out / "report.json").read_text())
+    timings = report["timings"]
+    assert {"checking", "image_sets", "shadow_model", "queries", "decisions", "controls", "report"} <= set(
+        timings
+    )
+    assert set(timings["queries"]) == {"s"} and report["wall_seconds"] >= timings["shadow_model"]
+
+    rendered = run_cli("report", str(out))
+    assert rendered.returncode == 0, rendered.stderr
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert len(charts(page)) == 1 and "shadow model" in page  # the chart, and where the time went
