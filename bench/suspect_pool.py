@@ -594,12 +594,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     builder = Builder(out, args.store or out / "cache", args.quick)
     print(f"bench pool: {len(plans)} suspects into {out} (store {args.store or out / 'cache'})", flush=True)
-    entries, trained_now = [], 0
+    entries, built_now = [], 0
     for k, plan in enumerate(plans, 1):
         t0 = time.perf_counter()
         entry, done_before = builder.build(plan)
         entries.append(entry)
-        trained_now += not done_before
+        built_now += not done_before
         print(
             f"[{k}/{len(plans)}] {plan.name:<40} {time.perf_counter() - t0:6.1f} s  "
             f"real {_fmt(entry['accuracy_real'])}  own {_fmt(entry['accuracy_own'])}"
@@ -625,10 +625,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "source_test": SOURCE_TEST,
         "learned_task": f"accuracy_own >= {LEARNED_TASK}",
         "store": str((args.store or out / "cache").resolve()),
-        "seconds": round(time.perf_counter() - started, 1),
-        "cpu_seconds": round(time.process_time() - cpu_started, 1),
-        "load_average": {"start": list(load_started), "end": list(os.getloadavg())},
-        "trained_now": trained_now,
+        "this_run": {  # this invocation only: a rerun over finished folders takes seconds
+            "seconds": round(time.perf_counter() - started, 1),
+            "cpu_seconds": round(time.process_time() - cpu_started, 1),
+            "load_average": {"start": list(load_started), "end": list(os.getloadavg())},
+            "built_now": built_now,
+        },
+        "suspect_build_seconds": round(sum(e["build_seconds"] for e in entries), 1),
         "machine": {
             "platform": platform.platform(),
             "torch_threads": torch.get_num_threads(),
@@ -638,7 +641,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     }
     path = write_manifest(out, entries, meta)
     learned = sum(e["learned_task"] for e in entries)
-    print(f"manifest: {path} ({len(entries)} suspects, {learned} learned the task, {meta['seconds']:.0f} s)")
+    print(
+        f"manifest: {path} ({len(entries)} suspects, {built_now} built now, {learned} learned the task, "
+        f"{meta['this_run']['seconds']:.0f} s)"
+    )
     return {**meta, "suspects": entries}
 
 

@@ -77,6 +77,7 @@ def test_quick_pool_builds_and_loads_through_the_adapters(tmp_path, capsys):
     ]  # fmt: skip
     suspect_pool.main(argv)
     manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["this_run"]["built_now"] == 3
     suspects = {s["name"]: s for s in manifest["suspects"]}
     assert set(suspects) == {
         "styled-baseline-gmm-s0",
@@ -132,3 +133,6 @@ def test_quick_pool_builds_and_loads_through_the_adapters(tmp_path, capsys):
     suspect_pool.main(argv)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
     assert len(lines) == 3 and all(line.endswith("(done before)") for line in lines)
+    again = json.loads((out / "manifest.json").read_text())
+    assert again["this_run"]["built_now"] == 0
+    assert [s["spec_key"] for s in again["suspects"]] == [s["spec_key"] for s in manifest["suspects"]]
