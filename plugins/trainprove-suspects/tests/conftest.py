@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from trainprove_suspects.plugin import HTTP_OPTIONS, ONNX_OPTIONS
+from trainprove_suspects.options import HTTP_OPTIONS, ONNX_OPTIONS
 
 from trainprove_core.config import validate_table
 from trainprove_core.task import Task

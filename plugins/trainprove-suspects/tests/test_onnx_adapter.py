@@ -7,9 +7,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
+import trainprove_suspects.plugin as plugin
 from trainprove_suspects.onnx_model import OnnxSuspect
 
 from trainprove_core.errors import ConfigError, InputError
+from trainprove_core.testing import SuspectAdapterContract, build
 
 
 def export(module, example, path, dynamic_batch=True, dynamo=False):
@@ -45,6 +47,27 @@ class BgrProbabilities(torch.nn.Module):
 
     def forward(self, x):
         return self.model(x.flip(1)).softmax(1)
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    return export(model, torch.zeros(2, 3, 16, 16), tmp_path_factory.mktemp("onnx") / "m.onnx")
+
+
+class TestOnnxAdapter(SuspectAdapterContract):
+    """The adapter contract, on a logits model exported with a dynamic batch axis."""
+
+    identity_changes = ({"mean": [0.0, 0.0, 0.0]}, {"channel_order": "BGR"}, {"value_range": "0-255"})
+    identity_keeps = ({"batch_size": 3}, {"threads": 2})
+
+    @pytest.fixture
+    def adapter_factory(self, exported, adapter_task):
+        table = {"model": str(exported), "threads": 1}
+        return lambda **settings: build(plugin, "suspect", "onnx", {**table, **settings}, adapter_task)
+
+    @pytest.fixture
+    def adapter_images(self, images):
+        return images[:12]
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from trainprove_core.task import Task
 
 from .answers import AnswerError, OutputKind, concatenate, from_labels, from_output, from_scores
 from .images import Preprocessing, encode_base64, infer_layout, requested_size, spatial_size
-from .plugin import HTTP_JSON_OPTIONS, HTTP_V2_OPTIONS
+from .options import HTTP_JSON_OPTIONS, HTTP_V2_OPTIONS
 from .transport import RetryPolicy, Transport
 
 V2_DATATYPES = {"FP32": np.float32, "FP16": np.float16, "FP64": np.float64, "UINT8": np.uint8}
