@@ -138,6 +138,11 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return _esc(value)
 
 
+def _num(value: float) -> str:
+    """A finite number for a chart: three decimals as the explanations write them, fewer when large."""
+    return f"{value:.3f}" if abs(value) < 100 else f"{value:.5g}"
+
+
 def _fmt_p(value: Any) -> str:
     if isinstance(value, float) and math.isfinite(value) and value != 0 and abs(value) < 1e-3:
         return f"{value:.2e}"
@@ -177,6 +182,7 @@ X0, X1 = 52, 586  # plot area, left and right
 Y_TOP, Y_BASE = 34, 128  # plot area, top and the histogram's baseline
 RUG_TOP, RUG_BOTTOM = 134, 148  # the strip of sample values, under the baseline
 LEGEND_Y, LEGEND_ROW = 15, 16  # the legend's first row (baseline), above the plot area: no line crosses it
+MIN_BAR = 6  # px: the narrowest histogram bar (a squeezed sample gets fewer, wider bins)
 CHAR_WIDTH = 6.6  # of the 11 px labels, a generous estimate (a legend wraps rather than overflows)
 
 # Presentation attributes, not CSS classes: a chart looks the same in any renderer, and saved on its own.
@@ -234,7 +240,7 @@ def verdict_svg(verdict: Mapping[str, Any], uid: str = "c") -> str | None:
 
     # Histogram over the sample's own range (so a far-away suspect does not squash it into one bin).
     n = len(sample)
-    bins = min(20, max(5, n // 2))
+    bins = min(20, max(5, n // 2), max(1, int((smax - smin) * scale / MIN_BAR)))  # no bar under MIN_BAR px
     if smax > smin:
         width = (smax - smin) / bins
         counts = [0] * bins
@@ -242,7 +248,7 @@ def verdict_svg(verdict: Mapping[str, Any], uid: str = "c") -> str | None:
             counts[min(bins - 1, int((x - smin) / width))] += 1
         edges = [smin + i * width for i in range(bins + 1)]
     else:  # one value: one bar, a few pixels wide
-        counts, edges = [n], [smin - 2 / scale, smin + 2 / scale]
+        counts, edges = [n], [smin - MIN_BAR / scale, smin + MIN_BAR / scale]
     top = max(counts)
     y_ticks = [t for t in _ticks(0, top, 4)[0] if t == int(t)] if top > 1 else [0.0, 1.0]
     y_scale = (Y_BASE - Y_TOP - 8) / max(top, y_ticks[-1])  # headroom under the suspect's marker
@@ -290,14 +296,14 @@ def verdict_svg(verdict: Mapping[str, Any], uid: str = "c") -> str | None:
     if boundary is not None:
         bx = sx(boundary)
         shapes.append(f'<line {BOUNDARY} x1="{bx:.1f}" x2="{bx:.1f}" y1="{Y_TOP - 4}" y2="{RUG_BOTTOM}"/>')
-        legend.append(("bnd", f"decision boundary {boundary:.3f}"))
+        legend.append(("bnd", f"decision boundary {_num(boundary)}"))
     if value is not None:
         vx = sx(value)
         shapes.append(
             f'<line x1="{vx:.1f}" x2="{vx:.1f}" y1="{Y_TOP}" y2="{RUG_BOTTOM}" stroke="{colour}" '
             f'stroke-width="2.5"/><path d="M{vx - 5:.1f} {Y_TOP - 7}h10l-5 7z" fill="{colour}"/>'
         )
-        legend.append(("val", f"suspect {value:.3f} ({SHORT.get(decision, decision)})"))
+        legend.append(("val", f"suspect {_num(value)} ({SHORT.get(decision, decision)})"))
     else:
         legend.append(("none", "suspect: no value"))
     if dropped:
@@ -352,12 +358,11 @@ def _chart_title(
     dropped: int,
 ) -> str:
     """The chart in words (its accessible name, and a tooltip)."""
-    words = (
-        f"{quantity}: reference sample of {len(sample)} values from {min(sample):.3f} to {max(sample):.3f}"
-    )
-    words += f"; suspect {value:.3f}" if value is not None else "; no suspect value"
+    low, high = _num(min(sample)), _num(max(sample))
+    words = f"{quantity}: reference sample of {len(sample)} values from {low} to {high}"
+    words += f"; suspect {_num(value)}" if value is not None else "; no suspect value"
     if boundary is not None:
-        words += f"; decision boundary {boundary:.3f}"
+        words += f"; decision boundary {_num(boundary)}"
     if dropped:
         words += f"; {dropped} non-finite values not drawn"
     return f"{words}; decision: {decision}"
