@@ -25,8 +25,8 @@ fixture, and every check of the contract runs against your plugin:
 - `DecisionTestContract` (`decision_test_factory`): `needs` is declared; verdicts on simulated audits
   (`trainprove_core.simulate`) have a decision in `records.DECISIONS`, an explanation, a finite
   `details["score"]` when they decide and a `details["reason"]` when they do not, JSON details, the same
-  decision twice; clear cases come out right (`separates`); degenerate evidence (a suspect that answered
-  nothing, a shadow at chance) is inconclusive.
+  decision twice; clear cases come out right (4 of 5 each way, `separates`); degenerate evidence (a
+  suspect that answered nothing, a shadow at chance) is inconclusive.
 
 Every factory takes the plugin's audit-file keys as keyword arguments; `build` makes one from a plugin's
 registration exactly as an audit does (the table validated against the declared options, defaults filled
@@ -301,8 +301,9 @@ class DecisionTestContract(_Factory):
     served by these checks."""
 
     factory_fixture = "decision_test_factory"
-    world = SimulatedAudit(gap=0.15, confidence_gap=2.0)
-    """Where the clear cases come from: other-source suspects 15 points below the shadow."""
+    world = SimulatedAudit(gap=0.15, shift_sd=0.0, confidence_sd=0.0, confidence_gap=2.0)
+    """Where the clear cases come from: same-source suspects exactly as accurate and confident as the
+    shadow, other-source ones 15 points less accurate and less confident."""
     separates = True
     """Whether the clear cases must come out right (False for a rule that ignores the evidence)."""
 
@@ -364,10 +365,13 @@ class DecisionTestContract(_Factory):
     def test_clear_cases_come_out_right(self, decision_test: DecisionTest) -> None:
         if not self.separates:
             pytest.skip("this rule does not read the evidence")
-        trained = decision_test.decide(self.evidence(decision_test, True, seed=2))
-        other = decision_test.decide(self.evidence(decision_test, False, seed=3))
-        assert trained.decision == "trained-on-generator", trained.explanation
-        assert other.decision == "not-trained-on-generator", other.explanation
+        # A rule errs at its alpha even on clear cases: most of five each way must come out right.
+        for trained, right in ((True, "trained-on-generator"), (False, "not-trained-on-generator")):
+            verdicts = [
+                decision_test.decide(self.evidence(decision_test, trained, seed)) for seed in range(5)
+            ]
+            wrong = [v.explanation for v in verdicts if v.decision != right]
+            assert len(wrong) <= 1, f"{len(wrong)} of 5 clear cases not {right}: {wrong}"
 
     def test_degenerate_evidence_is_inconclusive(self, decision_test: DecisionTest) -> None:
         for what, evidence in self.degenerate_evidence(decision_test).items():

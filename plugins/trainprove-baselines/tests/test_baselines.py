@@ -12,9 +12,17 @@ from trainprove_core.errors import ConfigError
 from trainprove_core.evidence import batch_accuracies
 from trainprove_core.records import Answers, Evidence
 from trainprove_core.simulate import SimulatedAudit
-from trainprove_core.testing import isolated_plugins
+from trainprove_core.testing import DecisionTestContract, build, isolated_plugins
 
 WORLD = SimulatedAudit(gap=0.1)
+
+
+class TestWelchContract(DecisionTestContract):
+    """The decision-test contract, for Welch's test with either null hypothesis."""
+
+    @pytest.fixture(params=["trained", "not-trained"])
+    def decision_test_factory(self, request):
+        return lambda **settings: build(plugin, "test", "welch", {"null": request.param, **settings})
 
 
 def _evidence(trained: bool, seed: int = 0, world: SimulatedAudit = WORLD, name: str = "s") -> Evidence:

@@ -12,9 +12,17 @@ from trainprove_core.errors import ConfigError
 from trainprove_core.evidence import Preconditions, batch_accuracies
 from trainprove_core.records import Answers, Evidence
 from trainprove_core.simulate import SimulatedAudit
-from trainprove_core.testing import isolated_plugins
+from trainprove_core.testing import DecisionTestContract, build, isolated_plugins
 
 WORLD = SimulatedAudit(gap=0.15, confidence_gap=2.0)
+
+
+class TestEveryTrainProVeTest(DecisionTestContract):
+    """The decision-test contract, for each of the three tests as an audit file builds them."""
+
+    @pytest.fixture(params=["trainprove", "trainprove-ent", "trainprove-sim"])
+    def decision_test_factory(self, request):
+        return lambda **settings: build(plugin, "test", request.param, settings)
 
 
 def _evidence(trained: bool, seed: int = 0, probabilities: bool = True, world: SimulatedAudit = WORLD):
