@@ -1,17 +1,19 @@
-"""The example adapter, found the way trainprove finds any plugin: through its installed entry point."""
+"""The example adapter: the contract every adapter keeps (`trainprove_core.testing`), and the adapter
+found the way trainprove finds any plugin, through its installed entry point."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import trainprove_example_adapter.plugin as plugin
 
-from trainprove_core.audit import ImageSet, Workspace
+from trainprove_core import ImageSet, InputError, Task
+from trainprove_core.audit import Workspace
 from trainprove_core.config import validate_table
-from trainprove_core.errors import InputError
 from trainprove_core.executors import LocalExecutor
 from trainprove_core.plugins import load_plugins
 from trainprove_core.store import Store
-from trainprove_core.task import Task
+from trainprove_core.testing import SuspectAdapterContract, build
 
 
 @pytest.fixture
@@ -24,8 +26,29 @@ def weights(tmp_path):
     return path
 
 
+class TestNpzLinear(SuspectAdapterContract):
+    """Every check an adapter must pass, inherited: give it a factory and it runs them."""
+
+    classes = ("dark", "bright")
+    identity_keeps = ({"batch_size": 7},)  # how answers are chunked does not change them
+
+    @pytest.fixture
+    def adapter_factory(self, weights, adapter_task):
+        table = {"weights": str(weights)}
+        return lambda **settings: build(plugin, "suspect", "npz-linear", {**table, **settings}, adapter_task)
+
+
+def test_identity_follows_the_weights(weights, tmp_path):
+    task = Task(("dark", "bright"), 16)
+    other = tmp_path / "other.npz"
+    with np.load(weights) as data:
+        np.savez(other, W=-data["W"], b=data["b"], classes=data["classes"])
+    a, b = (build(plugin, "suspect", "npz-linear", {"weights": str(w)}, task) for w in (weights, other))
+    assert a.identity["weights_sha256"] != b.identity["weights_sha256"] and "weights" not in a.identity
+
+
 def test_registered_through_the_entry_point():
-    registered = load_plugins(strict=True).get("suspect", "npz-linear")
+    registered = load_plugins(strict=True).suspect_adapter("npz-linear")
     assert registered.distribution == "trainprove-example-adapter"
     assert [o.name for o in registered.spec.options] == ["weights", "side", "batch_size"]
 
