@@ -55,6 +55,26 @@ def trainprove_commands(cli):
         click.echo("hello")
 '''
 
+RAISING_COMMANDS = '''
+"""Adds `trainprove half` and then fails."""
+from trainprove_core.hookspecs import hookimpl
+from trainprove_core.records import DecisionTestSpec
+
+
+@hookimpl
+def trainprove_commands(cli):
+    @cli.command()
+    def half():
+        """Never reachable: the hook fails after adding it."""
+
+    raise RuntimeError("my command hook is broken")
+
+
+@hookimpl
+def trainprove_decision_tests():
+    return [DecisionTestSpec("half-rule", lambda settings: None, "from a plugin whose commands fail")]
+'''
+
 OBSERVER_ONLY = """
 from trainprove_core.hookspecs import hookimpl
 

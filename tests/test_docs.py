@@ -38,6 +38,19 @@ def test_every_hook_is_implemented_by_code_the_suite_runs():
     assert not missing, f"hooks that no plugin or test implements: {missing}"
 
 
+def test_every_hook_has_a_test_that_exercises_it():
+    """Datasette's rule: a hook that no test module names (implementing it, calling it, or selecting by it)
+    is a hook nothing checks still works."""
+    tests = [
+        *(ROOT / "tests").glob("test_*.py"),
+        *(ROOT / "plugins").glob("*/tests/test_*.py"),
+        *(ROOT / "docs" / "examples").glob("*/tests/test_*.py"),
+    ]
+    sources = {p: p.read_text() for p in tests if p.name != "test_docs.py"}
+    untested = [name for name in _hooks() if not any(re.search(rf"\b{name}\b", s) for s in sources.values())]
+    assert not untested, f"hooks in hookspecs.py that no test module exercises: {untested}"
+
+
 def test_the_readme_audit_file_is_valid(tmp_path):
     from trainprove_core.config import load_config
     from trainprove_core.plugins import load_plugins

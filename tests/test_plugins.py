@@ -20,6 +20,7 @@ from fake_dists import (
     MISSPELT,
     OBSERVER_ONLY,
     RAISING,
+    RAISING_COMMANDS,
     RICH_OPTIONS,
     run_trainprove,
     write_distribution,
@@ -88,6 +89,27 @@ def test_a_registry_hook_that_raises_or_returns_junk_is_a_listed_failure(fake_di
     assert "digits-real" in plugins.names("generator") or "trainprove" in plugins.names("test")
     with pytest.raises(PluginError, match="'tpx-junk' from tpx-junk 1.2.3 failed to load"):
         load_plugins(strict=True)
+
+
+def test_a_command_hook_that_raises_is_a_listed_failure_and_the_cli_still_starts(site):
+    write_distribution(site, "tpx-half", "tpx_half", RAISING_COMMANDS)
+    write_distribution(site, "tpx-hello", "tpx_hello", COMMAND_ONLY)
+    help_text = run_trainprove(site, "--help")
+    assert help_text.returncode == 0, help_text.stderr
+    assert "hello" in help_text.stdout and "half" not in help_text.stdout  # its half-added command goes
+    records = {
+        (r["kind"], r["name"]): r for r in json.loads(run_trainprove(site, "plugins", "--json").stdout)
+    }
+    assert (
+        records[("plugin", "tpx-half")]["status"] == "failed"
+        and "my command hook is broken" in records[("failed", "tpx-half")]["error"]
+    )
+    assert ("test", "half-rule") not in records  # unregistered, like a plugin whose registry hook raises
+    strict = run_trainprove(site, "--help", TRAINPROVE_STRICT_PLUGINS="1")
+    assert (
+        strict.returncode == 2
+        and "'tpx-half' from tpx-half 1.2.3 failed to add its commands" in strict.stderr
+    )
 
 
 def test_a_misspelt_hook_is_a_listed_problem(fake_distribution):

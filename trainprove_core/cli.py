@@ -252,11 +252,12 @@ def report(run_dir: Path) -> None:
 
 
 def main() -> None:
-    """Entry point: load plugins once, let them add commands, run."""
+    """Entry point: load plugins once, let them add commands (a plugin whose command hook raises is listed
+    as failed), run."""
     try:
         plugin_set = load_plugins()
+        plugin_set.add_commands(cli)
     except TrainproveError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(2)
-    plugin_set.hook.trainprove_commands(cli=cli)
     cli(obj={"plugins": plugin_set})

@@ -6,7 +6,8 @@ Plugins are entry points of the group "trainprove"; each points at a module (or 
 Loading never hides or breaks a plugin:
 
 - a plugin that fails to import, or whose registry hook raises or returns something else than spec
-  records, is recorded in `failures` and skipped (`TRAINPROVE_STRICT_PLUGINS=1` makes it an error);
+  records, is recorded in `failures` and skipped (`TRAINPROVE_STRICT_PLUGINS=1` makes it an error); so is
+  one whose `trainprove_commands` raises when the CLI starts (`PluginSet.add_commands`);
 - two entry points with one name (from two distributions) are both loaded, each under
   `<distribution>:<name>`, and the collision is a warning;
 - two plugins registering one name under one kind are both listed; the name is an error naming both
@@ -380,6 +381,35 @@ class PluginSet:
                 del self.plugins[name]
             raise
 
+    def add_commands(self, group: Any, strict: bool | None = None) -> None:
+        """Let every plugin add its subcommands to the click `group` (`trainprove_commands`), one plugin at
+        a time: one whose hook raises loses the commands it added, is unregistered and is listed as failed,
+        and the others' commands stay (`strict`, default `TRAINPROVE_STRICT_PLUGINS`: a `PluginError`)."""
+        strict = strict_plugins() if strict is None else strict
+        for impl in reversed(self.pm.hook.trainprove_commands.get_hookimpls()):  # pluggy's call order
+            name = impl.plugin_name
+            before = set(group.commands)
+            try:
+                self._only(impl.plugin, "trainprove_commands")(cli=group)
+            except Exception as exc:  # noqa: BLE001 - one plugin's command must not break the CLI
+                for added in set(group.commands) - before:
+                    del group.commands[added]
+                distribution, version = self.sources.get(name, (name, ""))
+                if strict:
+                    raise PluginError(
+                        f"plugin {name!r} from {distribution} {version} failed to add its commands: {exc!r}"
+                    ) from exc
+                self._fail(name, distribution, version, exc)
+
+    def _fail(self, name: str, distribution: str, version: str, exc: BaseException) -> None:
+        """Unregister a plugin and list it as failed, with the last line of its error."""
+        self._forget(name)
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[-1]
+        info = self.plugins.get(name)
+        if info is not None:
+            info.status, info.reason = "failed", detail
+        self.failures.append(PluginFailure(name, distribution, detail, version))
+
     def _only(self, plugin: Any, hook: str) -> Any:
         """A pluggy hook caller for `hook` that reaches only `plugin` (traced like any hook call)."""
         others = [p for p in self.pm.get_plugins() if p is not plugin]
@@ -549,10 +579,7 @@ def load_plugins(strict: bool | None = None) -> PluginSet:
         except Exception as exc:  # noqa: BLE001 - any failure inside a plugin must not break trainprove
             if strict:
                 raise PluginError(f"plugin {name!r} from {dist} {version} failed to load: {exc!r}") from exc
-            plugins._forget(name)
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[-1]
-            info.status, info.reason = "failed", detail
-            plugins.failures.append(PluginFailure(name, dist, detail, version))
+            plugins._fail(name, dist, version, exc)
 
     for ep_name, count in sorted(uses.items()):
         if count < 2:
