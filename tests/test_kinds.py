@@ -9,6 +9,7 @@ import pytest
 
 from trainprove_core import hookspecs
 from trainprove_core.config import TABLES
+from trainprove_core.errors import PluginError
 from trainprove_core.glyphs import GlyphPlugin
 from trainprove_core.plugins import HOOK_NAMES, REGISTRY_HOOKS
 from trainprove_core.records import KIND, KINDS
@@ -40,5 +41,7 @@ def test_typed_accessors_return_the_registration_of_their_kind():
     assert plugins.shadow_trainer("pixel-logistic").kind == "shadow-trainer"
     assert plugins.suspect_adapter("pixel-logistic").kind == "suspect"
     assert plugins.executor("local").distribution == "trainprove"
+    with pytest.raises(PluginError, match="unknown test 'trainprove'"):
+        plugins.decision_test("trainprove")
     with pytest.raises(ValueError, match="no kind 'generators'"):
         plugins.get("generators", "glyphs")

@@ -103,13 +103,6 @@ class Store:
             return final
         return self._commit(final, identity, build)
 
-    def arrays(self, kind: str, identity: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
-        """The arrays of a finished chunked artifact, or None."""
-        final = self.location(kind, identity)
-        if not (final / META).exists():
-            return None
-        return load_npz(final / DATA)
-
     def chunked(
         self,
         kind: str,
