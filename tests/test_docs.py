@@ -61,3 +61,21 @@ def test_the_readme_audit_file_is_valid(tmp_path):
     config = load_config(tmp_path / "audit.toml", load_plugins(strict=True))
     assert config.generator.use == "stable-diffusion-v1-4" and config.validation.batch_size == 128
     assert [t.name for t in config.tests] == ["trainprove", "trainprove-paper"]
+
+
+def test_the_readme_plugin_keeps_the_decision_test_contract():
+    """The README's example plugin, run as written, passes the checks the kit gives plugin authors."""
+    import types
+
+    from trainprove_core.testing import DecisionTestContract, build
+
+    readme = (ROOT / "README.md").read_text()
+    source = re.search(r"```python\n(# my_rules/plugin.py.*?)```", readme, re.S).group(1)
+    module = types.ModuleType("my_rules_plugin")
+    exec(compile(source, "README.md", "exec"), module.__dict__)
+    rule = build(module, "test", "margin")
+    contract = DecisionTestContract()
+    contract.test_declares_what_it_needs(rule)
+    contract.test_verdicts_are_well_formed_and_repeatable(rule)
+    contract.test_clear_cases_come_out_right(rule)
+    contract.test_degenerate_evidence_is_inconclusive(rule)
