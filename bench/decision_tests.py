@@ -53,6 +53,13 @@ def tests_for(defender: str) -> tuple[dict[str, Any], ...]:
         {"use": "meta-classifier", "sources": others, "shadows_per_source": 2},
         {"use": "random-guess"},
         {"use": "calibrated", "references": others, "alpha": ALPHA},
+        {
+            "use": "calibrated",
+            "name": "calibrated (relative only)",
+            "references": others,
+            "alpha": ALPHA,
+            "clear_by": "relative",
+        },
     )
 
 
@@ -123,12 +130,18 @@ def audit_pool(
 
 
 def bench_pool(
-    pool_dir: Path, store: Any, out_dir: Path, plugins: Any, settings: Sequence[str], show_progress: bool
+    pool_dir: Path,
+    store: Any,
+    out_dir: Path,
+    plugins: Any,
+    settings: Sequence[str],
+    show_progress: bool,
+    limit: int | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     manifest = json.loads((pool_dir / "manifest.json").read_text(encoding="utf-8"))
     records = []
     for setting in settings:
-        suspects = [s for s in manifest["suspects"] if s["setting"] == setting]
+        suspects = [s for s in manifest["suspects"] if s["setting"] == setting][:limit]
         extra = {
             s["name"]: {
                 "condition": s["condition"],
@@ -282,13 +295,13 @@ def by(records: Sequence[Mapping[str, Any]], *keys: str) -> dict[tuple, list[Map
     return groups
 
 
-def goals(records: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The calibrated rule's goals, each met or not, with the numbers."""
-    cal = [r for r in records if r["test"] == "calibrated"]
+def goals(records: Sequence[Mapping[str, Any]], rule: str) -> list[str]:
+    """A calibrated rule's goals, each met or not, with the numbers."""
+    cal = [r for r in records if r["test"] == rule]
     if not cal:
         return []
     whole = rule_metrics(cal)
-    lines = ["## The calibrated rule against its goals", ""]
+    lines = [f"### `{rule}` against the goals", ""]
     over = []
     for (setting, condition), rs in sorted(by(cal, "setting", "condition").items()):
         m = rule_metrics(rs)
@@ -399,11 +412,21 @@ def write_markdown(
                     *rule_table({n: rule_metrics([r for r in rs if r["test"] == n]) for n in rules}),
                     "",
                 ]
-        lines += goals(bench)
+        for rule in ("calibrated", "calibrated (relative only)"):
+            lines += goals(bench, rule)
         lines += [
             "### Per condition",
             "",
-            *condition_table(bench, ["calibrated", "trainprove", "meta-classifier", "accuracy-threshold"]),
+            *condition_table(
+                bench,
+                [
+                    "calibrated",
+                    "calibrated (relative only)",
+                    "trainprove",
+                    "meta-classifier",
+                    "accuracy-threshold",
+                ],
+            ),
             "",
         ]
     if demo:
@@ -497,6 +520,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--pools", default="bench,demo", help="which pools: bench, demo or both")
     parser.add_argument("--simulation-trials", type=int, default=2000, help="simulated suspects per kind")
     parser.add_argument("--progress", action="store_true", help="show progress")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N suspects per setting")
     args = parser.parse_args(argv)
     import os
 
@@ -514,7 +538,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     bench, setup = [], {}
     if "bench" in pools:
         bench, setup = bench_pool(
-            args.pool_dir, store, runs, plugins, args.settings.split(","), args.progress
+            args.pool_dir, store, runs, plugins, args.settings.split(","), args.progress, args.limit
         )
     demo = demo_pool(store, runs, plugins, args.progress) if "demo" in pools else []
     (runs / "records.json").write_text(json.dumps({"bench": bench, "demo": demo}, indent=1), encoding="utf-8")

@@ -27,25 +27,18 @@ from .config import AuditConfig, ImageSetConfig, PluginTable, validate_table
 from .errors import BudgetExceeded, InputError, TrainproveError
 from .evidence import declined
 from .plugins import PluginSet
-from .records import Answers, DecisionTest, Evidence, GenerationRequest, Generator, SuspectAdapter, Verdict
+from .records import (
+    Answers,
+    DecisionTest,
+    Evidence,
+    GenerationRequest,
+    Generator,
+    ImageSet,
+    SuspectAdapter,
+    Verdict,
+)
 from .store import Store, content_key, derive_seed
 from .task import Task
-
-
-@dataclass
-class ImageSet:
-    """Images (uint8, N x S x S x 3 at the task's size) with their classes, and the key they are stored
-    under."""
-
-    role: str
-    key: str
-    images: np.ndarray
-    labels: np.ndarray
-    identity: dict[str, Any]
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
 
 NOT_ANSWERED = -1
 """The label of an image a model did not answer (in `Answers.labels`)."""

@@ -68,6 +68,24 @@ OPTIONS = (
         "task)",
     ),
     Option(
+        "accuse_by",
+        "str",
+        "relative",
+        choices=("relative", "absolute"),
+        help="the statistic compared with the innocent references: relative = log(references' error rate "
+        "/ the generator's), which a model strong everywhere does not fool; absolute = -log(error rate on "
+        "the generator's images)",
+    ),
+    Option(
+        "clear_by",
+        "str",
+        "absolute",
+        choices=("relative", "absolute"),
+        help="the statistic compared with the guilty references: absolute sees a mixture that includes the "
+        "generator's images (strong on them and elsewhere), which the relative error puts among the "
+        "innocent",
+    ),
+    Option(
         "min_answered",
         "float",
         0.95,

@@ -52,11 +52,16 @@ from trainprove_core import progress
 from trainprove_core.config import AuditConfig, ImageSetConfig
 from trainprove_core.errors import ConfigError
 from trainprove_core.evidence import abstain, answered
-from trainprove_core.records import Answers, Evidence, Verdict
+from trainprove_core.records import Answers, Evidence, ImageSet, Verdict
 from trainprove_core.store import content_key, derive_seed
 
 NAME = "calibrated"
-QUANTITY = "relative error: log(mean error rate on the references' images / error rate on the generator's)"
+STATISTICS = ("relative", "absolute")
+QUANTITIES = {
+    "relative": "relative error: log(references' mean error rate / error rate on the generator's images)",
+    "absolute": "absolute error: -log(error rate on the generator's images)",
+}
+QUANTITY = "relative and absolute error on the generator's images"
 
 
 def recipe_defaults(trainer: str, settings: Mapping[str, Any], image_size: int) -> list[dict[str, Any]]:
@@ -164,11 +169,18 @@ class Population:
 
 
 def decide(
-    s: float, innocent: Population, guilty: Population, alpha: float, beta: float
+    s: float,
+    innocent: Population,
+    guilty: Population,
+    alpha: float,
+    beta: float,
+    s_clear: float | None = None,
 ) -> tuple[str, float, float]:
-    """The three-way decision from the suspect's statistic and the two reference populations."""
+    """The three-way decision from the suspect's statistic and the two reference populations. `s` is
+    compared with the innocent population (accusing), `s_clear` (default `s`) with the guilty one
+    (clearing): each bound holds on its own, whichever statistic each side uses."""
     p_innocent = innocent.tail(s, upper=True)
-    p_guilty = guilty.tail(s, upper=False)
+    p_guilty = guilty.tail(s if s_clear is None else s_clear, upper=False)
     accuse, clear = p_innocent <= alpha, p_guilty <= beta
     if accuse and not clear:
         return "trained-on-generator", p_innocent, p_guilty
@@ -188,8 +200,13 @@ def error_rate(acc: float, n: int) -> float:
     return ((1.0 - acc) * n + 0.5) / (n + 1.0)
 
 
-def relative_error(acc_g: float, n_g: int, acc_r: Sequence[float], n_r: int) -> float:
-    """log(mean error rate on the references' images / error rate on the generator's images)."""
+def relative_error(
+    acc_g: float, n_g: int, acc_r: Sequence[float], n_r: int, statistic: str = "relative"
+) -> float:
+    """`relative`: log(mean error rate on the references' images / error rate on the generator's).
+    `absolute`: -log(error rate on the generator's images), the references' images unused."""
+    if statistic == "absolute":
+        return -math.log(error_rate(acc_g, n_g))
     err_r = float(np.mean([error_rate(a, n_r) for a in acc_r]))
     return math.log(err_r / error_rate(acc_g, n_g))
 
@@ -200,8 +217,8 @@ class References:
 
     sources: list[str]
     sets: dict[str, Any]  # source label -> ImageSet (validation images of that reference source)
-    innocent: Population
-    guilty: Population
+    innocent: dict[str, Population]  # statistic -> population
+    guilty: dict[str, Population]
     models: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -225,6 +242,8 @@ class CalibratedTest:
         reference_per_class: int | None = None,
         min_accuracy: float = 0.3,
         min_answered: float = 0.95,
+        accuse_by: str = "relative",
+        clear_by: str = "absolute",
     ) -> None:
         if not references:
             raise ConfigError(f"{NAME}: `references` must name at least one reference source", key="test")
@@ -246,6 +265,7 @@ class CalibratedTest:
         self.reference_per_class = reference_per_class
         self.min_accuracy = min_accuracy
         self.min_answered = min_answered
+        self.accuse_by, self.clear_by = accuse_by, clear_by
         self._built: dict[str, References] = {}
 
     # ---- the verdict -----------------------------------------------------------------------------------
@@ -287,28 +307,29 @@ class CalibratedTest:
             answers = ask(f"{evidence.suspect_name} on reference {label}", image_set)
             acc_r[label] = accuracy(answers, image_set.labels)
         n_r = len(next(iter(refs.sets.values())))
-        s = relative_error(acc_g, len(evidence.true_labels), list(acc_r.values()), n_r)
+        n_g = len(evidence.true_labels)
+        stats = {st: relative_error(acc_g, n_g, list(acc_r.values()), n_r, st) for st in STATISTICS}
+        s, s_clear = stats[self.accuse_by], stats[self.clear_by]
+        innocent, guilty = refs.innocent[self.accuse_by], refs.guilty[self.clear_by]
         common = {
             "statistic": s,
             "alpha": self.alpha,
-            "n": refs.innocent.n + refs.guilty.n,
-            "quantity": QUANTITY,
-            "sample": [float(v) for v in refs.innocent.values],
+            "n": innocent.n + guilty.n,
+            "quantity": QUANTITIES[self.accuse_by],
+            "sample": [float(v) for v in innocent.values],
             "suspect_value": s,
-            "boundary": refs.innocent.quantile(self.alpha, upper=True),
+            "boundary": innocent.quantile(self.alpha, upper=True),
         }
         generator = run.config.generator.use
         details = {
             "accuracy_generator": acc_g,
             "accuracy_references": acc_r,
-            "innocent": {
-                "n": refs.innocent.n,
-                "sources": refs.innocent.k,
-                "mean": refs.innocent.mean,
-                "sd": refs.innocent.sd,
-            },
-            "guilty": {"n": refs.guilty.n, "mean": refs.guilty.mean, "sd": refs.guilty.sd},
-            "guilty_values": [float(v) for v in refs.guilty.values],
+            "statistics": stats,
+            "accuse_by": self.accuse_by,
+            "clear_by": self.clear_by,
+            "innocent": {"n": innocent.n, "sources": innocent.k, "mean": innocent.mean, "sd": innocent.sd},
+            "guilty": {"n": guilty.n, "mean": guilty.mean, "sd": guilty.sd},
+            "guilty_values": [float(v) for v in guilty.values],
             "beta": self.beta,
             "reference_queries": refs.reference_queries,
             "reference_models": refs.models,
@@ -326,17 +347,17 @@ class CalibratedTest:
                 details={**details, "reason": "has not learned the task"},
                 **common,
             )
-        decision, p_innocent, p_guilty = decide(s, refs.innocent, refs.guilty, self.alpha, self.beta)
+        decision, p_innocent, p_guilty = decide(s, innocent, guilty, self.alpha, self.beta, s_clear)
         details.update(p_innocent=p_innocent, p_guilty=p_guilty, score=s)
         refs_text = ", ".join(refs.sources)
         head = (
             f"{evidence.suspect_name} scores {acc_g:.3f} on {generator}'s images and "
-            f"{mean_r:.3f} on the references' ({refs_text}): relative error {s:+.2f}. "
-            f"A model not trained on {generator}'s images scores this high with probability at most "
-            f"{p_innocent:.2g} ({refs.innocent.n} innocent reference models on {refs.innocent.k} sources); "
-            "a model trained on them "
-            f"(wholly or in part) scores this low with probability {p_guilty:.2g} ({refs.guilty.n} guilty "
-            "reference models)."
+            f"{mean_r:.3f} on the references' ({refs_text}): {self.accuse_by} error {s:+.2f}"
+            + (f", {self.clear_by} error {s_clear:+.2f}" if self.clear_by != self.accuse_by else "")
+            + f". A model not trained on {generator}'s images scores this high with probability at most "
+            f"{p_innocent:.2g} ({innocent.n} innocent reference models on {innocent.k} sources); a model "
+            f"trained on them (wholly or in part) scores this low with probability {p_guilty:.2g} "
+            f"({guilty.n} guilty reference models)."
         )
         if decision == "trained-on-generator":
             tail = f" Trained on the generator: p_innocent {p_innocent:.2g} <= alpha {self.alpha}."
@@ -358,7 +379,7 @@ class CalibratedTest:
             head + tail,
             p_value=p_innocent,
             threshold=self.alpha,
-            effect_size=s - refs.innocent.mean,
+            effect_size=s - innocent.mean,
             details=details,
             **common,
         )
@@ -379,6 +400,7 @@ class CalibratedTest:
                 "references": self.references,
                 "settings": self.reference_settings,
                 "recipes": self.recipes,
+                "statistics": [self.accuse_by, self.clear_by],
                 "per_class": self.reference_per_class,
             }
         )
@@ -415,8 +437,8 @@ class CalibratedTest:
                 ImageSetConfig(config.validation.prompt, per_class, seed),
             )
 
-        def evaluate(name: str, adapter: Any, leave_out: str | None) -> tuple[float, dict[str, float]]:
-            """A reference model's statistic, and its accuracy on every set."""
+        def evaluate(name: str, adapter: Any, leave_out: str | None) -> tuple[dict, dict[str, float]]:
+            """A reference model's statistics, and its accuracy on every set."""
             acc = {
                 config.generator.use: accuracy(
                     ws.answers(name, adapter, run.validation)[0], run.validation.labels
@@ -427,7 +449,8 @@ class CalibratedTest:
                     acc[label] = accuracy(ws.answers(name, adapter, image_set)[0], image_set.labels)
             others = [a for label, a in acc.items() if label != config.generator.use]
             n_r = len(next(iter(sets.values())))
-            return relative_error(acc[config.generator.use], len(run.validation), others, n_r), acc
+            g, n_g = acc[config.generator.use], len(run.validation)
+            return {st: relative_error(g, n_g, others, n_r, st) for st in STATISTICS}, acc
 
         recipes = self._recipes(config)
         trainer_settings = dict(config.trainer.settings)
@@ -489,14 +512,20 @@ class CalibratedTest:
                 }
             )
         n_g, n_r = len(run.validation), per_class * run.task.num_classes
-        # The smallest spread the statistic can have: the binomial noise of both log error rates
-        # (delta method) at an error rate of 0.1.
-        floor = math.sqrt(0.9 / (0.1 * n_g) + 0.9 / (0.1 * n_r * max(1, len(sources) - 1)))
+        # The smallest spread a statistic can have: the binomial noise of its log error rates (delta
+        # method) at an error rate of 0.1.
+        floors = {
+            "relative": math.sqrt(0.9 / (0.1 * n_g) + 0.9 / (0.1 * n_r * max(1, len(sources) - 1))),
+            "absolute": math.sqrt(0.9 / (0.1 * n_g)),
+        }
         refs = References(
             [label for label, _ in sources],
             sets,
-            Population(np.array(innocent), floor, np.array(groups)),
-            Population(np.array(guilty), floor),
+            {
+                st: Population(np.array([v[st] for v in innocent]), floors[st], np.array(groups))
+                for st in STATISTICS
+            },
+            {st: Population(np.array([v[st] for v in guilty]), floors[st]) for st in STATISTICS},
             models,
         )
         self._built[key] = refs
@@ -507,8 +536,6 @@ class CalibratedTest:
     ) -> Any:
         """A training set with `share` of each class from the defender's images, the rest drawn evenly
         from the reference sources' (its key names everything it was made from)."""
-        from trainprove_core.audit import ImageSet
-
         rng = np.random.default_rng(derive_seed(config.shadow.seed, NAME, "mix", own.key, share))
         parts_x, parts_y, keys = [], [], [own.key]
         n_own = max(1, round(n_per_class * share))

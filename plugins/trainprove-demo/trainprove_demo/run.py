@@ -33,6 +33,8 @@ def toml_dumps(doc: Mapping[str, Any]) -> str:
             return json.dumps(v)
         if isinstance(v, list):
             return "[" + ", ".join(value(x) for x in v) + "]"
+        if isinstance(v, dict):  # a table inside a table: an inline table
+            return "{ " + ", ".join(f"{json.dumps(k)} = {value(x)}" for k, x in v.items()) + " }"
         raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
     lines = [

@@ -2,10 +2,10 @@
 of pipeline loading: the `model` (and `decoder`) options carry a cheap check of the local cache."""
 
 import json
+from importlib import metadata
 
 import pytest
 from trainprove_diffusers import plugin as diffusers_plugin
-from trainprove_timm import plugin as timm_plugin
 
 from trainprove_core.config import load_config
 from trainprove_core.errors import ConfigError
@@ -76,8 +76,11 @@ def _cached_pipeline(cache, repo_id, components, listed=None, commit="0123abcd")
 def _load(tmp_path, generator, use="stable-diffusion-v1-4"):
     path = tmp_path / "audit.toml"
     path.write_text(AUDIT.format(use=use, generator=generator))
+    # The shadow trainer comes from the installed timm plugin, by its entry point (plugins never import
+    # each other).
+    (timm,) = metadata.entry_points(group="trainprove", name="trainprove-timm")
     plugins = isolated_plugins(
-        (diffusers_plugin, "trainprove-diffusers"), (timm_plugin, "trainprove-timm"), (DefaultTest(), "test")
+        (diffusers_plugin, "trainprove-diffusers"), (timm.load(), "trainprove-timm"), (DefaultTest(), "test")
     )
     return load_config(path, plugins)
 
