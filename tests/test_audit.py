@@ -94,3 +94,15 @@ def test_a_cleared_positive_control_turns_the_audits_clearings_inconclusive(plug
     assert report["positive_control"]["verdicts"][0]["decision"] == "not-trained-on-generator"
     assert report["warnings"][0].startswith("positive control failed: trainprove judged")
     assert [v["decision"] for v in report["verdicts"]] == ["inconclusive"]
+
+
+def test_a_shadow_near_chance_is_named_as_the_cause(plugins, suspect_pool, tmp_path):
+    """A recipe that does not suit the images (here: one epoch at a tiny learning rate) leaves the shadow
+    near chance; the audit says so, and what to change, instead of only 'inconclusive'."""
+    doc = base_audit(suspect=[{"name": "same", "use": "timm", "checkpoint": str(suspect_pool["same"])}])
+    doc["shadow"].update(epochs=1, lr=1e-6)
+    report = run_audit(config_from_dict(doc, plugins), plugins, tmp_path / "o", Store(tmp_path / "s"), False)
+    assert report.report["shadow"]["validation_accuracy"] < 0.45
+    assert report.report["warnings"][0].startswith("the shadow model scores")
+    assert "[shadow] epochs" in report.report["warnings"][0]
+    assert report.report["verdicts"][0]["decision"] == "inconclusive"

@@ -658,6 +658,16 @@ def run_audit(
             )
 
     clock.lap("controls")
+    shadow_accuracy = float(np.mean(shadow_answers.labels == validation.labels))
+    chance = 1.0 / task.num_classes
+    if shadow_accuracy < chance + 0.1:
+        warnings.insert(
+            0,
+            f"the shadow model scores {shadow_accuracy:.3f} on its own generator's validation images, near "
+            f"chance ({chance:.3f}): it did not learn the task from the shadow set, so verdicts that compare "
+            "a suspect with it say nothing. Train it longer or with a recipe that suits the image size "
+            "([shadow] epochs, lr, batch_size, arch; `trainprove plugins timm` lists every key).",
+        )
     report = {
         "trainprove_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

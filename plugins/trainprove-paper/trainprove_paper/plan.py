@@ -212,7 +212,17 @@ def audit_spread(config, plugins, store, show_progress: bool = True) -> ShadowSp
 def format_plan(result: dict) -> str:
     """The plan as a few lines a defender can read."""
     sh, cur = result["shadow"], result["current"]
-    lines = [
+    chance = result.get("chance")
+    warning = []
+    if chance is not None and sh["accuracy"] < chance + 0.1:
+        warning = [
+            f"WARNING: the shadow model scores {sh['accuracy']:.3f}, near chance ({chance:.3f}): it has not "
+            "learned the task from the shadow set, so no design below can tell a suspect anything, and "
+            "every TrainProVe verdict will be inconclusive. Train it longer or with a recipe that suits "
+            "the image size ([shadow] epochs, lr, batch_size, arch: `trainprove plugins timm` lists them), "
+            "or give it more images.",
+        ]
+    lines = warning + [
         f"Shadow model on the validation set: accuracy {sh['accuracy']:.3f}, {sh['batches']} batches of "
         f"{sh['batch_size']:.0f}; one image's correctness spreads by {sh['sigma_1']:.3f}.",
         f"To call a suspect {result['drop']:.3f} less accurate than the shadow 'not trained' with power "

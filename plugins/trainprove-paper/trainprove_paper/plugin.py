@@ -183,4 +183,6 @@ def trainprove_commands(cli: click.Group) -> None:
             current_batches=spread.batches,
             paper_compat=grubbs.get("paper_compat", False),
         )
+        chance = 1.0 / config.task.num_classes
+        result["chance"] = chance
         click.echo(json.dumps(result, indent=2) if as_json else format_plan(result))
