@@ -61,7 +61,7 @@ OPTIONS = (
     Option(
         "min_accuracy",
         "float",
-        0.3,
+        0.5,
         min=0.0,
         max=1.0,
         help="inconclusive when the suspect scores below this on every image set (it has not learned the "

@@ -240,7 +240,7 @@ class CalibratedTest:
         alpha: float = 0.01,
         beta: float = 0.05,
         reference_per_class: int | None = None,
-        min_accuracy: float = 0.3,
+        min_accuracy: float = 0.5,
         min_answered: float = 0.95,
         accuse_by: str = "relative",
         clear_by: str = "absolute",
