@@ -161,13 +161,7 @@ def demo_pool(store: Any, out_dir: Path, plugins: Any, show_progress: bool) -> l
     from trainprove_core.audit import Workspace
     from trainprove_core.task import Task
 
-    ws = Workspace(
-        Task(CLASSES, IMAGE_SIZE),
-        plugins,
-        store,
-        plugins.get("executor", "local").spec.factory({}),
-        show_progress,
-    )
+    ws = Workspace.open(Task(CLASSES, IMAGE_SIZE), plugins, store, show_progress)
     pool = build_pool(ws, hard=False)
     suspects = [
         {
@@ -592,10 +586,10 @@ def write_plot(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
             ax.bar(x + (i - 1) * 0.27, values, 0.27, yerr=err, capsize=2, label=label)
         ax.axhline(ALPHA, color="k", lw=0.8, ls=":")
         ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
-        ax.set_ylim(0, 1.0)
+        ax.set_ylim(0, 1.12)
         ax.set_ylabel("rate (95% Clopper-Pearson)")
         ax.set_title(f"benchmark pool, {setting} generators")
-        ax.legend(loc="upper right", fontsize=8)
+        ax.legend(loc="upper center", ncol=3, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

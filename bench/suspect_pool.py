@@ -314,8 +314,7 @@ class Builder:
         self.task = Task(CLASSES, IMAGE_SIZE)
         self.plugins = load_plugins(strict=True)
         self.store = Store(store_dir)
-        executor = self.plugins.get("executor", "local").spec.factory({})
-        self.ws = Workspace(self.task, self.plugins, self.store, executor, show_progress=False)
+        self.ws = Workspace.open(self.task, self.plugins, self.store, show_progress=False)
         self._tests: dict[str, Any] = {}
 
     def images(self, table: Mapping[str, Any], role: str, prompt: str, per_class: int, seed: int):

@@ -42,8 +42,7 @@ def suspect_pool(tmp_path_factory) -> dict[str, Path]:
     plugin_set = load_plugins(strict=True)
     plugin_set.register(GlyphPlugin(), "glyphs", "tests")
     task = Task(("disc", "ring", "hbar"), 16)
-    executor = plugin_set.get("executor", "local").spec.factory({})
-    ws = Workspace(task, plugin_set, Store(root / "store"), executor, show_progress=False)
+    ws = Workspace.open(task, plugin_set, Store(root / "store"), show_progress=False)
     out = {}
     for name, style in (("same", 0.0), ("other", 1.0)):
         gen = ws.generator(ws.plugin_table("generator", "shapes", {"style": style}))

@@ -108,9 +108,7 @@ def test_quick_pool_builds_and_loads_through_the_adapters(tmp_path, capsys):
     from trainprove_core.audit import Workspace
     from trainprove_core.store import Store
 
-    ws = Workspace(
-        task, plugins, Store(out / "cache"), plugins.get("executor", "local").spec.factory({}), False
-    )
+    ws = Workspace.open(task, plugins, Store(out / "cache"), False)
     real = ws.generator(ws.plugin_table("generator", "digits-real", {}))
     images = ws.image_set("check", real, ImageSetConfig("a digit {label} to check", 2, seed=5)).images
     for s in suspects.values():

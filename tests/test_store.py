@@ -22,8 +22,7 @@ SCRIPT = textwrap.dedent("""
 
     plugins = load_plugins()
     plugins.register(GlyphPlugin(), "glyphs", "tests")
-    ws = Workspace(Task(("disc", "ring", "hbar"), 16), plugins, Store({store!r}),
-                   plugins.get("executor", "local").spec.factory({{}}), show_progress=False)
+    ws = Workspace.open(Task(("disc", "ring", "hbar"), 16), plugins, Store({store!r}), show_progress=False)
     gen = ws.generator(ws.plugin_table("generator", "shapes", {settings!r}))
     ws.image_set("validation", gen, ImageSetConfig("a {{label}}", 40, seed=3))
     print("finished")

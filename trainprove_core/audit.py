@@ -113,6 +113,21 @@ class Workspace:
         self.observer_errors: list[str] = []
         self._generators: dict[str, Generator] = {}
 
+    @classmethod
+    def open(
+        cls,
+        task: Task,
+        plugins: PluginSet,
+        store: Store,
+        show_progress: bool = True,
+        executor: str = "local",
+        executor_settings: Mapping[str, Any] | None = None,
+    ) -> Workspace:
+        """A workspace outside any audit (building a pool of suspects, a benchmark), with the named
+        executor. An audit's own comes from `AuditRun`."""
+        spec = plugins.get("executor", executor).spec
+        return cls(task, plugins, store, spec.factory(dict(executor_settings or {})), show_progress)
+
     # ---- building plugins -------------------------------------------------------------------------------
 
     def plugin_table(self, kind: str, use: str, settings: Mapping[str, Any], where: str = "") -> PluginTable:

@@ -148,8 +148,7 @@ def run_demo(
     out_dir.mkdir(parents=True, exist_ok=True)
     store = Store(store_dir)
     task = Task(CLASSES, IMAGE_SIZE)
-    executor = plugins.get("executor", "local").spec.factory({})
-    ws = Workspace(task, plugins, store, executor, show_progress)
+    ws = Workspace.open(task, plugins, store, show_progress)
     click.echo(
         f"trainprove demo{' --hard' if hard else ''}: {len(SOURCES)} sources, {len(DEFENDERS)} defenders "
         f"(cache: {store.root})"

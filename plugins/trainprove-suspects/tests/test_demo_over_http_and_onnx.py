@@ -12,7 +12,6 @@ from trainprove_suspects.serve import create_app, serve
 
 from trainprove_core.audit import Workspace, run_audit
 from trainprove_core.config import config_from_dict, validate_table
-from trainprove_core.executors import LocalExecutor
 from trainprove_core.plugins import load_plugins
 from trainprove_core.task import Task
 
@@ -73,7 +72,7 @@ def test_demo_verdicts_are_the_same_over_http_and_as_onnx(tmp_path, trainprove_s
     store = trainprove_session_store  # the pool the demo's own test builds, if it ran first
     task = Task(pool.CLASSES, pool.IMAGE_SIZE)
     suspects = pool.build_pool(
-        Workspace(task, plugins, store, LocalExecutor(), show_progress=False), hard=False
+        Workspace.open(task, plugins, store, show_progress=False), hard=False
     )
     with ExitStack() as servers:
         remote = remote_tables(suspects, plugins, task, servers, tmp_path)

@@ -10,7 +10,6 @@ from trainprove_suspects.serve import Faults, create_app, serve
 
 from trainprove_core.audit import ImageSet, Workspace
 from trainprove_core.errors import BudgetExceeded, InputError
-from trainprove_core.executors import LocalExecutor
 from trainprove_core.store import Store
 from trainprove_core.testing import isolated_plugins
 
@@ -22,7 +21,7 @@ def setup(model, task, images, tmp_path):
     """A workspace with this plugin, a validation set of 40 images, and the suspect on a loopback server."""
     faults = Faults(retry_after="0.2", slow_seconds=2.0)
     plugins = isolated_plugins((plugin, "trainprove-suspects"))
-    workspace = Workspace(task, plugins, Store(tmp_path / "store"), LocalExecutor(), show_progress=False)
+    workspace = Workspace.open(task, plugins, Store(tmp_path / "store"), show_progress=False)
     labels = np.arange(len(images)) % 3
     validation = ImageSet("validation", "validation-key", images, labels, {"kind": "test"})
     with serve(create_app(model, task.classes, image_size=task.image_size, faults=faults)) as url:

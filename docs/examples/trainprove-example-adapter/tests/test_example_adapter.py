@@ -10,7 +10,6 @@ import trainprove_example_adapter.plugin as plugin
 from trainprove_core import ImageSet, InputError, Task
 from trainprove_core.audit import Workspace
 from trainprove_core.config import validate_table
-from trainprove_core.executors import LocalExecutor
 from trainprove_core.plugins import load_plugins
 from trainprove_core.store import Store
 from trainprove_core.testing import SuspectAdapterContract, build
@@ -62,7 +61,7 @@ def test_answers_in_the_task_label_space(weights, tmp_path):
 
     levels = np.array([20, 240, 100, 200, 40])
     images = np.broadcast_to(levels[:, None, None, None], (5, 16, 16, 3)).astype(np.uint8)
-    workspace = Workspace(task, plugins, Store(tmp_path / "store"), LocalExecutor(), show_progress=False)
+    workspace = Workspace.open(task, plugins, Store(tmp_path / "store"), show_progress=False)
     validation = ImageSet("validation", "v", images, np.zeros(5, dtype=np.int64), {})
     answers, _ = workspace.answers("example", suspect, validation)
     np.testing.assert_array_equal(answers.labels, [0, 1, 0, 1, 0])  # task indices: dark = 0, bright = 1
