@@ -81,6 +81,33 @@ def test_lifecycle_hooks_and_a_plugin_executor(plugins, suspect_pool, tmp_path):
     assert local.report["verdicts"] == first.report["verdicts"]
 
 
+class Clumsy:
+    """An observer with a bug in two of its hooks."""
+
+    @hookimpl
+    def trainprove_after_verdict(self, verdict):
+        raise RuntimeError("disk full")
+
+    @hookimpl
+    def trainprove_before_audit(self, config, out_dir):
+        raise KeyError("token")
+
+
+def test_an_observer_that_raises_is_reported_and_the_audit_completes(plugins, suspect_pool, tmp_path):
+    recorder = Recorder()
+    plugins.register(Clumsy(), "clumsy")
+    plugins.register(recorder, "recorder")
+    doc = base_audit(suspect=[{"name": "same", "use": "timm", "checkpoint": str(suspect_pool["same"])}])
+    result = run_audit(config_from_dict(doc, plugins), plugins, tmp_path / "a", Store(tmp_path / "s"), False)
+    assert (tmp_path / "a" / "report.json").exists() and result.report["verdicts"]
+    assert [e for e in result.report["errors"] if e.startswith("observer 'clumsy' failed")] == [
+        "observer 'clumsy' failed in trainprove_before_audit: KeyError: 'token'",
+        "observer 'clumsy' failed in trainprove_after_verdict: RuntimeError: disk full",
+    ]
+    # The other observers still saw everything.
+    assert recorder.calls[0][0] == "before_audit" and recorder.calls[-1][0] == "after_audit"
+
+
 def test_plugin_commands_join_the_cli(plugins):
     plugins.register(Recorder(), "recorder")
     plugins.hook.trainprove_commands(cli=cli)
