@@ -104,6 +104,7 @@ def test_an_observer_that_raises_is_reported_and_the_audit_completes(plugins, su
         "observer 'clumsy' failed in trainprove_before_audit: KeyError: 'token'",
         "observer 'clumsy' failed in trainprove_after_verdict: RuntimeError: disk full",
     ]
+    assert result.errors == [] and len(result.observer_errors) == 2  # no suspect failed: exit code 0
     # The other observers still saw everything.
     assert recorder.calls[0][0] == "before_audit" and recorder.calls[-1][0] == "after_audit"
 

@@ -355,6 +355,7 @@ class AuditResult:
     report: dict[str, Any]
     out_dir: Path
     errors: list[str] = field(default_factory=list)
+    observer_errors: list[str] = field(default_factory=list)
 
 
 def _verdict_record(verdict: Verdict, truth: str | None, registered: Any) -> dict[str, Any]:
@@ -724,4 +725,6 @@ def run_audit(
     }
     write_report(report, out_dir, html=html, clock=clock)  # adds timings.report, sets wall_seconds
     ws.observe("trainprove_after_audit", report=report, out_dir=out_dir)
-    return AuditResult(report, out_dir, errors + ws.observer_errors)
+    # `errors` are the suspects that could not be judged (the CLI's exit code 1); an observer's failure is
+    # in the report's errors and printed as a warning, it judges nobody.
+    return AuditResult(report, out_dir, errors, list(ws.observer_errors))

@@ -116,6 +116,8 @@ def audit(
     echo_verdicts(result.report)
     for error in result.errors:
         click.secho(f"error: {error}", fg="red", err=True)
+    for error in result.observer_errors:
+        click.secho(f"warning: {error}", fg="yellow", err=True)
     if write_html:
         click.echo(f"report: {out_dir / 'report.html'}  (JSON: {out_dir / 'report.json'})")
     else:
