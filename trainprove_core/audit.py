@@ -527,12 +527,16 @@ class AuditRun:
             records.append(_verdict_record(verdict, truth, self.plugins.get("test", test_cfg.test.use)))
         return records
 
-    def control_model(self, table: Any, image_set_config: Any, role: str) -> tuple[SuspectAdapter, str]:
-        """A model trained like the shadow on another source's (or set's) images, opened for queries."""
-        generator = self.workspace.generator(table)
-        images = self.workspace.image_set(role, generator, image_set_config)
-        adapter, key = self.workspace.shadow_model(self.config.trainer, images)
-        return adapter, key
+    def judge_control(
+        self, name: str, trainer: PluginTable, images: ImageSet, kind: str
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Train a control model on `images` with `trainer`, and judge it like a suspect whose truth is
+        known (`kind`: "negative" is not trained on the generator, "positive" is); its verdicts and key."""
+        adapter, key = self.workspace.shadow_model(trainer, images)
+        self.adapters[name] = adapter
+        answers, _ = self.suspect_answers(name, adapter)
+        truth = "not-trained-on-generator" if kind == "negative" else "trained-on-generator"
+        return self.judge(self.evidence(name, answers), truth), key
 
 
 def apply_controls(
@@ -642,14 +646,11 @@ def run_audit(
         positive: dict[str, Any] | None = None
         warnings: list[str] = []
         if config.negative_control is not None and config.control_set is not None:
-            control_adapter, control_key = run.control_model(
-                config.negative_control, config.control_set, "negative-control"
+            source = run.workspace.generator(config.negative_control)
+            images = ws.image_set("negative-control", source, config.control_set)
+            control_verdicts, hashes["negative_control_model"] = run.judge_control(
+                f"negative control ({config.negative_control.use})", config.trainer, images, "negative"
             )
-            name = f"negative control ({config.negative_control.use})"
-            run.adapters[name] = control_adapter
-            control_answers, _ = ws.answers(name, control_adapter, validation)
-            hashes["negative_control_model"] = control_key
-            control_verdicts = run.judge(run.evidence(name, control_answers), "not-trained-on-generator")
             control = {"source": config.negative_control.use, "verdicts": control_verdicts}
             warnings += apply_controls(
                 verdicts,
@@ -658,13 +659,13 @@ def run_audit(
                 f"a model trained on {config.negative_control.use}'s images",
             )
         if config.positive_control is not None and config.positive_set is not None:
-            own = ws.image_set("positive-control", run.generator, config.positive_set)
-            positive_adapter, positive_key = ws.shadow_model(config.positive_control, own)
-            name = f"positive control ({config.positive_control.use})"
-            run.adapters[name] = positive_adapter
-            positive_answers, _ = ws.answers(name, positive_adapter, validation)
-            hashes["positive_control_model"] = positive_key
-            positive_verdicts = run.judge(run.evidence(name, positive_answers), "trained-on-generator")
+            images = ws.image_set("positive-control", run.generator, config.positive_set)
+            positive_verdicts, hashes["positive_control_model"] = run.judge_control(
+                f"positive control ({config.positive_control.use})",
+                config.positive_control,
+                images,
+                "positive",
+            )
             positive = {"trainer": config.positive_control.use, "verdicts": positive_verdicts}
             warnings += apply_controls(
                 verdicts,
