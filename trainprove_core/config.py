@@ -497,24 +497,19 @@ def config_from_dict(
         set_seed = settings["seed"] if settings["seed"] is not None else seed * 1000 + offset
         return ImageSetConfig(settings["prompt"], settings["per_class"], set_seed, settings.get("batch_size"))
 
-    negative_control = control_set = None
-    if "negative_control" in loaded:
-        control = loaded["negative_control"][0]
-        negative_control = control.plugin
-        control_set = ImageSetConfig(
+    def control(name: str, offset: int) -> tuple[PluginTable | None, ImageSetConfig | None]:
+        """A control's plugin table and training set (the shadow's prompt; its size unless given)."""
+        if name not in loaded:
+            return None, None
+        core = loaded[name][0].core
+        return loaded[name][0].plugin, ImageSetConfig(
             shadow.core["prompt"],
-            control.core["per_class"] or shadow.core["per_class"],
-            control.core["seed"] if control.core["seed"] is not None else seed * 1000 + 3,
+            core["per_class"] or shadow.core["per_class"],
+            core["seed"] if core["seed"] is not None else seed * 1000 + offset,
         )
-    positive_control = positive_set = None
-    if "positive_control" in loaded:
-        control = loaded["positive_control"][0]
-        positive_control = control.plugin
-        positive_set = ImageSetConfig(
-            shadow.core["prompt"],
-            control.core["per_class"] or shadow.core["per_class"],
-            control.core["seed"] if control.core["seed"] is not None else seed * 1000 + 4,
-        )
+
+    negative_control, control_set = control("negative_control", 3)
+    positive_control, positive_set = control("positive_control", 4)
     return AuditConfig(
         source=source,
         seed=seed,
