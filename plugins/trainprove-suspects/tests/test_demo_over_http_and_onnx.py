@@ -71,9 +71,7 @@ def test_demo_verdicts_are_the_same_over_http_and_as_onnx(tmp_path, trainprove_s
     plugins = load_plugins(strict=True)
     store = trainprove_session_store  # the pool the demo's own test builds, if it ran first
     task = Task(pool.CLASSES, pool.IMAGE_SIZE)
-    suspects = pool.build_pool(
-        Workspace.open(task, plugins, store, show_progress=False), hard=False
-    )
+    suspects = pool.build_pool(Workspace.open(task, plugins, store, show_progress=False), hard=False)
     with ExitStack() as servers:
         remote = remote_tables(suspects, plugins, task, servers, tmp_path)
         # Two of the four defenders (a diffusion model and the mixture model) keep the suite's time in check;

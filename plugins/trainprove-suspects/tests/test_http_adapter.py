@@ -230,6 +230,18 @@ def test_the_token_stays_secret(ask, server, task, http_settings, monkeypatch, i
         HttpSuspect(http_settings(url=server, **V2), task).predict(images)
 
 
+@pytest.mark.parametrize("style", ["v2", "json"])
+def test_a_body_that_echoes_the_token_never_shows_it(ask, faults, images, style):
+    """A 200 whose JSON is no answer and quotes the request's headers: the error names the fault, and
+    neither the token nor a truncated start of it appears (the quoted document is cut at 120 characters)."""
+    faults.schedule("echo-auth")
+    with pytest.raises(InputError) as raised:
+        ask(**STYLES[style]).predict(images)
+    message = str(raised.value)
+    assert "<token>" in message or "response" in message
+    assert TOKEN[:8] not in message, message
+
+
 def test_a_dead_endpoint_is_a_connection_fault(task, http_settings, images):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

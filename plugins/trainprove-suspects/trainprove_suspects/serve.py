@@ -34,6 +34,7 @@ FAULTS = (
     "not-json",  # 200 with an HTML error page, as a misconfigured proxy sends
     "wrong-count",  # answers one image fewer than it was sent
     "bad-label",  # answers a label outside the label space (v2 logits: one column too many)
+    "echo-auth",  # 200 with a JSON body that is no answer and echoes the Authorization header
 )
 
 
@@ -160,6 +161,8 @@ def create_app(
                 return Response(b"busy", int(fault[-3:]), headers={"Retry-After": faults.retry_after})
             if fault == "not-json":
                 return Response(b"<html><body>502 Bad Gateway</body></html>", 200, media_type="text/html")
+            if fault == "echo-auth":
+                return json_response({"you_sent": request.headers.get("authorization")})
             if fault == "slow":
                 await asyncio.sleep(faults.slow_seconds)
             body = json_response(compute(orjson.loads(await request.body()), fault)).body

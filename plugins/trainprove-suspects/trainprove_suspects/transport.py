@@ -128,7 +128,9 @@ class Transport:
             try:
                 return parse(document)
             except AnswerError as exc:
-                raise InputError(f"suspect endpoint {url}: {exc}") from None
+                # The parser quotes the document, which a hostile or buggy server may fill with the request's
+                # own headers: redact before the message goes anywhere (console, report.json, report.html).
+                raise InputError(self.redact(f"suspect endpoint {url}: {exc}")) from None
 
     def _attempt(self, method: str, url: str, body: bytes | None) -> Any:
         httpx = self._httpx
@@ -181,10 +183,18 @@ class Transport:
         while (remaining := self._open_at - time.monotonic()) > 0:
             time.sleep(remaining)
 
+    def redact(self, text: str) -> str:
+        """`text` without the token, nor any start of it of 8 characters or more (an excerpt may be cut
+        mid-token)."""
+        secret = self._secret
+        if not secret:
+            return text
+        for k in range(len(secret), min(8, len(secret)) - 1, -1):
+            text = text.replace(secret[:k], "<token>")
+        return text
+
     def _excerpt(self, text: str, limit: int = 200) -> str:
-        text = " ".join(text.split())
-        if self._secret:
-            text = text.replace(self._secret, "<token>")
+        text = self.redact(" ".join(text.split()))
         if not text:
             return "(empty body)"
         return repr(text if len(text) <= limit else text[:limit] + "...")
