@@ -87,3 +87,36 @@ def test_directory_is_committed_atomically(tmp_path):
     assert not store.has("models", {"m": 1}) and not list((tmp_path / "models").iterdir())
     path = store.directory("models", {"m": 1}, lambda tmp: (tmp / "weights").write_text("w"))
     assert (path / "weights").read_text() == "w" and store.has("models", {"m": 1})
+
+
+def test_two_processes_on_one_store_both_finish_with_the_same_set(tmp_path):
+    """Two audits started together on an empty store (a team, CI beside a person): each makes chunks,
+    one merges and removes the parts while the other still works; both must finish, with one set."""
+    settings = {"batch_size": 10, "delay": 0.05}
+    first = _run(tmp_path, settings)
+    time.sleep(0.3)
+    second = _run(tmp_path, settings)
+    assert first.communicate()[0].strip() == "finished"
+    assert second.communicate()[0].strip() == "finished"
+    assert first.returncode == 0 and second.returncode == 0
+    (done,) = list((tmp_path / "store" / "image-sets").glob("*/data.npz"))
+    with np.load(done) as data:
+        assert len(data["labels"]) == 120
+
+
+def test_a_damaged_part_is_made_again(tmp_path):
+    store = Store(tmp_path)
+    chunks = [[0], [1], [2]]
+    made = []
+
+    def run(pending):
+        for i in pending:
+            made.append(i)
+            yield i, {"x": np.array([i])}
+
+    partial = tmp_path / "sets" / f"{content_key({'a': 1})}.partial-3"
+    partial.mkdir(parents=True)
+    np.savez(partial / "000000.npz", x=np.array([0]))
+    (partial / "000001.npz").write_bytes(b"not a zip file")  # a damaged part
+    out = store.chunked("sets", {"a": 1}, chunks, run)
+    assert out["x"].tolist() == [0, 1, 2] and sorted(made) == [1, 2]

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,14 @@ def derive_seed(*parts: Any) -> int:
 
 
 def _atomic_savez(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+    for attempt in range(3):  # another process may remove the folder between mkdir and mkstemp
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+            break
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -117,18 +124,39 @@ class Store:
         the chunks that were missing. When all are there, they are merged into one file.
         """
         final = self.location(kind, identity)
-        if (final / META).exists():
-            return load_npz(final / DATA)
         partial = final.parent / f"{final.name}.partial-{len(chunks)}"
-        pending = [i for i in range(len(chunks)) if not (partial / f"{i:06d}.npz").exists()]
-        if pending:
-            for index, arrays in run(pending):
-                _atomic_savez(partial / f"{index:06d}.npz", arrays)
-        parts = [load_npz(partial / f"{i:06d}.npz") for i in range(len(chunks))]
-        merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
-        self._commit(final, identity, lambda tmp: _atomic_savez(tmp / DATA, merged))
-        shutil.rmtree(partial, ignore_errors=True)
-        return merged
+        # A loop, because another process may work on the same artifact (two audits on one store): it may
+        # finish and remove the parts while this one still reads or writes them. Then this one takes the
+        # finished artifact, or makes again what is missing. A part that cannot be read is made again.
+        while True:
+            if (final / META).exists():
+                return load_npz(final / DATA)
+            pending = [i for i in range(len(chunks)) if not (partial / f"{i:06d}.npz").exists()]
+            if pending:
+                for index, arrays in run(pending):
+                    try:
+                        _atomic_savez(partial / f"{index:06d}.npz", arrays)
+                    except FileNotFoundError:  # the parts' folder went away under us: look again
+                        break
+                    if (final / META).exists():
+                        break
+                continue
+            parts = []
+            for i in range(len(chunks)):
+                path = partial / f"{i:06d}.npz"
+                try:
+                    parts.append(load_npz(path))
+                except FileNotFoundError:
+                    break
+                except (ValueError, OSError, zipfile.BadZipFile):
+                    path.unlink(missing_ok=True)  # a damaged part: made again on the next pass
+                    break
+            if len(parts) < len(chunks):
+                continue
+            merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+            self._commit(final, identity, lambda tmp, merged=merged: _atomic_savez(tmp / DATA, merged))
+            shutil.rmtree(partial, ignore_errors=True)
+            return merged
 
     def cached_chunks(self, kind: str, identity: Mapping[str, Any], n_chunks: int) -> list[int]:
         """Indices of the chunks of an unfinished artifact that are already saved."""
