@@ -7,6 +7,7 @@ import io
 import json
 import re
 import socket
+import time
 
 import numpy as np
 import pytest
@@ -240,6 +241,19 @@ def test_a_body_that_echoes_the_token_never_shows_it(ask, faults, images, style)
     message = str(raised.value)
     assert "<token>" in message or "response" in message
     assert TOKEN[:8] not in message, message
+
+
+def test_a_trickling_server_is_a_timeout_not_a_hang(model, task, images, http_settings):
+    """One byte every 0.2 s: every read is quick, so httpx's per-read timeout never fires; the whole
+    answer must still arrive within `timeout`."""
+    faults = Faults(slow_seconds=2.0)
+    faults.always = "trickle"
+    with serve(create_app(model, task.classes, image_size=task.image_size, faults=faults)) as url:
+        suspect = HttpSuspect(http_settings(url=url, **V2, timeout=1.0, retries=1, backoff=0.01), task)
+        started = time.monotonic()
+        with pytest.raises(InputError, match=r"no complete answer within the 1 s timeout .*gave up after 2"):
+            suspect.predict(images[:2])
+    assert time.monotonic() - started < 30
 
 
 def test_a_dead_endpoint_is_a_connection_fault(task, http_settings, images):

@@ -188,7 +188,7 @@ HTTP_OPTIONS = (
     ),
     Option("images_per_request", "int", 16, min=1, help="images in one request"),
     Option("concurrency", "int", 4, min=1, help="requests in flight at once"),
-    Option("timeout", "float", 30.0, help="seconds to wait for one response"),
+    Option("timeout", "float", 30.0, help="seconds for one whole response to arrive (at most 64 MiB)"),
     Option(
         "retries",
         "int",

@@ -35,6 +35,7 @@ FAULTS = (
     "wrong-count",  # answers one image fewer than it was sent
     "bad-label",  # answers a label outside the label space (v2 logits: one column too many)
     "echo-auth",  # 200 with a JSON body that is no answer and echoes the Authorization header
+    "trickle",  # the right answer, one byte every `slow_seconds` / 10 (each read is quick, the whole is not)
 )
 
 
@@ -128,7 +129,7 @@ def create_app(
     """
     import torch
     from fastapi import FastAPI, Request
-    from fastapi.responses import Response
+    from fastapi.responses import Response, StreamingResponse
 
     faults = faults or Faults()
     classes = list(class_names)
@@ -166,6 +167,14 @@ def create_app(
             if fault == "slow":
                 await asyncio.sleep(faults.slow_seconds)
             body = json_response(compute(orjson.loads(await request.body()), fault)).body
+            if fault == "trickle":
+
+                async def drip():
+                    for i in range(len(body)):
+                        await asyncio.sleep(faults.slow_seconds / 10)
+                        yield body[i : i + 1]
+
+                return StreamingResponse(drip(), media_type="application/json")
             if fault == "truncated":
                 return Response(
                     body[: len(body) // 2],

@@ -138,31 +138,48 @@ class Transport:
         with self._lock:
             self.counters.requests += 1
         headers = {"Content-Type": "application/json"} if body is not None else None
+        # httpx's timeout bounds each read, so a server that trickles a byte a second would hold the audit
+        # for ever: the whole response must arrive within `timeout`, and be at most MAX_BYTES.
+        started = time.monotonic()
         try:
-            response = self._client.request(method, url, content=body, headers=headers)
+            with self._client.stream(method, url, content=body, headers=headers) as response:
+                content = bytearray()
+                for piece in response.iter_bytes():
+                    content += piece
+                    if len(content) > MAX_BYTES:
+                        raise InputError(
+                            f"suspect endpoint {url}: the response is larger than {MAX_BYTES // 2**20} MiB; "
+                            "ask for fewer images per request (`images_per_request`)"
+                        )
+                    if time.monotonic() - started > self.timeout:
+                        raise _Fault(
+                            f"no complete answer within the {self.timeout:g} s timeout "
+                            f"({len(content)} bytes had arrived)"
+                        )
         except httpx.TimeoutException:
             raise _Fault(f"no answer within the {self.timeout:g} s timeout") from None
         except httpx.RemoteProtocolError as exc:
             raise _Fault(f"the response was cut off or malformed ({exc})") from None
         except httpx.TransportError as exc:
             raise _Fault(f"connection failed ({type(exc).__name__}: {exc})") from None
+        raw = bytes(content)
+        text = raw.decode(response.encoding or "utf-8", errors="replace")
         status = response.status_code
         if status in RETRYABLE_4XX or (status >= 500 and status not in NOT_RETRYABLE_5XX):
             raise _Fault(
-                f"HTTP {status} {response.reason_phrase}: {self._excerpt(response.text)}",
+                f"HTTP {status} {response.reason_phrase}: {self._excerpt(text)}",
                 retry_after_seconds(response.headers.get("Retry-After")),
             )
         if status >= 400:
             hint = f" ({HINTS[status]})" if status in HINTS else ""
-            body = self._excerpt(response.text)
+            body = self._excerpt(text)
             raise InputError(f"suspect endpoint {url}: HTTP {status} {response.reason_phrase}: {body}{hint}")
         try:
-            return orjson.loads(response.content)
+            return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             # A cut-off body or a proxy's HTML error page: both may be gone on the next try.
             raise _Fault(
-                f"the body is not valid JSON ({exc}; {len(response.content)} bytes, starting "
-                f"{self._excerpt(response.text, 60)})"
+                f"the body is not valid JSON ({exc}; {len(raw)} bytes, starting {self._excerpt(text, 60)})"
             ) from None
 
     def _wait(self, url: str, fault: _Fault, attempt: int) -> None:
@@ -198,6 +215,10 @@ class Transport:
         if not text:
             return "(empty body)"
         return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+MAX_BYTES = 64 * 2**20
+"""The largest response trainprove reads (a request's answers are far smaller)."""
 
 
 def retry_after_seconds(value: str | None) -> float | None:
