@@ -29,8 +29,8 @@ OPTIONS = (
         None,
         help="per recipe name, the shadow trainer's keys that differ from [shadow]'s, plus `share` (the "
         "fraction of the generator's images in a guilty reference's training set, default 1) and "
-        "`per_class_factor` (its size relative to the shadow set); default: five recipes varying seed, "
-        "architecture, epochs, crops, data size and share (docs/decision-tests.md)",
+        "`per_class_factor` (its size relative to the shadow set); default: six recipes varying seed, "
+        "architecture, epochs, crops, data size and share, one under-trained (docs/decision-tests.md)",
     ),
     Option(
         "alpha",
