@@ -23,11 +23,17 @@ left out of the mean, so it stands for an innocent suspect trained on a source t
 have (the case that matters; a suspect trained on a reference source scores lower still, so it is accused
 even less).
 
-The two p-values are Student-t prediction tails (a new draw from a normal population of which the
-references are a sample of size n: (s - mean) / (sd * sqrt(1 + 1/n)) ~ t with n - 1 degrees of freedom):
+The relative error does not see a model trained on a *mixture* that includes the generator's images
+(strong on them and on everything else, so its ratio is near 1), and the guilty references include such
+mixtures: compared on it, nothing could be cleared. So clearing compares the **absolute error**
+-log(err(V_G)) instead (`clear_by`; `accuse_by` picks the accusing side's statistic). Each bound holds on
+its own, whatever statistic its side uses.
 
-    p_innocent = P(an innocent model scores s or higher)   accuse only when p_innocent <= alpha
-    p_guilty   = P(a guilty model scores s or lower)        clear only when p_guilty <= beta
+The two p-values are Student-t prediction tails (a new draw from a normal population of which the
+references are a sample: see `Population`, which groups innocent references by source):
+
+    p_innocent = P(an innocent model's relative error >= the suspect's)   accuse only if <= alpha
+    p_guilty   = P(a guilty model's absolute error <= the suspect's)      clear only if <= beta
 
 and the verdict is `trained-on-generator` when only the first is small, `not-trained-on-generator` when
 only the second is, `inconclusive` otherwise (neither: the populations overlap at s, the generators are
