@@ -206,16 +206,9 @@ class Workspace:
         return arrays
 
     def observe(self, hook: str, **kwargs: Any) -> None:
-        """Call a lifecycle hook with every observer isolated: one that raises is recorded in
-        `observer_errors` (and the report's `errors`) and the audit goes on."""
-        caller = getattr(self.plugins.hook, hook)
-        for impl in reversed(caller.get_hookimpls()):
-            try:
-                impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
-            except Exception as exc:  # noqa: BLE001 - an observer's fault must not cost the audit
-                self.observer_errors.append(
-                    f"observer {impl.plugin_name!r} failed in {hook}: {type(exc).__name__}: {exc}"
-                )
+        """Call a lifecycle hook with every observer isolated (`PluginSet.observe`): one that raises is
+        recorded in `observer_errors` (and the report's `errors`) and the audit goes on."""
+        self.observer_errors += self.plugins.observe(hook, **kwargs)
 
     # ---- shadow models ----------------------------------------------------------------------------------
 

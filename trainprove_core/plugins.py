@@ -401,6 +401,17 @@ class PluginSet:
                     ) from exc
                 self._fail(name, distribution, version, exc)
 
+    def observe(self, hook: str, **kwargs: Any) -> list[str]:
+        """Call the lifecycle hook `hook` on one plugin at a time, in pluggy's order and traced like any
+        hook call: one that raises is returned as a line naming it, and the others still run."""
+        errors = []
+        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+            try:
+                self._only(impl.plugin, hook)(**kwargs)
+            except Exception as exc:  # noqa: BLE001 - an observer's fault must not cost the audit
+                errors.append(f"observer {impl.plugin_name!r} failed in {hook}: {type(exc).__name__}: {exc}")
+        return errors
+
     def _fail(self, name: str, distribution: str, version: str, exc: BaseException) -> None:
         """Unregister a plugin and list it as failed, with the last line of its error."""
         self._forget(name)
