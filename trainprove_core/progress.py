@@ -126,9 +126,10 @@ def _interval() -> float:
 
 @contextmanager
 def plan(steps: int, title: str, enabled: bool = True) -> Iterator[None]:
-    """Declare that the work inside has `steps` steps. Nested plans add nothing: the outermost counts
-    (the demo's plan includes the steps of the audits it runs)."""
+    """Declare that the work inside has `steps` steps. A plan inside another adds its steps to the
+    outer one (the demo declares its pool; each audit it runs adds its own)."""
     if getattr(_state, "plan", None) is not None:
+        add(steps)
         yield
         return
     _state.plan = _Plan(max(1, steps), title, _enabled(enabled))

@@ -153,9 +153,9 @@ def run_demo(
         f"trainprove demo{' --hard' if hard else ''}: {len(SOURCES)} sources, {len(DEFENDERS)} defenders "
         f"(cache: {store.root})"
     )
-    pool_steps = len(SOURCES) * (1 + len(SUSPECT_VARIANTS))
     verdicts: list[dict[str, Any]] = []
-    with progress.plan(pool_steps + len(DEFENDERS) * (4 + pool_steps - len(SOURCES)), "demo", show_progress):
+    # The pool's steps (a set per source, a model per suspect); each audit adds its own.
+    with progress.plan(len(SOURCES) * (1 + len(SUSPECT_VARIANTS)), "demo", show_progress):
         pool = build_pool(ws, hard)
         sources = {s.name: s.source for s in pool}
         write_pool_manifest(pool, out_dir)
