@@ -412,16 +412,16 @@ class AuditRun:
                 raise InputError(f"{config.source}: [test {t.name}] {exc}") from None
         self.adapters: dict[str, SuspectAdapter] = {}  # every model judged in this audit, by name
 
-    def ask(self, name: str) -> Callable[[str, ImageSet], Answers] | None:
+    def ask(self, name: str) -> Callable[[ImageSet], Answers] | None:
         """A way to query the model judged as `name` (a suspect or a control) on other images, for a
-        decision test that needs more than the validation set: `ask(what, image_set)` returns its answers,
+        decision test that needs more than the validation set: `ask(image_set)` returns its answers,
         cached per chunk and counted in that model's queries like the audit's own. None for a name the
         audit does not hold."""
         adapter = self.adapters.get(name)
         if adapter is None:
             return None
 
-        def ask(what: str, image_set: ImageSet) -> Answers:
+        def ask(image_set: ImageSet) -> Answers:
             return self.workspace.answers(name, adapter, image_set)[0]
 
         return ask

@@ -231,6 +231,11 @@ class References:
     def reference_queries(self) -> int:
         return sum(len(s) for s in self.sets.values())
 
+    @property
+    def per_set(self) -> int:
+        """Images in each reference validation set (they are all the same size)."""
+        return len(next(iter(self.sets.values())))
+
 
 class CalibratedTest:
     """Relative accuracy against innocent and guilty reference models; alpha bounds false accusation,
@@ -310,9 +315,9 @@ class CalibratedTest:
         acc_g = accuracy(evidence.suspect, evidence.true_labels)
         acc_r = {}
         for label, image_set in refs.sets.items():
-            answers = ask(f"{evidence.suspect_name} on reference {label}", image_set)
+            answers = ask(image_set)
             acc_r[label] = accuracy(answers, image_set.labels)
-        n_r = len(next(iter(refs.sets.values())))
+        n_r = refs.per_set
         n_g = len(evidence.true_labels)
         stats = {st: relative_error(acc_g, n_g, list(acc_r.values()), n_r, st) for st in STATISTICS}
         s, s_clear = stats[self.accuse_by], stats[self.clear_by]
@@ -443,6 +448,8 @@ class CalibratedTest:
                 ImageSetConfig(config.validation.prompt, per_class, seed),
             )
 
+        n_g, n_r = len(run.validation), per_class * run.task.num_classes
+
         def evaluate(name: str, adapter: Any, leave_out: str | None) -> tuple[dict, dict[str, float]]:
             """A reference model's statistics, and its accuracy on every set."""
             acc = {
@@ -454,8 +461,7 @@ class CalibratedTest:
                 if label != leave_out:
                     acc[label] = accuracy(ws.answers(name, adapter, image_set)[0], image_set.labels)
             others = [a for label, a in acc.items() if label != config.generator.use]
-            n_r = len(next(iter(sets.values())))
-            g, n_g = acc[config.generator.use], len(run.validation)
+            g = acc[config.generator.use]
             return {st: relative_error(g, n_g, others, n_r, st) for st in STATISTICS}, acc
 
         recipes = self._recipes(config)
@@ -517,7 +523,6 @@ class CalibratedTest:
                     "accuracy": acc,
                 }
             )
-        n_g, n_r = len(run.validation), per_class * run.task.num_classes
         # The smallest spread a statistic can have: the binomial noise of its log error rates (delta
         # method) at an error rate of 0.1.
         floors = {
