@@ -348,15 +348,13 @@ def ablation(runs: Path) -> list[dict[str, Any]]:
     """The calibrated rule's decisions recomputed from the audits' reports with parts of it taken away:
     the reference models' and suspects' accuracies are in each verdict's details, so no model is trained
     or queried again. Recipe 5 of the default recipes is the under-trained one."""
-    import math
     import sys
 
     sys.path.insert(0, str(ROOT / "plugins" / "trainprove-calibrated"))
-    from trainprove_calibrated.rule import Population, decide, error_rate
+    from trainprove_calibrated.rule import STATISTICS, Population, decide, relative_error
 
     def stats(acc_g: float, acc_r: Sequence[float], n_g: int, n_r: int) -> dict[str, float]:
-        err_r, err_g = float(np.mean([error_rate(a, n_r) for a in acc_r])), error_rate(acc_g, n_g)
-        return {"relative": math.log(err_r / err_g), "absolute": -math.log(err_g)}
+        return {st: relative_error(acc_g, n_g, acc_r, n_r, st) for st in STATISTICS}
 
     rows = []
     for label, dropped, min_accuracy in ABLATIONS:
