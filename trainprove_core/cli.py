@@ -253,6 +253,59 @@ def report(run_dir: Path) -> None:
     click.echo(f"report: {html_path}  ({len(data['verdicts'])} verdicts in {seconds * 1000:.0f} ms)")
 
 
+@cli.command()
+@click.argument("fleet_file", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory of the attribution report and of each audit's [default: runs/<fleet file name>].",
+)
+@store_option
+@click.option("--executor", default=None, help="Executor plugin to run on (replaces [executor] use).")
+@progress_option
+@click.option("--html/--no-html", "write_html", default=True, help="Write each audit's report.html too.")
+@click.pass_context
+def fleet(
+    ctx: click.Context,
+    fleet_file: Path,
+    out_dir: Path | None,
+    store_dir: Path | None,
+    executor: str | None,
+    progress: bool,
+    write_html: bool,
+) -> None:
+    """Audit many suspects with several candidate generators and say, for each suspect, which
+    generator's images it was trained on.
+
+    FLEET_FILE describes the candidates (`[[generator]]`), the tasks and suspects and the shared audit
+    settings (docs/fleet.md); or it is a folder of audit files, one candidate each. One audit per
+    (task, candidate), cached and resumable like `trainprove audit`; writes attribution.md,
+    attribution.json, index.html and every audit's report. Exit code 1 when a suspect could not be
+    queried, 2 for bad input.
+    """
+    from .fleet import load_fleet, run_fleet, summary_lines
+    from .store import Store, default_store_root
+
+    plugins = _plugins(ctx)
+    the_fleet = load_fleet(fleet_file, plugins, executor)
+    out_dir = out_dir or Path("runs") / fleet_file.stem
+    click.echo(
+        f"fleet {fleet_file}: {len(the_fleet.suspects)} suspects, {len(the_fleet.generators)} candidates, "
+        f"{len(the_fleet.audits)} audits"
+    )
+    store = Store(store_dir or default_store_root())
+    result = run_fleet(the_fleet, plugins, out_dir, store, progress, html=write_html, echo=click.echo)
+    for line in summary_lines(result.attribution):
+        click.echo(line)
+    for error in result.errors:
+        click.secho(f"error: {error}", fg="red", err=True)
+    click.echo(f"attribution: {out_dir / 'attribution.md'}  (HTML: {out_dir / 'index.html'})")
+    if result.errors:
+        ctx.exit(1)
+
+
 def main() -> None:
     """Entry point: load plugins once, let them add commands (a plugin whose command hook raises is listed
     as failed), run."""

@@ -33,22 +33,38 @@ def trainprove_commands(cli: click.Group) -> None:
         default=None,
         help="Cache directory [default: <out>/store, so a second run is warm].",
     )
+    @click.option(
+        "--executor",
+        default=None,
+        help="Executor plugin that trains the pool and runs every audit [default: local].",
+    )
     @progress_option
     @click.pass_context
     def demo(
-        ctx: click.Context, hard: bool, out_dir: Path | None, store_dir: Path | None, progress: bool
+        ctx: click.Context,
+        hard: bool,
+        out_dir: Path | None,
+        store_dir: Path | None,
+        executor: str | None,
+        progress: bool,
     ) -> None:
         """Run a complete, real audit offline on the CPU, in minutes.
 
         Small generative models of handwritten digits (shipped with trainprove-embedded, each trained in
         its own "house style") stand in for four text-to-image models. A pool of timm classifiers is
-        trained on each one's images and on real digits; then every generator in turn is the defender and
-        audits the whole pool with TrainProVe. Prints the confusion table and the error rates, and writes
-        one report per defender plus a summary.
+        trained on each one's images and on real digits; then the pool is audited as a fleet: every
+        generator in turn is the defender and audits the whole pool with TrainProVe and the calibrated
+        rule. Prints the confusion table and the error rates, and writes one report per defender, the
+        fleet's attribution report (which generator each suspect came from) and a summary.
         """
         from .run import run_demo
 
         out_dir = out_dir or Path("runs") / ("demo-hard" if hard else "demo")
         run_demo(
-            ctx.obj["plugins"], out_dir, store_dir or out_dir / "store", hard=hard, show_progress=progress
+            ctx.obj["plugins"],
+            out_dir,
+            store_dir or out_dir / "store",
+            hard=hard,
+            show_progress=progress,
+            executor=executor,
         )

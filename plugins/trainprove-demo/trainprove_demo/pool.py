@@ -16,6 +16,7 @@ from typing import Any
 
 from trainprove_core.audit import Workspace
 from trainprove_core.config import ImageSetConfig
+from trainprove_core.fleet import OTHER_GENERATORS, expand
 
 DEFENDERS = ("digits-ddpm", "digits-cfg", "digits-vae", "digits-gmm")
 REAL = "digits-real"
@@ -64,13 +65,12 @@ CALIBRATED_RECIPES = {
 }
 
 
-def tests_for(defender: str) -> tuple[dict[str, Any], ...]:
-    """TrainProVe as the paper has it, and the calibrated rule with the other sources as references."""
-    references = [s for s in SOURCES if s != defender]
-    return (
-        {"use": "trainprove"},
-        {"use": "calibrated", "references": references, "recipes": CALIBRATED_RECIPES},
-    )
+# TrainProVe as the paper has it, and the calibrated rule with the other sources as references (the other
+# candidates, then real digits).
+TESTS = (
+    {"use": "trainprove"},
+    {"use": "calibrated", "references": [OTHER_GENERATORS, REAL], "recipes": CALIBRATED_RECIPES},
+)
 
 
 @dataclass(frozen=True)
@@ -112,24 +112,37 @@ def build_pool(ws: Workspace, hard: bool) -> list[Suspect]:
     return pool
 
 
-def audit_document(
-    defender: str, pool: list[Suspect], hard: bool, tests: tuple[Mapping[str, Any], ...] | None = None
+def fleet_document(
+    pool: list[Suspect],
+    hard: bool,
+    tests: tuple[Mapping[str, Any], ...] | None = None,
+    executor: str | None = None,
 ) -> dict[str, Any]:
-    """The audit file (as a dict) of `defender` auditing the whole pool, with each suspect's truth."""
-    return {
+    """The fleet file (as a dict) of the demo: every defender a candidate, the whole pool its suspects,
+    each with the source it was trained on as its truth, attributed by the calibrated rule."""
+    doc: dict[str, Any] = {
         "seed": SEED,
+        "fleet": {"known_sources": [REAL]},
         "task": {"classes": list(CLASSES), "image_size": IMAGE_SIZE},
-        "generator": generator_table(defender, hard),
+        "generator": [generator_table(d, hard) for d in DEFENDERS],
         "shadow": dict(SHADOW),
         "validation": dict(VALIDATION),
         "suspect": [
-            {
-                "name": s.name,
-                "use": "timm",
-                "checkpoint": str(s.checkpoint),
-                "truth": "trained-on-generator" if s.source == defender else "not-trained-on-generator",
-            }
-            for s in pool
+            {"name": s.name, "use": "timm", "checkpoint": str(s.checkpoint), "truth": s.source} for s in pool
         ],
-        "test": [dict(t) for t in (tests if tests is not None else tests_for(defender))],
+        "test": [dict(t) for t in (tests if tests is not None else TESTS)],
     }
+    if tests is None:  # the rule that abstains rather than accuse wrongly
+        doc["fleet"]["attribute_by"] = "calibrated"
+    if executor is not None:
+        doc["executor"] = {"use": executor}
+    return doc
+
+
+def audit_document(
+    defender: str, pool: list[Suspect], hard: bool, tests: tuple[Mapping[str, Any], ...] | None = None
+) -> dict[str, Any]:
+    """The audit file (as a dict) of `defender` auditing the whole pool, with each suspect's truth: its
+    audit in the demo's fleet."""
+    fleet = expand(fleet_document(pool, hard, tests))
+    return next(a.document for a in fleet.audits if a.generator == defender)
