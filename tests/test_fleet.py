@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -22,6 +23,7 @@ from trainprove_core.errors import ConfigError
 from trainprove_core.fleet import (
     FleetSuspect,
     attribute_one,
+    expand,
     fleet_from_dict,
     load_fleet,
     run_fleet,
@@ -287,3 +289,23 @@ def test_toml_dumps_round_trips_what_trainprove_writes():
         "test": [{"use": "calibrated", "recipes": {"a b": {"seed": 1, "crop_scale": [0.5, 1.0]}}}],
     }
     assert tomllib.loads(toml_dumps(doc)) == {**doc, "fleet": {"known_sources": ["real"]}}
+
+
+def test_the_docs_example_makes_one_audit_per_candidate():
+    text = (Path(__file__).resolve().parent.parent / "docs" / "fleet.md").read_text()
+    fleet = expand(tomllib.loads(re.search(r"```toml\n(# fleet.toml.*?)```", text, re.S).group(1)))
+    assert [a.generator for a in fleet.audits] == [
+        "stable-diffusion-v1-4",
+        "my-finetune",
+        "latent-consistency",
+    ]
+    assert fleet.attribute_by == "calibrated" and fleet.suspects[1].expected == {"latent-consistency"}
+    calibrated = fleet.audit("", "latent-consistency").document["test"][1]
+    assert calibrated["references"] == ["stable-diffusion-v1-4", "my-finetune", "cifar10-real"]
+    assert calibrated["reference_settings"]["my-finetune"] == {
+        "use": "stable-diffusion-v1-4",
+        "model": "./checkpoints/my-finetune",
+    }
+    assert [s["truth"] for s in fleet.audit("", "my-finetune").document["suspect"][1:]] == [
+        "not-trained-on-generator"
+    ]

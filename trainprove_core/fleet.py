@@ -47,7 +47,8 @@ NONE = "none"
 """A suspect's `truth` when it was trained on none of the candidates."""
 
 OTHER_GENERATORS = "{other-generators}"
-"""In a `[[test]]` list of names: the plugin names (`use`) of the audit's other candidates."""
+"""In a `[[test]]` table, the audit's other candidates: as an element of a list, their names; as a value,
+a table of their generator tables by name (`use` and the plugin's keys)."""
 
 ACCUSED, CLEARED, UNSURE = "trained-on-generator", "not-trained-on-generator", "inconclusive"
 
@@ -169,18 +170,25 @@ def _name(value: Any, what: str, source: str, where: str) -> str:
     return value
 
 
-def _expand_tests(tests: Sequence[Mapping[str, Any]], others: list[str]) -> list[dict[str, Any]]:
-    """Each `[[test]]` table, with every list element "{other-generators}" replaced by `others`."""
+def _expand_tests(
+    tests: Sequence[Mapping[str, Any]], others: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each `[[test]]` table with "{other-generators}" replaced: in a list by the names of `others` (the
+    audit's other candidates), as a value by their generator tables."""
 
-    def expand(value: Any) -> Any:
+    def replace(value: Any) -> Any:
+        if value == OTHER_GENERATORS:
+            return {name: dict(table) for name, table in others.items()}
         if isinstance(value, list):
             out: list[Any] = []
             for v in value:
-                out += others if v == OTHER_GENERATORS else [expand(v)]
+                out += list(others) if v == OTHER_GENERATORS else [replace(v)]
             return out
+        if isinstance(value, Mapping):
+            return {k: replace(v) for k, v in value.items()}
         return value
 
-    return [{k: expand(v) for k, v in t.items()} for t in tests]
+    return [replace(t) for t in tests]
 
 
 def expand(document: Mapping[str, Any], source: str = "<fleet>") -> Fleet:
@@ -291,8 +299,8 @@ def expand(document: Mapping[str, Any], source: str = "<fleet>") -> Fleet:
                 {**t, **({"truth": ACCUSED if generator in s.truth else CLEARED} if s.truth else {})}
                 for s, t in zip([s for s in suspects if s.task == task], tables[task], strict=True)
             ]
-            others = [generators[g][1].get("use") for g in candidates if g != generator]
-            doc["test"] = _expand_tests(raw_tests, [u for u in others if isinstance(u, str)])
+            others = {g: generators[g][1] for g in candidates if g != generator}
+            doc["test"] = _expand_tests(raw_tests, others)
             if "executor" in document:
                 doc["executor"] = document["executor"]
             if "seed" not in document:
