@@ -149,7 +149,10 @@ def test_fleet_attributes_every_suspect_links_the_evidence_and_resumes(setting, 
     summary = (out / "attribution.md").read_text()
     assert summary.startswith("# Fleet audit: fleet.toml\n\nWhich candidate generator's images")
     assert "| three-strokes | three | none of the candidates | strokes ✓ |" in summary
-    assert "[trained-on-generator](three/plain/report.html#v0)" in summary
+    assert (
+        "| three-plain | [accused](three/plain/report.html#v0) | [cleared](three/striped/report.html#v0) |"
+        in summary
+    )
     page = (out / "index.html").read_text()
     assert "<script" not in page and not re.search(r"(src|href)=['\"]https?:", page)
     assert "href='five/striped/report.html#v" in page and "from striped" in page

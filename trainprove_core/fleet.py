@@ -777,6 +777,9 @@ def summary_lines(attribution: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+CELL = {ACCUSED: ("acc", "accused"), CLEARED: ("clr", "cleared"), UNSURE: ("unk", "inconclusive")}
+"""A decision's CSS class and word in the report's cells."""
+
 LEAD = (
     "Which candidate generator's images was each suspect trained on? Each suspect was audited once "
     "per candidate generator (one audit each, with its own shadow model and validation images); a "
@@ -828,12 +831,8 @@ def render_markdown(attribution: Mapping[str, Any]) -> str:
         cells = []
         for g in generators:
             cell = (r["verdicts"].get(g) or {}).get("tests", {}).get(by)
-            if cell is None:
-                cells.append("")
-            elif cell["evidence"]:
-                cells.append(f"[{cell['decision']}]({cell['evidence']})")
-            else:
-                cells.append(cell["decision"])
+            said = CELL.get(cell["decision"], ("", cell["decision"]))[1] if cell else ""
+            cells.append(f"[{said}]({cell['evidence']})" if cell and cell["evidence"] else said)
         out.append(f"| {r['suspect']} | " + " | ".join(cells) + " |")
     if len(attribution["tests"]) > 1:
         out += ["", "## The other tests", ""]
@@ -865,12 +864,17 @@ def render_markdown(attribution: Mapping[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-CELL = {ACCUSED: ("acc", "accused"), CLEARED: ("clr", "cleared"), UNSURE: ("unk", "inconclusive")}
 STYLE = """body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
 th{background:#f3f3f3}.acc{background:#f8d7d3}.clr{background:#d9efd9}.unk{background:#fdf1c7}
 .err{background:#e6e6e6}.big{font-size:1.1em}a{color:#0645ad}.why{color:#555;font-size:.9em}
 .bad{color:#b00020;font-weight:bold}pre{background:#f6f6f6;padding:.6em;overflow:auto}"""
+
+
+def _inline_markdown(text: str) -> str:
+    """**bold** and *italic* of an escaped text, as HTML."""
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+    return re.sub(r"\*(.+?)\*", r"<i>\1</i>", text)
 
 
 def render_html(attribution: Mapping[str, Any]) -> str:
@@ -913,7 +917,7 @@ def render_html(attribution: Mapping[str, Any]) -> str:
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>Fleet audit: {e(name)}</title><style>{STYLE}</style></head><body>",
         f"<h1>Fleet audit: {e(name)}</h1>",
-        f"<p>{e(LEAD).replace('**', '')}</p>",
+        f"<p>{_inline_markdown(e(LEAD))}</p>",
         f"<p>Decided by the test <b>{e(by)}</b>. {len(rows)} suspects, {len(generators)} candidates, "
         f"{len(attribution['audits'])} audits; each cell links to that verdict in its audit's report.</p>",
         f"<p class='big'><b>{e(_counts_line(attribution['by_test'][by]))}</b></p>",
