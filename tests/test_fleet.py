@@ -312,3 +312,41 @@ def test_the_docs_example_makes_one_audit_per_candidate():
     assert [s["truth"] for s in fleet.audit("", "my-finetune").document["suspect"][1:]] == [
         "not-trained-on-generator"
     ]
+
+
+def test_a_fleet_of_two_embedded_digit_generators_attributes_real_digits_to_none(tmp_path, plugins):
+    """The real embedded generators (plugins/trainprove-embedded) as candidates, `digits-real` a known
+    source that is no candidate; small sets and `pixel-logistic` models keep it to seconds."""
+    classes = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+    store = Store(tmp_path / "store")
+    ws = Workspace.open(Task(classes, 8), plugins, store, show_progress=False)
+    suspects = []
+    for source in ("digits-gmm", "digits-vae", "digits-real"):
+        generator = ws.generator(ws.plugin_table("generator", source, {}))
+        images = ws.image_set("suspect", generator, ImageSetConfig("an image of a {label}", 30, seed=5))
+        model = ws.trained_model(ws.plugin_table("shadow-trainer", "pixel-logistic", {}), images)[0]
+        name = source.removeprefix("digits-")
+        suspects.append({"name": name, "use": "pixel-logistic", "model_dir": str(model), "truth": source})
+    document = {
+        "seed": 1,
+        "fleet": {"known_sources": ["digits-real"]},
+        "task": {"classes": list(classes), "image_size": 8},
+        "generator": [{"use": "digits-gmm"}, {"use": "digits-vae"}],
+        "shadow": {"prompt": "a {label}", "per_class": 30, "trainer": "pixel-logistic"},
+        "validation": {"prompt": "a photo of a {label}", "per_class": 30, "batch_size": 20},
+        "suspect": suspects,
+    }
+    fleet = fleet_from_dict(document, plugins, source="digits.toml")
+    result = run_fleet(fleet, plugins, tmp_path / "out", store, show_progress=False)
+    assert [(r["suspect"], r["text"], r["correct"]) for r in result.attribution["suspects"]] == [
+        ("gmm", "from digits-gmm", True),
+        ("vae", "from digits-vae", True),
+        ("real", "none of the candidates", True),
+    ]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "attribution.json",
+        "attribution.md",
+        "digits-gmm",
+        "digits-vae",
+        "index.html",
+    ]
