@@ -198,7 +198,9 @@ def test_an_attribution_says_from_several_or_undecided_and_why():
     assert (both["text"], both["correct"]) == ("from several: a, b", True)
     unsure = said(a="inconclusive", b="not-trained-on-generator", c="error")
     assert unsure["text"] == "undecided" and unsure["correct"] is None
-    assert unsure["why"] == "a: inconclusive, a's reason; c: error, c's reason; cleared by the other 1"
+    assert unsure["why"] == "inconclusive for a: a's reason; error for c: c's reason; cleared by the other 1"
+    alike = attribute_one(suspect, {g: {"decision": "inconclusive", "reason": "alike"} for g in "abc"})
+    assert alike["why"] == "inconclusive for a, b, c: alike"
     one = said(a="trained-on-generator", b="inconclusive", c="not-trained-on-generator")
     assert (one["text"], one["correct"], one["undecided"]) == ("from a", False, ["b"])
     cleared = said(a="not-trained-on-generator", b="not-trained-on-generator", c="not-trained-on-generator")

@@ -526,7 +526,13 @@ def _audit_line(audit: FleetAudit, report: Mapping[str, Any], seconds: float) ->
 
 
 def _reason(verdict: Mapping[str, Any]) -> str:
-    return str(verdict.get("explanation", "")).removeprefix(f"{verdict['suspect']}: ")
+    """Why a test decided as it did, in one sentence: its `details["reason"]`, or the explanation's last
+    sentence (the verdict's own conclusion; the whole explanation is in the audit's report)."""
+    reason = (verdict.get("details") or {}).get("reason")
+    if isinstance(reason, str) and reason:
+        return reason
+    explanation = str(verdict.get("explanation", "")).removeprefix(f"{verdict['suspect']}: ")
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z])", explanation.strip())[-1]
 
 
 def attribute_one(suspect: FleetSuspect, decisions: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -534,7 +540,10 @@ def attribute_one(suspect: FleetSuspect, decisions: Mapping[str, Mapping[str, An
     candidate -> {"decision", "reason"}; decision "error" where it could not be judged)."""
     accusers = [g for g in suspect.candidates if decisions[g]["decision"] == ACCUSED]
     unsure = [g for g in suspect.candidates if decisions[g]["decision"] not in (ACCUSED, CLEARED)]
-    why = "; ".join(f"{g}: {decisions[g]['decision']}, {decisions[g]['reason']}" for g in unsure)
+    said: dict[tuple[str, str], list[str]] = {}  # (decision, reason) -> candidates, so each reason once
+    for g in unsure:
+        said.setdefault((decisions[g]["decision"], decisions[g]["reason"]), []).append(g)
+    why = "; ".join(f"{d} for {', '.join(gs)}: {reason}" for (d, reason), gs in said.items())
     if len(accusers) == 1:
         outcome, text = "from", f"from {accusers[0]}"
     elif accusers:
@@ -819,10 +828,14 @@ def render_markdown(attribution: Mapping[str, Any]) -> str:
             truth = f" {'+'.join(r['truth']) if r['truth'] else '?'}{mark} |"
         task = f" {r['task']} |" if several_tasks else ""
         out.append(f"| {r['suspect']} |{task} {r['text']} |{truth}")
-    undecided = [r for r in rows if r["attribution"] == "undecided" or r["undecided"]]
+    undecided = [r for r in rows if r["attribution"] == "undecided"]
     if undecided:
         out += ["", "## Why undecided", ""]
-        out += [f"- **{r['suspect']}** ({r['text']}): {r['why']}" for r in undecided]
+        out += [f"- **{r['suspect']}**: {r['why']}" for r in undecided]
+    partly = [r for r in rows if r["attribution"] != "undecided" and r["undecided"]]
+    if partly:
+        out += ["", "## Attributed, though some candidates could not decide", ""]
+        out += [f"- **{r['suspect']}** ({r['text']}): {r['why']}" for r in partly]
     out += ["", f"## Every verdict of `{by}`", ""]
     generators = attribution["generators"]
     out.append("| suspect | " + " | ".join(generators) + " |")
