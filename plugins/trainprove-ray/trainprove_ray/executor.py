@@ -1,0 +1,317 @@
+"""The `ray` executor: trainprove's work items on a Ray cluster.
+
+    driver (the audit)                                   Ray cluster
+    Workspace ── Work items ──▶ RayExecutor.run ──▶ one actor pool per model (ModelRef.key):
+       ▲                                               `workers` actors, each builds the model once
+       │                                               (generation: gpus/cpus_per_generation;
+       └── store: each Outcome written as it arrives ◀─  queries: ..._per_query; a remote API: one
+                                                         threaded actor, max_concurrent_remote)
+                                                       trainings: one Ray task each (..._per_training)
+
+Everything a worker computes comes back to the driver, which writes it to its store: the store stays the
+only judge of what is done, so a run resumes whichever executor made what, and the store needs no shared
+storage for generation, training or suspects' queries. Queries of a model trained by the audit (the shadow,
+the controls, reference models) open it from the store's folder on the worker: on a cluster of several
+machines that folder must be on storage every node mounts at the same path (docs/scale.md).
+
+A worker that dies (kill -9, a lost node) costs only the chunks it held: the actor restarts, builds its
+model again and runs them again (`max_retries`); an error the work itself raised is never retried.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import count
+from typing import Any
+
+from trainprove_core.errors import InputError, TrainproveError
+from trainprove_core.records import Outcome, Work
+
+_remote_classes: dict[str, Any] = {}
+
+
+def _remotes() -> tuple[Any, Any]:
+    """The actor class and the training task, defined once per process (after `import ray`)."""
+    if not _remote_classes:
+        import ray
+
+        @ray.remote
+        class TrainproveWorker:
+            """Builds each model it is sent once (per `ModelRef.key`) and runs work items with it."""
+
+            def __init__(self) -> None:
+                from trainprove_core.executors import ModelCache
+
+                self.models = ModelCache()
+
+            def run(self, work: Work) -> Outcome:
+                from trainprove_core.executors import execute
+
+                return execute(work, self.models)
+
+            def pid(self) -> int:
+                return os.getpid()
+
+        @ray.remote
+        def train(work: Work) -> Outcome:
+            from trainprove_core.executors import execute
+
+            return execute(work)
+
+        _remote_classes.update(worker=TrainproveWorker, train=train)
+    return _remote_classes["worker"], _remote_classes["train"]
+
+
+KIND_NAME = {"generate": "generation", "query": "query", "train": "training"}
+
+
+class _Pool:
+    """The actors of one model: `need` is (CPUs, GPUs) per actor, `users` the runs using it now."""
+
+    def __init__(self, actors: list[Any], need: tuple[float, float]) -> None:
+        self.actors, self.need, self.users, self.turn = actors, need, 0, count()
+        self.last_used = time.monotonic()
+
+
+class RayExecutor:
+    """Runs work items on Ray (see the module docstring). Connects on the first item, so an audit the
+    store already holds starts nothing; `close()` kills its actors and stops a cluster it started.
+
+    Actors hold their CPUs and GPUs while they live, so the driver keeps the books: a model's pool gets
+    as many of its `workers` as fit beside the pools in use, an idle pool (its model not in use by any
+    run) is killed, least recently used first, when another model or a training needs its resources, and
+    a run waits while every resource is in use by others. A pool stays alive between runs while nothing
+    else needs its room, so the validation set is made by the workers that made the shadow set.
+    """
+
+    parallel = True
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = dict(settings)
+        self._cond = threading.Condition()
+        self._connected = False
+        self._owns_cluster = False
+        self._pools: dict[tuple[str, str, bool], _Pool] = {}
+        self._free: dict[str, float] = {}
+        self.cold_pools = 0  # pools created (each of its actors builds the model once)
+
+    # ---- the cluster ------------------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        with self._cond:
+            if self._connected:
+                return
+            import ray
+
+            if not ray.is_initialized():
+                address = self.settings.get("address")
+                kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+                if address:
+                    kwargs["address"] = address
+                else:
+                    kwargs.update(
+                        num_cpus=self.settings.get("num_cpus"), num_gpus=self.settings.get("num_gpus")
+                    )
+                try:
+                    ray.init(**kwargs)
+                except (ConnectionError, RuntimeError, ValueError) as exc:
+                    where = address or "(a local one)"
+                    raise InputError(
+                        f"[executor] ray: cannot start or reach the cluster {where}: {exc}"
+                    ) from None
+                self._owns_cluster = True
+            have = ray.cluster_resources()
+            self._free = {"CPU": float(have.get("CPU", 0)), "GPU": float(have.get("GPU", 0))}
+            self._connected = True
+
+    def _need(self, work: Work) -> tuple[float, float]:
+        kind = KIND_NAME[work.kind]
+        cpus, gpus = float(self.settings[f"cpus_per_{kind}"]), float(self.settings[f"gpus_per_{kind}"])
+        total = {"CPU": self._free["CPU"] + self._held("CPU"), "GPU": self._free["GPU"] + self._held("GPU")}
+        for name, need in (("CPU", cpus), ("GPU", gpus)):
+            if need > total[name]:
+                raise InputError(
+                    f"[executor] ray: {work.label} needs {need:g} {name} per worker "
+                    f"({name.lower()}s_per_{kind}) and the cluster has {total[name]:g}"
+                )
+        return cpus, gpus
+
+    def _held(self, name: str) -> float:
+        i = 0 if name == "CPU" else 1
+        return sum(p.need[i] * len(p.actors) for p in self._pools.values())
+
+    def _fits(self, need: tuple[float, float], n: int) -> bool:
+        return need[0] * n <= self._free["CPU"] + 1e-9 and need[1] * n <= self._free["GPU"] + 1e-9
+
+    def _take(self, need: tuple[float, float], wanted: int) -> int:
+        """Reserve room for up to `wanted` workers of shape `need` (at least one), killing idle pools
+        to make room and waiting while others use everything; returns how many. Holds `_cond`."""
+        while True:
+            n = wanted
+            while n > 0 and not self._fits(need, n):
+                n -= 1
+            if n > 0:
+                self._free["CPU"] -= need[0] * n
+                self._free["GPU"] -= need[1] * n
+                return n
+            idle = [k for k, p in self._pools.items() if p.users == 0]
+            if idle:
+                self._evict(min(idle, key=lambda k: self._pools[k].last_used))
+            else:
+                self._cond.wait()
+
+    def _give_back(self, need: tuple[float, float], n: int) -> None:
+        self._free["CPU"] += need[0] * n
+        self._free["GPU"] += need[1] * n
+        self._cond.notify_all()
+
+    def _evict(self, key: tuple[str, str, bool]) -> None:
+        import ray
+
+        pool = self._pools.pop(key)
+        for actor in pool.actors:
+            try:
+                ray.kill(actor)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        self._give_back(pool.need, len(pool.actors))
+
+    def _use_pool(self, work: Work) -> tuple[tuple[str, str, bool], _Pool]:
+        """The pool of `work`'s model, created if needed (one threaded actor for a remote API), marked
+        in use until `_done_with`."""
+        key = (work.kind, work.model.key, work.remote)
+        with self._cond:
+            pool = self._pools.get(key)
+            if pool is None:
+                worker, _ = _remotes()
+                need = self._need(work)
+                n = self._take(need, 1 if work.remote else int(self.settings["workers"]))
+                options: dict[str, Any] = {
+                    "num_cpus": need[0],
+                    "num_gpus": need[1],
+                    "max_restarts": -1,
+                    "max_task_retries": int(self.settings["max_retries"]),
+                }
+                if work.remote:
+                    options["max_concurrency"] = int(self.settings["max_concurrent_remote"])
+                pool = self._pools[key] = _Pool([worker.options(**options).remote() for _ in range(n)], need)
+                self.cold_pools += 1
+            pool.users += 1
+            return key, pool
+
+    def _done_with(self, key: tuple[str, str, bool], pool: _Pool) -> None:
+        with self._cond:
+            pool.users -= 1
+            pool.last_used = time.monotonic()
+            self._cond.notify_all()
+
+    def worker_pids(self) -> list[int]:
+        """The process ids of every actor now alive (for tests and benchmarks)."""
+        import ray
+
+        with self._cond:
+            actors = [a for pool in self._pools.values() for a in pool.actors]
+        return ray.get([a.pid.remote() for a in actors])
+
+    # ---- the Executor protocol --------------------------------------------------------------------------
+
+    def run(self, works: Sequence[Work]) -> Iterator[tuple[Work, Outcome]]:
+        """Every item, a model at a time (the core sends one artifact per call; threads run several)."""
+        if not works:
+            return
+        self._connect()
+        groups: dict[tuple[str, str, bool], list[Work]] = {}
+        for work in works:
+            groups.setdefault((work.kind, work.model.key, work.remote), []).append(work)
+        for group in groups.values():
+            if group[0].kind == "train":
+                yield from self._run_trainings(group)
+            else:
+                yield from self._run_on_pool(group)
+
+    def _run_on_pool(self, works: list[Work]) -> Iterator[tuple[Work, Outcome]]:
+        import ray
+
+        key, pool = self._use_pool(works[0])
+        pending: dict[Any, Work] = {}
+        try:
+            for work in works:
+                actor = pool.actors[next(pool.turn) % len(pool.actors)]
+                pending[actor.run.remote(work)] = work
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                work = pending.pop(done[0])
+                yield work, self._result(ray, done[0], work)
+        finally:
+            self._cancel(ray, pending)
+            self._done_with(key, pool)
+
+    def _run_trainings(self, works: list[Work]) -> Iterator[tuple[Work, Outcome]]:
+        """Each training a Ray task holding its resources only while it runs."""
+        import ray
+
+        _, train = _remotes()
+        need = self._need(works[0])
+        options = {
+            "num_cpus": need[0],
+            "num_gpus": need[1],
+            "max_retries": int(self.settings["max_retries"]),
+            "max_calls": 0,
+        }
+        todo, pending = list(works), {}
+        try:
+            while todo or pending:
+                while todo:
+                    with self._cond:
+                        if pending and not self._fits(need, 1):
+                            break
+                        self._take(need, 1)
+                    work = todo.pop(0)
+                    pending[train.options(**options).remote(work)] = work
+                done, _ = ray.wait(list(pending), num_returns=1)
+                work = pending.pop(done[0])
+                with self._cond:
+                    self._give_back(need, 1)
+                yield work, self._result(ray, done[0], work)
+        finally:
+            self._cancel(ray, pending)
+            with self._cond:
+                self._give_back(need, len(pending))
+
+    @staticmethod
+    def _cancel(ray: Any, pending: Mapping[Any, Work]) -> None:
+        for ref in pending:  # an error or Ctrl-C on the driver: drop what is still queued
+            try:
+                ray.cancel(ref)
+            except Exception:  # noqa: BLE001 - an already finished or uncancellable item
+                pass
+
+    def _result(self, ray: Any, ref: Any, work: Work) -> Outcome:
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:  # the work's own error: raised as itself
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, BaseException):
+                raise cause from None
+            raise
+        except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
+            raise TrainproveError(
+                f"ray: the worker running {work.label} (chunk {work.index}) died "
+                f"{int(self.settings['max_retries']) + 1} times; last: {str(exc).splitlines()[0]}"
+            ) from None
+
+    def close(self) -> None:
+        with self._cond:
+            if not self._connected:
+                return
+            for key in list(self._pools):
+                self._evict(key)
+            self._connected = False
+            owns, self._owns_cluster = self._owns_cluster, False
+        if owns:
+            import ray
+
+            ray.shutdown()
