@@ -38,7 +38,7 @@ def _remotes() -> tuple[Any, Any]:
     if not _remote_classes:
         import ray
 
-        @ray.remote
+        @ray.remote(concurrency_groups={"info": 1})  # `pid` answers while a chunk runs
         class TrainproveWorker:
             """Builds each model it is sent once (per `ModelRef.key`) and runs work items with it."""
 
@@ -52,10 +52,11 @@ def _remotes() -> tuple[Any, Any]:
 
                 return execute(work, self.models)
 
+            @ray.method(concurrency_group="info")
             def pid(self) -> int:
                 return os.getpid()
 
-        @ray.remote
+        @ray.remote(max_calls=0)  # a worker process stays for the next training (0: no limit)
         def train(work: Work) -> Outcome:
             from trainprove_core.executors import execute
 
@@ -259,7 +260,6 @@ class RayExecutor:
             "num_cpus": need[0],
             "num_gpus": need[1],
             "max_retries": int(self.settings["max_retries"]),
-            "max_calls": 0,
         }
         todo, pending = list(works), {}
         try:
