@@ -10,9 +10,9 @@
 
 Everything a worker computes comes back to the driver, which writes it to its store: the store stays the
 only judge of what is done, so a run resumes whichever executor made what, and the store needs no shared
-storage for generation, training or suspects' queries. Queries of a model trained by the audit (the shadow,
-the controls, reference models) open it from the store's folder on the worker: on a cluster of several
-machines that folder must be on storage every node mounts at the same path (docs/scale.md).
+storage: queries of a model the audit trained (the shadow, the controls, reference models) copy its
+folder from the driver's store to each of that model's workers once, through Ray's object store
+(`shared_store = true` skips the copy where every node mounts the store at the same path).
 
 A worker that dies (kill -9, a lost node) costs only the chunks it held: the actor restarts, builds its
 model again and runs them again (`max_retries`); an error the work itself raised is never retried.
@@ -20,11 +20,13 @@ model again and runs them again (`max_retries`); an error the work itself raised
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import count
+from pathlib import Path
 from typing import Any
 
 from trainprove_core.errors import InputError, TrainproveError
@@ -42,14 +44,25 @@ def _remotes() -> tuple[Any, Any]:
         class TrainproveWorker:
             """Builds each model it is sent once (per `ModelRef.key`) and runs work items with it."""
 
-            def __init__(self) -> None:
+            def __init__(self, files: Mapping[str, bytes] | None = None) -> None:
                 from trainprove_core.executors import ModelCache
 
                 self.models = ModelCache()
+                self.model_dir = None
+                if files is not None:  # a trained model's folder, copied from the driver's store
+                    import tempfile
+                    from pathlib import Path
+
+                    from trainprove_core.executors import write_files
+
+                    self.model_dir = tempfile.mkdtemp(prefix="trainprove-model-")
+                    write_files(files, Path(self.model_dir))
 
             def run(self, work: Work) -> Outcome:
                 from trainprove_core.executors import execute
 
+                if self.model_dir is not None:
+                    work.model = dataclasses.replace(work.model, model_dir=self.model_dir)
                 return execute(work, self.models)
 
             @ray.method(concurrency_group="info")
@@ -97,6 +110,7 @@ class RayExecutor:
         self._owns_cluster = False
         self._pools: dict[tuple[str, str, bool], _Pool] = {}
         self._free: dict[str, float] = {}
+        self._total: dict[str, float] = {}
         self.cold_pools = 0  # pools created (each of its actors builds the model once)
 
     # ---- the cluster ------------------------------------------------------------------------------------
@@ -125,13 +139,14 @@ class RayExecutor:
                     ) from None
                 self._owns_cluster = True
             have = ray.cluster_resources()
-            self._free = {"CPU": float(have.get("CPU", 0)), "GPU": float(have.get("GPU", 0))}
+            self._total = {"CPU": float(have.get("CPU", 0)), "GPU": float(have.get("GPU", 0))}
+            self._free = dict(self._total)
             self._connected = True
 
     def _need(self, work: Work) -> tuple[float, float]:
         kind = KIND_NAME[work.kind]
         cpus, gpus = float(self.settings[f"cpus_per_{kind}"]), float(self.settings[f"gpus_per_{kind}"])
-        total = {"CPU": self._free["CPU"] + self._held("CPU"), "GPU": self._free["GPU"] + self._held("GPU")}
+        total = self._total
         for name, need in (("CPU", cpus), ("GPU", gpus)):
             if need > total[name]:
                 raise InputError(
@@ -139,10 +154,6 @@ class RayExecutor:
                     f"({name.lower()}s_per_{kind}) and the cluster has {total[name]:g}"
                 )
         return cpus, gpus
-
-    def _held(self, name: str) -> float:
-        i = 0 if name == "CPU" else 1
-        return sum(p.need[i] * len(p.actors) for p in self._pools.values())
 
     def _fits(self, need: tuple[float, float], n: int) -> bool:
         return need[0] * n <= self._free["CPU"] + 1e-9 and need[1] * n <= self._free["GPU"] + 1e-9
@@ -198,10 +209,25 @@ class RayExecutor:
                 }
                 if work.remote:
                     options["max_concurrency"] = int(self.settings["max_concurrent_remote"])
-                pool = self._pools[key] = _Pool([worker.options(**options).remote() for _ in range(n)], need)
+                files = self._model_files(work)
+                actors = [worker.options(**options).remote(files) for _ in range(n)]
+                pool = self._pools[key] = _Pool(actors, need)
                 self.cold_pools += 1
             pool.users += 1
             return key, pool
+
+    def _model_files(self, work: Work) -> Any:
+        """For a model the audit trained (its folder in the driver's store), the folder's files put in
+        Ray's object store once, for each worker to copy; None where every node reads the store
+        (`shared_store`) or the model is not a trained one."""
+        if work.model.kind != "trained" or work.model.model_dir is None or self.settings["shared_store"]:
+            return None
+        import ray
+
+        root = Path(work.model.model_dir)
+        return ray.put(
+            {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+        )
 
     def _done_with(self, key: tuple[str, str, bool], pool: _Pool) -> None:
         with self._cond:

@@ -62,6 +62,13 @@ OPTIONS = (
         min=1,
     ),
     Option(
+        "shared_store",
+        "bool",
+        False,
+        "every node mounts the store at the driver's path: workers open trained models (the shadow, "
+        "controls) there instead of receiving a copy of each through Ray's object store",
+    ),
+    Option(
         "max_retries",
         "int",
         3,
