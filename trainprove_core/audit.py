@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__, progress
-from .config import AuditConfig, ImageSetConfig, PluginTable, validate_table
+from .config import AuditConfig, ImageSetConfig, PluginTable, _run_checks, validate_table
 from .errors import BudgetExceeded, InputError, TrainproveError
 from .evidence import declined
 from .executors import write_files
@@ -257,9 +257,8 @@ class Workspace:
             progress.skip()
         if not pending:
             return [self._one_job(job, None) for job in jobs]
-        unit = "img" if pending[0].kind != "train" else "model"
         total = sum(w.size for w in pending)
-        with progress.step(desc, total=total, unit=unit, enabled=self.show_progress) as bar:
+        with progress.step(desc, total=total, unit="img", enabled=self.show_progress) as bar:
             if len(jobs) > 1 and getattr(self.executor, "parallel", False):
                 with ThreadPoolExecutor(len(jobs), thread_name_prefix="trainprove-job") as pool:
                     return list(pool.map(lambda job: self._one_job(job, bar), jobs))
@@ -441,6 +440,8 @@ class Workspace:
         """`answers` for several (name, adapter, image set) at once: independent models are queried
         concurrently where the executor runs work in parallel. A model whose queries fail (bad label
         space, budget, a dead endpoint) gives its `TrainproveError` in its place; the others complete."""
+        if not asks:
+            return []
         jobs: list[_Job | TrainproveError] = []
         for name, adapter, image_set in asks:
             try:
@@ -606,9 +607,9 @@ def _verdict_record(verdict: Verdict, truth: str | None, registered: Any) -> dic
 def open_executor(plugins: PluginSet, use: str, settings: Mapping[str, Any] | None = None) -> Executor:
     """The executor `use` built from its `[executor]` keys `settings` (validated as an audit file's)."""
     registered = plugins.get("executor", use)
-    validated = validate_table(
-        dict(settings or {}), registered.spec.options, source="<workspace>", where="executor"
-    )
+    options = registered.spec.options
+    validated = validate_table(dict(settings or {}), options, source="<workspace>", where="executor")
+    _run_checks(validated, options, source="<workspace>", where="executor")
     return registered.spec.factory(validated)
 
 
@@ -871,7 +872,7 @@ def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
         now = time.perf_counter()  # queried together: the wall time split evenly among them
         per_suspect = clock.seconds.setdefault("queries", {})
         for suspect in config.suspects:
-            per_suspect[suspect.name] = (now - clock.last) / len(config.suspects)
+            per_suspect[suspect.name] = (now - clock.last) / max(1, len(config.suspects))
         clock.last = now
         for suspect, outcome in zip(config.suspects, asked, strict=True):
             entry: dict[str, Any] = {

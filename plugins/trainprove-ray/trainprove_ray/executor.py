@@ -87,6 +87,7 @@ class _Pool:
 
     def __init__(self, actors: list[Any], need: tuple[float, float]) -> None:
         self.actors, self.need, self.users, self.turn = actors, need, 0, count()
+        self.files: Any = None
         self.last_used = time.monotonic()
 
 
@@ -212,6 +213,7 @@ class RayExecutor:
                 files = self._model_files(work)
                 actors = [worker.options(**options).remote(files) for _ in range(n)]
                 pool = self._pools[key] = _Pool(actors, need)
+                pool.files = files  # kept in scope: a restarted actor is built from it again
                 self.cold_pools += 1
             pool.users += 1
             return key, pool
