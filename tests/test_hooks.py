@@ -32,7 +32,7 @@ class Reversed:
             yield work, execute(shipped, self.models)
 
     def close(self):
-        self.calls.append(("close", sorted(self.models._models)))
+        self.calls.append(("close", sorted(self.models.keys())))
 
 
 class Recorder:

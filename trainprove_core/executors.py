@@ -15,6 +15,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,13 @@ from .records import ExecutorSpec, Outcome, Work
 
 
 class ModelCache:
-    """The models one worker has built, by `ModelRef.key` (thread-safe: one build per key)."""
+    """The models one worker has built, by `ModelRef.key` (thread-safe: one build per key). With a
+    `capacity`, the least recently used model is dropped (and closed) when another is built."""
 
-    def __init__(self) -> None:
-        self._models: dict[str, Any] = {}
+    def __init__(self, capacity: int | None = None) -> None:
+        self._models: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
+        self.capacity = capacity
 
     def get(self, work: Work) -> tuple[Any, bool]:
         """The model `work` needs, and whether it was built now."""
@@ -37,19 +40,25 @@ class ModelCache:
         key = work.model.key
         with self._lock:
             if key in self._models:
+                self._models.move_to_end(key)
                 return self._models[key], False
             model = self._models[key] = work.model.build()
+            while self.capacity is not None and len(self._models) > self.capacity:
+                _close(self._models.popitem(last=False)[1])
             return model, True
 
-    def drop(self, key: str) -> None:
+    def keys(self) -> list[str]:
         with self._lock:
-            model = self._models.pop(key, None)
-        close = getattr(model, "close", None)
-        if callable(close):
-            close()
+            return list(self._models)
 
 
-_worker_models = ModelCache()
+def _close(model: Any) -> None:
+    close = getattr(model, "close", None)
+    if callable(close):
+        close()
+
+
+_worker_models = ModelCache(capacity=4)  # a worker process of a task-based executor keeps its last four
 
 
 def execute(work: Work, models: ModelCache | None = None) -> Outcome:

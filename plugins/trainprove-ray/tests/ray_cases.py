@@ -79,7 +79,6 @@ def audit_doc(pool: dict[str, str], executor: dict) -> dict:
         "generator": {"use": "digits-gmm"},
         "shadow": {"prompt": "a {label}", "per_class": 12, **TRAINER},
         "validation": {"prompt": "a photo of a {label}", "per_class": 10, "batch_size": 20},
-        "negative_control": {"use": "digits-real", "per_class": 12},
         "suspect": [
             {"name": name, "use": "timm", "checkpoint": path, "batch_size": 25} for name, path in pool.items()
         ],
@@ -118,10 +117,10 @@ def test_an_audit_on_ray_gives_the_local_verdicts_hashes_and_query_counts(plugin
     assert report["errors"] == []
 
 
-def _first_part(store: Store, kind: str, timeout: float = 240) -> None:
+def _first_part(store: Store, kind: str, partial: str = "partial-*", timeout: float = 240) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if any(store.root.glob(f"{kind}/*.partial-*/*.npz")):
+        if any(store.root.glob(f"{kind}/*.{partial}/*.npz")):
             return
         time.sleep(0.05)
     raise AssertionError(f"no {kind} chunk was stored within {timeout} s")
@@ -181,11 +180,11 @@ def test_a_killed_driver_resumes_with_another_executor(plugins, local_run, clust
         start_new_session=True,
     )
     try:
-        _first_part(store, "answers")  # the driver has stored answers of the first query chunks
+        _first_part(store, "answers", "partial-4")  # a suspect's first answers (4 chunks of 25) are stored
     finally:
         os.killpg(child.pid, signal.SIGKILL)
         child.wait()
-    done_before = len(list(store.root.glob("answers/*.partial-*/*.npz")))
+    done_before = len(list(store.root.glob("answers/*.partial-4/*.npz")))
     assert not (tmp_path / "a" / "report.json").exists() and done_before >= 1
     # The same audit resumes on the local executor and keeps what the Ray run stored.
     doc["executor"] = {"use": "local"}

@@ -1,21 +1,24 @@
 """The `ray` executor: trainprove's work items on a Ray cluster.
 
     driver (the audit)                                   Ray cluster
-    Workspace ── Work items ──▶ RayExecutor.run ──▶ one actor pool per model (ModelRef.key):
-       ▲                                               `workers` actors, each builds the model once
-       │                                               (generation: gpus/cpus_per_generation;
-       └── store: each Outcome written as it arrives ◀─  queries: ..._per_query; a remote API: one
-                                                         threaded actor, max_concurrent_remote)
-                                                       trainings: one Ray task each (..._per_training)
+    Workspace ── Work items ──▶ RayExecutor.run ──▶ generation: one pool of actors per generator
+       ▲                                               (ModelRef.key), `workers` each, every actor
+       │                                               builds (and compiles) its generator once;
+       │                                               a remote suspect: one threaded actor
+       │                                               (max_concurrent_remote chunks in flight);
+       └── store: each Outcome written as it arrives ◀─ trainings, queries of local models: Ray tasks
+                                                         on worker processes Ray reuses, each keeping
+                                                         its last few models built
 
 Everything a worker computes comes back to the driver, which writes it to its store: the store stays the
 only judge of what is done, so a run resumes whichever executor made what, and the store needs no shared
-storage: queries of a model the audit trained (the shadow, the controls, reference models) copy its
-folder from the driver's store to each of that model's workers once, through Ray's object store
+storage: queries of a model the audit trained (the shadow, the controls, reference models) get its
+folder from the driver's store through Ray's object store, copied once per worker process
 (`shared_store = true` skips the copy where every node mounts the store at the same path).
 
-A worker that dies (kill -9, a lost node) costs only the chunks it held: the actor restarts, builds its
-model again and runs them again (`max_retries`); an error the work itself raised is never retried.
+A worker that dies (kill -9, a lost node) costs only the chunks it held: an actor restarts, builds its
+model again and runs them again, a task runs again (`max_retries`); an error the work itself raised is
+never retried.
 """
 
 from __future__ import annotations
@@ -35,8 +38,25 @@ from trainprove_core.records import Outcome, Work
 _remote_classes: dict[str, Any] = {}
 
 
+_copies: dict[str, str] = {}
+
+
+def _local_copy(key: str, files: Mapping[str, bytes]) -> str:
+    """Where this worker process keeps its copy of a trained model's folder (written once per key)."""
+    if key not in _copies:
+        import tempfile
+
+        from trainprove_core.executors import write_files
+
+        folder = tempfile.mkdtemp(prefix="trainprove-model-")
+        write_files(files, Path(folder))
+        _copies[key] = folder
+    return _copies[key]
+
+
 def _remotes() -> tuple[Any, Any]:
-    """The actor class and the training task, defined once per process (after `import ray`)."""
+    """The actor class (generators, remote suspects) and the task (trainings, queries of local
+    models), defined once per process (after `import ray`)."""
     if not _remote_classes:
         import ray
 
@@ -44,39 +64,30 @@ def _remotes() -> tuple[Any, Any]:
         class TrainproveWorker:
             """Builds each model it is sent once (per `ModelRef.key`) and runs work items with it."""
 
-            def __init__(self, files: Mapping[str, bytes] | None = None) -> None:
+            def __init__(self) -> None:
                 from trainprove_core.executors import ModelCache
 
                 self.models = ModelCache()
-                self.model_dir = None
-                if files is not None:  # a trained model's folder, copied from the driver's store
-                    import tempfile
-                    from pathlib import Path
-
-                    from trainprove_core.executors import write_files
-
-                    self.model_dir = tempfile.mkdtemp(prefix="trainprove-model-")
-                    write_files(files, Path(self.model_dir))
 
             def run(self, work: Work) -> Outcome:
                 from trainprove_core.executors import execute
 
-                if self.model_dir is not None:
-                    work.model = dataclasses.replace(work.model, model_dir=self.model_dir)
                 return execute(work, self.models)
 
             @ray.method(concurrency_group="info")
             def pid(self) -> int:
                 return os.getpid()
 
-        @ray.remote(max_calls=0)  # a worker process stays for the next training (0: no limit)
-        def train(work: Work) -> Outcome:
+        @ray.remote(max_calls=0)  # a worker process stays for the next item (0: no limit)
+        def run_task(work: Work, files: Mapping[str, bytes] | None) -> Outcome:
             from trainprove_core.executors import execute
 
-            return execute(work)
+            if files is not None:  # a trained model's folder, copied from the driver's store
+                work.model = dataclasses.replace(work.model, model_dir=_local_copy(work.model.key, files))
+            return execute(work)  # this process's models: its last few stay built
 
-        _remote_classes.update(worker=TrainproveWorker, train=train)
-    return _remote_classes["worker"], _remote_classes["train"]
+        _remote_classes.update(worker=TrainproveWorker, task=run_task)
+    return _remote_classes["worker"], _remote_classes["task"]
 
 
 KIND_NAME = {"generate": "generation", "query": "query", "train": "training"}
@@ -87,7 +98,6 @@ class _Pool:
 
     def __init__(self, actors: list[Any], need: tuple[float, float]) -> None:
         self.actors, self.need, self.users, self.turn = actors, need, 0, count()
-        self.files: Any = None
         self.last_used = time.monotonic()
 
 
@@ -95,11 +105,12 @@ class RayExecutor:
     """Runs work items on Ray (see the module docstring). Connects on the first item, so an audit the
     store already holds starts nothing; `close()` kills its actors and stops a cluster it started.
 
-    Actors hold their CPUs and GPUs while they live, so the driver keeps the books: a model's pool gets
-    as many of its `workers` as fit beside the pools in use, an idle pool (its model not in use by any
-    run) is killed, least recently used first, when another model or a training needs its resources, and
-    a run waits while every resource is in use by others. A pool stays alive between runs while nothing
-    else needs its room, so the validation set is made by the workers that made the shadow set.
+    Actors hold their CPUs and GPUs while they live, so the driver keeps the books: a generator's pool
+    gets as many of its `workers` as fit beside what is in use, an idle pool (its model not in use by any
+    run) is killed, least recently used first, when another pool or a task needs its resources, and a
+    run waits while every resource is in use by others. A pool stays alive between runs while nothing
+    else needs its room, so the validation set is made by the workers that made the shadow set. Tasks
+    (trainings, queries of local models) hold theirs only while they run.
     """
 
     parallel = True
@@ -112,6 +123,7 @@ class RayExecutor:
         self._pools: dict[tuple[str, str, bool], _Pool] = {}
         self._free: dict[str, float] = {}
         self._total: dict[str, float] = {}
+        self._files: dict[str, Any] = {}  # trained models' folders in Ray's object store, by model key
         self.cold_pools = 0  # pools created (each of its actors builds the model once)
 
     # ---- the cluster ------------------------------------------------------------------------------------
@@ -210,10 +222,8 @@ class RayExecutor:
                 }
                 if work.remote:
                     options["max_concurrency"] = int(self.settings["max_concurrent_remote"])
-                files = self._model_files(work)
-                actors = [worker.options(**options).remote(files) for _ in range(n)]
+                actors = [worker.options(**options).remote() for _ in range(n)]
                 pool = self._pools[key] = _Pool(actors, need)
-                pool.files = files  # kept in scope: a restarted actor is built from it again
                 self.cold_pools += 1
             pool.users += 1
             return key, pool
@@ -226,10 +236,15 @@ class RayExecutor:
             return None
         import ray
 
-        root = Path(work.model.model_dir)
-        return ray.put(
-            {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-        )
+        key = work.model.key
+        with self._cond:
+            if key not in self._files:
+                root = Path(work.model.model_dir)
+                files = {
+                    str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+                }
+                self._files[key] = ray.put(files)
+            return self._files[key]
 
     def _done_with(self, key: tuple[str, str, bool], pool: _Pool) -> None:
         with self._cond:
@@ -256,10 +271,10 @@ class RayExecutor:
         for work in works:
             groups.setdefault((work.kind, work.model.key, work.remote), []).append(work)
         for group in groups.values():
-            if group[0].kind == "train":
-                yield from self._run_trainings(group)
-            else:
+            if group[0].kind == "generate" or group[0].remote:
                 yield from self._run_on_pool(group)
+            else:
+                yield from self._run_tasks(group)
 
     def _run_on_pool(self, works: list[Work]) -> Iterator[tuple[Work, Outcome]]:
         import ray
@@ -278,17 +293,16 @@ class RayExecutor:
             self._cancel(ray, pending)
             self._done_with(key, pool)
 
-    def _run_trainings(self, works: list[Work]) -> Iterator[tuple[Work, Outcome]]:
-        """Each training a Ray task holding its resources only while it runs."""
+    def _run_tasks(self, works: list[Work]) -> Iterator[tuple[Work, Outcome]]:
+        """Trainings and queries of local models: Ray tasks, each holding its resources only while it
+        runs, on worker processes Ray reuses (each keeps its last few models built, so a suspect is
+        loaded once per process, and no process is started per model)."""
         import ray
 
-        _, train = _remotes()
+        _, task = _remotes()
         need = self._need(works[0])
-        options = {
-            "num_cpus": need[0],
-            "num_gpus": need[1],
-            "max_retries": int(self.settings["max_retries"]),
-        }
+        options = {"num_cpus": need[0], "num_gpus": need[1], "max_retries": int(self.settings["max_retries"])}
+        files = self._model_files(works[0])
         todo, pending = list(works), {}
         try:
             while todo or pending:
@@ -298,7 +312,7 @@ class RayExecutor:
                             break
                         self._take(need, 1)
                     work = todo.pop(0)
-                    pending[train.options(**options).remote(work)] = work
+                    pending[task.options(**options).remote(work, files)] = work
                 done, _ = ray.wait(list(pending), num_returns=1)
                 work = pending.pop(done[0])
                 with self._cond:
@@ -337,6 +351,7 @@ class RayExecutor:
                 return
             for key in list(self._pools):
                 self._evict(key)
+            self._files.clear()
             self._connected = False
             owns, self._owns_cluster = self._owns_cluster, False
         if owns:
