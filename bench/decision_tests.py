@@ -117,6 +117,7 @@ def audit_pool(
             }
             for s in suspects
         ]
+        doc["executor"] = dict(EXECUTOR)
         config = config_from_dict(doc, plugins, source=f"bench-{setting}-{defender}.toml", base_dir=ROOT)
         result = run_audit(config, plugins, out_dir / setting / defender, store, show_progress, html=False)
         if result.errors:
@@ -155,14 +156,21 @@ def bench_pool(
     return records, {"suspects": len(manifest["suspects"]), "pool_seconds": manifest.get("seconds")}
 
 
+EXECUTOR: dict[str, Any] = {"use": "local"}
+"""The `[executor]` table of every audit and of the demo's pool (`--executor ray`)."""
+
+
 def demo_pool(store: Any, out_dir: Path, plugins: Any, show_progress: bool) -> list[dict[str, Any]]:
     from trainprove_demo.pool import CLASSES, IMAGE_SIZE, build_pool
 
     from trainprove_core.audit import Workspace
     from trainprove_core.task import Task
 
-    ws = Workspace.open(Task(CLASSES, IMAGE_SIZE), plugins, store, show_progress)
-    pool = build_pool(ws, hard=False)
+    executor = {k: v for k, v in EXECUTOR.items() if k != "use"}
+    with Workspace.open(
+        Task(CLASSES, IMAGE_SIZE), plugins, store, show_progress, EXECUTOR["use"], executor
+    ) as ws:
+        pool = build_pool(ws, hard=False)
     suspects = [
         {
             "name": s.name,
@@ -613,7 +621,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--simulation-trials", type=int, default=2000, help="simulated suspects per kind")
     parser.add_argument("--progress", action="store_true", help="show progress")
     parser.add_argument("--limit", type=int, default=None, help="only the first N suspects per setting")
+    parser.add_argument("--executor", default="local", help="the executor of every audit (local, ray)")
     args = parser.parse_args(argv)
+    EXECUTOR["use"] = args.executor
     import os
 
     import torch

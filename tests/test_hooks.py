@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 from core_test_helpers import base_audit
 
 from trainprove_core.audit import run_audit
 from trainprove_core.cli import cli
 from trainprove_core.config import config_from_dict
+from trainprove_core.executors import ModelCache, execute
 from trainprove_core.hookspecs import hookimpl
 from trainprove_core.records import ExecutorSpec
 from trainprove_core.store import Store
+
+
+class Reversed:
+    """A third party's executor: runs work last-first, each item pickled (with cloudpickle, as Ray does:
+    a plugin's factory may be a closure) as if sent to another process
+    (so the model is built from its `ModelRef` on the "worker", once per model, and `local` never travels)."""
+
+    parallel = False
+
+    def __init__(self, calls):
+        self.calls, self.models = calls, ModelCache()
+
+    def run(self, works):
+        for work in reversed(list(works)):
+            shipped = cloudpickle.loads(cloudpickle.dumps(work))
+            assert shipped.local is None and not shipped.in_driver
+            yield work, execute(shipped, self.models)
+
+    def close(self):
+        self.calls.append(("close", sorted(self.models.keys())))
 
 
 class Recorder:
@@ -41,12 +63,7 @@ class Recorder:
 
     @hookimpl
     def trainprove_executors(self):
-        class Reversed:
-            def map(self, fn, items):
-                for item in reversed(list(items)):
-                    yield item, fn(item)
-
-        return [ExecutorSpec("reversed", lambda settings: Reversed(), "last chunk first")]
+        return [ExecutorSpec("reversed", lambda settings: Reversed(self.calls), "last chunk first, pickled")]
 
     @hookimpl
     def trainprove_commands(self, cli):
@@ -57,6 +74,8 @@ class Recorder:
 
 
 def test_lifecycle_hooks_and_a_plugin_executor(plugins, suspect_pool, tmp_path):
+    global cloudpickle
+    cloudpickle = pytest.importorskip("cloudpickle")
     recorder = Recorder()
     plugins.register(recorder, "recorder")
     doc = base_audit(
@@ -73,7 +92,11 @@ def test_lifecycle_hooks_and_a_plugin_executor(plugins, suspect_pool, tmp_path):
         ("after_query", "same", 300),
         ("after_verdict", "same", first.report["verdicts"][0]["decision"]),
         ("after_audit", 1),
+        ("close", recorder.calls[-1][1]),
     ]
+    # One model built per key on the "worker": the generator, the trainer, the shadow, the suspect.
+    assert len(recorder.calls[-1][1]) == 4
+    assert first.report["suspects"][0]["queries_sent"] == 300  # counted on the driver
     # Chunks done in reverse order give the same sets as the local executor's.
     doc["executor"] = {"use": "local"}
     local = run_audit(config_from_dict(doc, plugins), plugins, tmp_path / "b", Store(tmp_path / "s2"), False)

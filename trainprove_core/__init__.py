@@ -32,23 +32,28 @@ from .records import (
     Generator,
     GeneratorSpec,
     ImageSet,
+    ModelRef,
     Option,
+    Outcome,
     QueryCost,
     ShadowTrainer,
     ShadowTrainerSpec,
     SuspectAdapter,
     SuspectAdapterSpec,
     Verdict,
+    Work,
 )
 from .task import Task
 
 if TYPE_CHECKING:
     from .evidence import Preconditions, abstain, batch_accuracies, declined
+    from .executors import ModelCache, execute
 
 __version__ = "0.1.0"
 
 _LAZY = {name: "evidence" for name in ("Preconditions", "abstain", "batch_accuracies", "declined")}
-"""Names that import numpy, and the module of each: loaded when first asked for."""
+_LAZY.update(execute="executors", ModelCache="executors")
+"""Names that import numpy (or run work), and the module of each: loaded when first asked for."""
 
 __all__ = [
     "DECISIONS",
@@ -68,7 +73,9 @@ __all__ = [
     "GeneratorSpec",
     "ImageSet",
     "InputError",
+    "ModelRef",
     "Option",
+    "Outcome",
     "PluginError",
     "QueryCost",
     "ShadowTrainer",
@@ -78,12 +85,15 @@ __all__ = [
     "Task",
     "TrainproveError",
     "Verdict",
+    "Work",
     "hookimpl",
     # loaded on first use (numpy):
     "Preconditions",
     "abstain",
     "batch_accuracies",
     "declined",
+    "ModelCache",
+    "execute",
 ]
 
 

@@ -13,8 +13,10 @@ run with one more suspect only queries that suspect, and a killed run resumes fr
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -23,19 +25,24 @@ from typing import Any
 import numpy as np
 
 from . import __version__, progress
-from .config import AuditConfig, ImageSetConfig, PluginTable, validate_table
+from .config import AuditConfig, ImageSetConfig, PluginTable, _run_checks, validate_table
 from .errors import BudgetExceeded, InputError, TrainproveError
 from .evidence import declined
+from .executors import write_files
 from .plugins import PluginSet
 from .records import (
     Answers,
     DecisionTest,
     Evidence,
+    Executor,
     GenerationRequest,
     Generator,
     ImageSet,
+    ModelRef,
+    Outcome,
     SuspectAdapter,
     Verdict,
+    Work,
 )
 from .store import Store, content_key, derive_seed
 from .task import Task
@@ -94,11 +101,51 @@ def validation_batches(n_images: int, batch_size: int, seed: int) -> list[np.nda
     return [np.sort(b) for b in np.array_split(order, n)]
 
 
+@dataclass
+class _Job:
+    """One chunked artifact to make through the executor: its store kind and identity, its work items
+    (one per chunk, `Work.index` its chunk), and how a chunk's outcome becomes the arrays stored."""
+
+    kind: str
+    identity: Mapping[str, Any]
+    works: list[Work]
+    finish: Callable[[Work, Outcome], dict[str, np.ndarray]]
+
+
+@dataclass
+class WorkDone:
+    """What the executor did for this workspace, accounted on the driver from each `Outcome`: items run,
+    images generated, queries sent, models trained, seconds of work, and cold starts (a worker building
+    a model)."""
+
+    items: int = 0
+    images: int = 0
+    queries: int = 0
+    models: int = 0
+    seconds: float = 0.0
+    cold_starts: int = 0
+    workers: set[str] = field(default_factory=set)
+
+    def add(self, work: Work, outcome: Outcome) -> None:
+        self.items += 1
+        self.images += outcome.images
+        self.queries += outcome.queries
+        self.models += work.kind == "train"
+        self.seconds += outcome.seconds
+        self.cold_starts += bool(outcome.built)
+        if outcome.worker:
+            self.workers.add(outcome.worker)
+
+
 class Workspace:
     """The cached building blocks of audits: image sets, shadow models, answers.
 
     Decision tests reach it as `Evidence.run.workspace` to ask for more (image sets from other generators,
-    reference models), cached like the audit's own.
+    reference models), cached like the audit's own. Everything expensive is cut into `Work` items that
+    name the model they need (a `ModelRef`: the plugin and its settings, so a worker builds the model
+    itself) and run by the workspace's executor; each result is written to the store here, on the driver,
+    as it arrives, and its counts (queries, images, seconds) are added up here too (`queries_sent`,
+    `work_done`). A workspace is a context manager: leaving it closes the executor.
     """
 
     def __init__(
@@ -111,7 +158,10 @@ class Workspace:
         self.show_progress = show_progress
         self.queries_sent: dict[str, int] = {}
         self.observer_errors: list[str] = []
+        self.work_done = WorkDone()
         self._generators: dict[str, Generator] = {}
+        self._refs: dict[int, tuple[Any, ModelRef]] = {}  # id(model) -> (model, how a worker builds it)
+        self._lock = threading.Lock()
 
     @classmethod
     def open(
@@ -124,9 +174,21 @@ class Workspace:
         executor_settings: Mapping[str, Any] | None = None,
     ) -> Workspace:
         """A workspace outside any audit (building a pool of suspects, a benchmark), with the named
-        executor. An audit's own comes from `AuditRun`."""
-        spec = plugins.get("executor", executor).spec
-        return cls(task, plugins, store, spec.factory(dict(executor_settings or {})), show_progress)
+        executor and its `[executor]` keys. An audit's own comes from `AuditRun`. Close it when done (or
+        use it in a `with` block)."""
+        return cls(task, plugins, store, open_executor(plugins, executor, executor_settings), show_progress)
+
+    def close(self) -> None:
+        """Release the executor (its workers, a cluster it started). Safe to call twice."""
+        close = getattr(self.executor, "close", None)
+        if callable(close):
+            close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     # ---- building plugins -------------------------------------------------------------------------------
 
@@ -147,8 +209,86 @@ class Workspace:
         key = content_key({"use": table.use, "settings": table.settings})
         if key not in self._generators:
             spec = self.plugins.get("generator", table.use).spec
-            self._generators[key] = spec.factory(table.settings)
+            ref = ModelRef("generator", table.use, dict(table.settings), spec.factory)
+            self._generators[key] = self.remember(spec.factory(table.settings), ref)
         return self._generators[key]
+
+    def suspect_adapter(self, table: PluginTable) -> SuspectAdapter:
+        """The suspect adapter a `[[suspect]]` table selects, built for the task (a worker builds its own
+        from the same table)."""
+        spec = self.plugins.get("suspect", table.use).spec
+        ref = ModelRef("suspect", table.use, dict(table.settings), spec.factory, self.task)
+        return self.remember(spec.factory(table.settings, self.task), ref)
+
+    def remember(self, model: Any, ref: ModelRef) -> Any:
+        """Note how a worker builds `model` (its `ModelRef`), for the work items that need it; returns it."""
+        with self._lock:
+            self._refs[id(model)] = (model, ref)
+        return model
+
+    def model_ref(self, model: Any) -> ModelRef:
+        """How a worker gets `model`: the `ModelRef` it was built from, or, for an object the workspace
+        did not build, the object itself (pickled to the worker)."""
+        known = self._refs.get(id(model))
+        if known is not None and known[0] is model:
+            return known[1]
+        return ModelRef("object", type(model).__name__, obj=model)
+
+    # ---- running work -----------------------------------------------------------------------------------
+
+    def _account(self, work: Work, outcome: Outcome, name: str | None = None) -> None:
+        with self._lock:
+            self.work_done.add(work, outcome)
+            if name is not None:
+                self.queries_sent[name] = self.queries_sent.get(name, 0) + outcome.queries
+
+    def _run_jobs(self, jobs: Sequence[_Job], desc: str) -> list[dict[str, np.ndarray] | TrainproveError]:
+        """Each job's arrays through `Store.chunked` (only its missing chunks run), with one progress step
+        over all pending chunks (each job is a step of the plan; a cached one counts as done). Jobs run at
+        once, in threads, when the executor is `parallel`. A job that fails with a `TrainproveError` gives
+        that error in its place; the others complete."""
+        pending = []
+        for job in jobs:
+            if self.store.has(job.kind, job.identity):
+                continue
+            cached = set(self.store.cached_chunks(job.kind, job.identity, len(job.works)))
+            pending += [w for w in job.works if w.index not in cached]
+        for _ in range(len(jobs) - (1 if pending else 0)):
+            progress.skip()
+        if not pending:
+            return [self._one_job(job, None) for job in jobs]
+        total = sum(w.size for w in pending)
+        with progress.step(desc, total=total, unit="img", enabled=self.show_progress) as bar:
+            if len(jobs) > 1 and getattr(self.executor, "parallel", False):
+                with ThreadPoolExecutor(len(jobs), thread_name_prefix="trainprove-job") as pool:
+                    return list(pool.map(lambda job: self._one_job(job, bar), jobs))
+            return [self._one_job(job, bar) for job in jobs]
+
+    def _one_job(self, job: _Job, bar: progress.Bar | None) -> dict[str, np.ndarray] | TrainproveError:
+        def run(indices: Sequence[int]):
+            todo = [job.works[i] for i in indices]
+            results = self.executor.run(todo)
+            try:
+                for work, outcome in results:
+                    arrays = job.finish(work, outcome)
+                    if bar is not None:
+                        bar.update(work.size)
+                    yield work.index, arrays
+            finally:
+                close = getattr(results, "close", None)
+                if callable(close):
+                    close()  # an error or Ctrl-C: the executor cancels what still runs
+
+        try:
+            return self.store.chunked(job.kind, job.identity, job.works, run)
+        except TrainproveError as exc:
+            return exc
+
+    @staticmethod
+    def _raise(result: Any) -> Any:
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     # ---- image sets -------------------------------------------------------------------------------------
 
@@ -172,38 +312,29 @@ class Workspace:
             "resize": "bilinear",
         }
         size = max(1, int(generator.batch_size))
-        chunks = [requests[i : i + size] for i in range(0, len(requests), size)]
+        ref = self.model_ref(generator)
+        desc = f"generate {role} set"
+        works = [
+            Work(
+                "generate",
+                ref,
+                (requests[i : i + size], self.task.image_size),
+                len(requests[i : i + size]),
+                index,
+                desc,
+                local=generator,
+            )
+            for index, i in enumerate(range(0, len(requests), size))
+        ]
 
-        def make(index: int) -> dict[str, np.ndarray]:
-            batch = chunks[index]
-            images = resize_to_task(np.asarray(generator.generate(batch)), self.task.image_size)
-            if len(images) != len(batch):
-                raise InputError(f"generator returned {len(images)} images for {len(batch)} requests")
-            return {"images": images, "labels": np.array([r.class_index for r in batch], dtype=np.int64)}
+        def finish(work: Work, outcome: Outcome) -> dict[str, np.ndarray]:
+            self._account(work, outcome)
+            return outcome.value
 
-        arrays = self._chunked("image-sets", identity, chunks, make, f"generate {role} set")
+        arrays = self._raise(self._run_jobs([_Job("image-sets", identity, works, finish)], desc)[0])
         image_set = ImageSet(role, content_key(identity), arrays["images"], arrays["labels"], identity)
         self.observe("trainprove_after_generate", role=role, image_set=image_set)
         return image_set
-
-    def _chunked(self, kind: str, identity: Mapping[str, Any], chunks: Sequence[Any], fn: Any, desc: str):
-        """`Store.chunked` with one progress step over the pending chunks (a cached artifact counts as a
-        step done)."""
-        ran = False
-
-        def run(pending: Sequence[int]):
-            nonlocal ran
-            ran = True
-            total = sum(len(chunks[i]) for i in pending)
-            with progress.step(desc, total=total, unit="img", enabled=self.show_progress) as bar:
-                for index, arrays in self.executor.map(fn, pending):
-                    bar.update(len(chunks[index]))
-                    yield index, arrays
-
-        arrays = self.store.chunked(kind, identity, chunks, run)
-        if not ran:
-            progress.skip()
-        return arrays
 
     def observe(self, hook: str, **kwargs: Any) -> None:
         """Call a lifecycle hook with every observer isolated (`PluginSet.observe`): one that raises is
@@ -215,33 +346,129 @@ class Workspace:
     def trained_model(self, table: PluginTable, image_set: ImageSet) -> tuple[Path, Any, str]:
         """The directory of a model trained on `image_set` by the trainer `table` selects (trained now
         unless the store has it), the trainer, and the model's key."""
-        trainer = self.plugins.get("shadow-trainer", table.use).spec.factory(table.settings)
-        identity = {
-            "kind": "model",
-            "trainer": dict(trainer.identity),
-            "image_set": image_set.key,
-            "classes": list(self.task.classes),
-        }
-        if self.store.has("models", identity):
+        return self._raise(self.trained_models([(table, image_set)])[0])
+
+    def trained_models(
+        self, pairs: Sequence[tuple[PluginTable, ImageSet]]
+    ) -> list[tuple[Path, Any, str] | TrainproveError]:
+        """`trained_model` for several (trainer table, image set) pairs, trained at once where the executor
+        runs work in parallel; a training that fails gives its `TrainproveError` in its place."""
+        jobs, out = [], []
+        for table, image_set in pairs:
+            spec = self.plugins.get("shadow-trainer", table.use).spec
+            trainer = self.remember(
+                spec.factory(table.settings),
+                ModelRef("shadow-trainer", table.use, dict(table.settings), spec.factory),
+            )
+            identity = {
+                "kind": "model",
+                "trainer": dict(trainer.identity),
+                "image_set": image_set.key,
+                "classes": list(self.task.classes),
+            }
+            jobs.append((trainer, identity, image_set))
+        pending = [j for j in jobs if not self.store.has("models", j[1])]
+        for _ in range(len(jobs) - len(pending)):
             progress.skip()
-            return self.store.location("models", identity), trainer, content_key(identity)
 
-        def train(tmp: Path) -> None:
-            with progress.step(f"train model on {image_set.role} set", enabled=self.show_progress):
-                trainer.train(image_set.images, image_set.labels, self.task, tmp)
+        def train(job: tuple[Any, Mapping[str, Any], ImageSet], bar: Any) -> Path | TrainproveError:
+            trainer, identity, image_set = job
 
-        model_dir = self.store.directory("models", identity, train)
-        return model_dir, trainer, content_key(identity)
+            def build(tmp: Path) -> None:
+                inputs = (image_set.images, image_set.labels, self.task, str(tmp))
+                work = Work(
+                    "train",
+                    self.model_ref(trainer),
+                    inputs,
+                    len(image_set),
+                    0,
+                    f"train model on {image_set.role} set",
+                    local=trainer,
+                )
+                for done, outcome in self.executor.run([work]):
+                    if outcome.value is not None:
+                        write_files(outcome.value, tmp)
+                    self._account(done, outcome)
+
+            try:
+                return self.store.directory("models", identity, build)
+            except TrainproveError as exc:
+                return exc
+
+        parallel = len(pending) > 1 and getattr(self.executor, "parallel", False)
+        if parallel:
+            with progress.step(f"train {len(pending)} models", enabled=self.show_progress) as bar:
+                for _ in range(len(pending) - 1):
+                    progress.skip()
+                with ThreadPoolExecutor(len(pending), thread_name_prefix="trainprove-train") as pool:
+                    made = pool.map(lambda j: train(j, bar), pending)
+                    dirs = dict(zip((id(j) for j in pending), made, strict=True))
+        else:
+            dirs = {}
+            for job in pending:
+                with progress.step(f"train model on {job[2].role} set", enabled=self.show_progress):
+                    dirs[id(job)] = train(job, None)
+        for job in jobs:
+            trainer, identity, _ = job
+            where = dirs.get(id(job), self.store.location("models", identity))
+            out.append(
+                where if isinstance(where, TrainproveError) else (where, trainer, content_key(identity))
+            )
+        return out
+
+    def open_model(self, table: PluginTable, model_dir: Path, trainer: Any) -> SuspectAdapter:
+        """A trained model opened for queries by its trainer (a worker opens its own from the same
+        directory)."""
+        spec = self.plugins.get("shadow-trainer", table.use).spec
+        ref = ModelRef("trained", table.use, dict(table.settings), spec.factory, self.task, str(model_dir))
+        return self.remember(trainer.open(model_dir, self.task), ref)
 
     def shadow_model(self, table: PluginTable, shadow_set: ImageSet) -> tuple[SuspectAdapter, str]:
         """The shadow model trained on `shadow_set` by the trainer `table` selects, opened for queries."""
         model_dir, trainer, key = self.trained_model(table, shadow_set)
-        return trainer.open(model_dir, self.task), key
+        return self.open_model(table, model_dir, trainer), key
 
     # ---- answers ----------------------------------------------------------------------------------------
 
     def answers(self, name: str, adapter: SuspectAdapter, image_set: ImageSet) -> tuple[Answers, str]:
         """`adapter`'s answers on `image_set`, in the task's label space; cached per chunk, budget-checked."""
+        return self._raise(self.answers_many([(name, adapter, image_set)])[0])
+
+    def answers_many(
+        self, asks: Sequence[tuple[str, SuspectAdapter, ImageSet]]
+    ) -> list[tuple[Answers, str] | TrainproveError]:
+        """`answers` for several (name, adapter, image set) at once: independent models are queried
+        concurrently where the executor runs work in parallel. A model whose queries fail (bad label
+        space, budget, a dead endpoint) gives its `TrainproveError` in its place; the others complete."""
+        if not asks:
+            return []
+        jobs: list[_Job | TrainproveError] = []
+        for name, adapter, image_set in asks:
+            try:
+                jobs.append(self._answer_job(name, adapter, image_set))
+            except TrainproveError as exc:
+                jobs.append(exc)
+            self.queries_sent.setdefault(name, 0)
+        runnable = [j for j in jobs if isinstance(j, _Job)]
+        desc = f"query {asks[0][0]}" if len(asks) == 1 else f"query {len(asks)} models"
+        results = iter(self._run_jobs(runnable, desc))
+        out: list[tuple[Answers, str] | TrainproveError] = []
+        for (name, _, _), job in zip(asks, jobs, strict=True):
+            if not isinstance(job, _Job):
+                out.append(job)
+                continue
+            arrays = next(results)
+            if isinstance(arrays, TrainproveError):
+                out.append(arrays)
+                continue
+            answers = Answers(arrays["labels"], arrays.get("probabilities"))
+            self.observe(
+                "trainprove_after_query", suspect=name, answers=answers, queries=self.queries_sent[name]
+            )
+            out.append((answers, content_key(job.identity)))
+        return out
+
+    def _answer_job(self, name: str, adapter: SuspectAdapter, image_set: ImageSet) -> _Job:
         label_map = self._label_map(name, adapter)
         identity = {
             "kind": "answers",
@@ -253,18 +480,17 @@ class Workspace:
         chunks = [np.arange(i, min(i + size, len(image_set))) for i in range(0, len(image_set), size)]
         if not self.store.has("answers", identity):
             self._check_budget(name, adapter, identity, chunks)
+        ref, remote = self.model_ref(adapter), bool(adapter.cost.remote)
+        works = [
+            Work("query", ref, image_set.images[idx], len(idx), i, f"query {name}", remote, local=adapter)
+            for i, idx in enumerate(chunks)
+        ]
 
-        def ask(index: int) -> dict[str, np.ndarray]:
-            idx = chunks[index]
-            answers = adapter.predict(image_set.images[idx])
-            self.queries_sent[name] = self.queries_sent.get(name, 0) + len(idx)
-            return self._to_task_space(name, adapter, answers, len(idx), label_map)
+        def finish(work: Work, outcome: Outcome) -> dict[str, np.ndarray]:
+            self._account(work, outcome, name)
+            return self._to_task_space(name, adapter, outcome.value, work.size, label_map)
 
-        self.queries_sent.setdefault(name, 0)
-        arrays = self._chunked("answers", identity, chunks, ask, f"query {name}")
-        answers = Answers(arrays["labels"], arrays.get("probabilities"))
-        self.observe("trainprove_after_query", suspect=name, answers=answers, queries=self.queries_sent[name])
-        return answers, content_key(identity)
+        return _Job("answers", identity, works, finish)
 
     def _label_map(self, name: str, adapter: SuspectAdapter) -> np.ndarray | None:
         if adapter.label_names is None:
@@ -378,6 +604,15 @@ def _verdict_record(verdict: Verdict, truth: str | None, registered: Any) -> dic
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
 
 
+def open_executor(plugins: PluginSet, use: str, settings: Mapping[str, Any] | None = None) -> Executor:
+    """The executor `use` built from its `[executor]` keys `settings` (validated as an audit file's)."""
+    registered = plugins.get("executor", use)
+    options = registered.spec.options
+    validated = validate_table(dict(settings or {}), options, source="<workspace>", where="executor")
+    _run_checks(validated, options, source="<workspace>", where="executor")
+    return registered.spec.factory(validated)
+
+
 class AuditRun:
     """One audit as one typed object: its stages, each made once, from the store when it can be.
 
@@ -393,16 +628,25 @@ class AuditRun:
     """
 
     def __init__(
-        self, config: AuditConfig, plugins: PluginSet, store: Store, show_progress: bool = True
+        self,
+        config: AuditConfig,
+        plugins: PluginSet,
+        store: Store,
+        show_progress: bool = True,
+        executor: Executor | None = None,
     ) -> None:
         self.config = config
         self.plugins = plugins
         self.store = store
         self.task = config.task
-        try:
-            executor = plugins.get("executor", config.executor.use).spec.factory(config.executor.settings)
-        except TrainproveError as exc:
-            raise InputError(f"{config.source}: [executor] {exc}") from None
+        # An executor the caller passes (a fleet of audits sharing one cluster) stays the caller's to
+        # close; otherwise the audit's `[executor]` is built here and closed by `close()`.
+        self.owns_executor = executor is None
+        if executor is None:
+            try:
+                executor = plugins.get("executor", config.executor.use).spec.factory(config.executor.settings)
+            except TrainproveError as exc:
+                raise InputError(f"{config.source}: [executor] {exc}") from None
         self.workspace = Workspace(config.task, plugins, store, executor, show_progress)
         self.tests: dict[str, DecisionTest] = {}
         for t in config.tests:
@@ -411,6 +655,17 @@ class AuditRun:
             except TrainproveError as exc:
                 raise InputError(f"{config.source}: [test {t.name}] {exc}") from None
         self.adapters: dict[str, SuspectAdapter] = {}  # every model judged in this audit, by name
+
+    def close(self) -> None:
+        """Close the executor this audit built (not one its caller passed in)."""
+        if self.owns_executor:
+            self.workspace.close()
+
+    def __enter__(self) -> AuditRun:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def ask(self, name: str) -> Callable[[ImageSet], Answers] | None:
         """A way to query the model judged as `name` (a suspect or a control) on other images, for a
@@ -431,10 +686,9 @@ class AuditRun:
         for suspect in self.config.suspects:
             if suspect.name in self.adapters:
                 continue
-            spec = self.plugins.get("suspect", suspect.adapter.use).spec
             where = f"{self.config.source}: [suspect {suspect.name}]"
             try:
-                adapter = spec.factory(suspect.adapter.settings, self.task)
+                adapter = self.workspace.suspect_adapter(suspect.adapter)
                 self.workspace._label_map(suspect.name, adapter)
             except TrainproveError as exc:
                 raise InputError(f"{where} {exc}") from None
@@ -570,6 +824,7 @@ def run_audit(
     store: Store,
     show_progress: bool = True,
     html: bool = True,
+    executor: Executor | None = None,
 ) -> AuditResult:
     """Run the audit `config` describes, write report.json (and report.html unless `html` is false) to
     `out_dir`, return both.
@@ -578,12 +833,19 @@ def run_audit(
     test's settings) raises before `out_dir` is created. A suspect whose queries fail (dead endpoint,
     budget) is reported in `errors` and the audit goes on with the others; everything answered so far
     stays cached. An observer (lifecycle hook) that raises is reported in `errors`; the audit completes.
+    The audit's `[executor]` is closed when it ends, on errors and Ctrl-C too; an `executor` passed in
+    (several audits sharing one) is used instead and left open.
     """
+    with AuditRun(config, plugins, store, show_progress, executor) as run:
+        return _run_audit(run, out_dir, html)
+
+
+def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
     from .report import Stopwatch, write_report
 
+    config, plugins, store, show_progress = run.config, run.plugins, run.store, run.workspace.show_progress
     started = time.time()
     clock = Stopwatch()  # report.json's `timings`: seconds per stage
-    run = AuditRun(config, plugins, store, show_progress)
     adapters = run.open_suspects()
     clock.lap("checking")
     out_dir = Path(out_dir)
@@ -605,7 +867,14 @@ def run_audit(
             "shadow_model": run.shadow_key,
             "shadow_answers": run._shadow_answers[1],
         }
+        # Every suspect at once: independent models are queried concurrently where the executor can.
+        asked = ws.answers_many([(s.name, adapters[s.name], validation) for s in config.suspects])
+        now = time.perf_counter()  # queried together: the wall time split evenly among them
+        per_suspect = clock.seconds.setdefault("queries", {})
         for suspect in config.suspects:
+            per_suspect[suspect.name] = (now - clock.last) / max(1, len(config.suspects))
+        clock.last = now
+        for suspect, outcome in zip(config.suspects, asked, strict=True):
             entry: dict[str, Any] = {
                 "name": suspect.name,
                 "use": suspect.adapter.use,
@@ -615,8 +884,7 @@ def run_audit(
             }
             suspects_report.append(entry)
             try:
-                answers, key = run.suspect_answers(suspect.name, adapters[suspect.name])
-                clock.lap("queries", suspect.name)
+                answers, key = ws._raise(outcome)
                 hashes[f"answers:{suspect.name}"] = key
                 entry.update(
                     answers=key,

@@ -1,20 +1,125 @@
-"""The built-in `local` executor, registered through the core's own entry point like any plugin."""
+"""Running work: `execute` (what every executor runs on its workers) and the built-in `local` executor,
+registered through the core's own entry point like any plugin.
+
+The core cuts everything expensive into `Work` items (an image-set chunk, a training, a query chunk), each
+naming the model it needs as a `ModelRef`; an executor runs them wherever it likes and hands back each
+`Outcome`. On a worker, `execute` builds a model once per worker (`ModelCache`, keyed by the model's
+identity) and reuses it for every later item; in the driver's process it uses the driver's own model.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from .hookspecs import hookimpl
-from .records import ExecutorSpec
+from .records import ExecutorSpec, Outcome, Work
+
+
+class ModelCache:
+    """The models one worker has built, by `ModelRef.key` (thread-safe: one build per key). With a
+    `capacity`, the least recently used model is dropped (and closed) when another is built."""
+
+    def __init__(self, capacity: int | None = None) -> None:
+        self._models: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.capacity = capacity
+
+    def get(self, work: Work) -> tuple[Any, bool]:
+        """The model `work` needs, and whether it was built now."""
+        if work.in_driver and work.local is not None:
+            return work.local, False
+        key = work.model.key
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key], False
+            model = self._models[key] = work.model.build()
+            while self.capacity is not None and len(self._models) > self.capacity:
+                _close(self._models.popitem(last=False)[1])
+            return model, True
+
+    def keys(self) -> list[str]:
+        with self._lock:
+            return list(self._models)
+
+
+def _close(model: Any) -> None:
+    close = getattr(model, "close", None)
+    if callable(close):
+        close()
+
+
+_worker_models = ModelCache(capacity=4)  # a worker process of a task-based executor keeps its last four
+
+
+def execute(work: Work, models: ModelCache | None = None) -> Outcome:
+    """Run one work item in this process and say what it cost. `models` defaults to this process's
+    cache, so a worker builds each model once. Raises what the model raised."""
+    from .audit import resize_to_task  # numpy and PIL: loaded on first use, not by `trainprove --help`
+    from .errors import InputError
+
+    model, built = (models or _worker_models).get(work)
+    started = time.perf_counter()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    if work.kind == "generate":
+        import numpy as np
+
+        requests, image_size = work.inputs
+        images = resize_to_task(np.asarray(model.generate(requests)), image_size)
+        if len(images) != len(requests):
+            raise InputError(f"generator returned {len(images)} images for {len(requests)} requests")
+        labels = np.array([r.class_index for r in requests], dtype=np.int64)
+        value: Any = {"images": images, "labels": labels}
+        return Outcome(value, len(images), 0, time.perf_counter() - started, worker, built)
+    if work.kind == "query":
+        answers = model.predict(work.inputs)
+        return Outcome(answers, 0, work.size, time.perf_counter() - started, worker, built)
+    if work.kind == "train":
+        images, labels, task, out_dir = work.inputs
+        if work.in_driver:
+            model.train(images, labels, task, Path(out_dir))
+            return Outcome(None, 0, 0, time.perf_counter() - started, worker, built)
+        scratch = Path(tempfile.mkdtemp(prefix="trainprove-train-"))
+        try:
+            model.train(images, labels, task, scratch)
+            files = {
+                str(p.relative_to(scratch)): p.read_bytes() for p in sorted(scratch.rglob("*")) if p.is_file()
+            }
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return Outcome(files, 0, 0, time.perf_counter() - started, worker, built)
+    raise ValueError(f"unknown kind of work {work.kind!r}")
+
+
+def write_files(files: Mapping[str, bytes] | None, out_dir: Path) -> None:
+    """Write a remote training's files (`Outcome.value` of a "train" item) into `out_dir`."""
+    for rel, data in (files or {}).items():
+        path = out_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
 
 
 class LocalExecutor:
-    """Runs chunks one after another in this process (the default)."""
+    """Runs work one item after another in this process, with the driver's own models (the default:
+    nothing is pickled or copied)."""
 
-    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[Any, Any]]:
-        for item in items:
-            yield item, fn(item)
+    parallel = False
+
+    def run(self, works: Sequence[Work]) -> Iterator[tuple[Work, Outcome]]:
+        for work in works:
+            yield work, execute(work)
+
+    def close(self) -> None:
+        pass
 
 
 def _local(settings: Mapping[str, Any]) -> LocalExecutor:
@@ -23,4 +128,6 @@ def _local(settings: Mapping[str, Any]) -> LocalExecutor:
 
 @hookimpl
 def trainprove_executors() -> list[ExecutorSpec]:
-    return [ExecutorSpec("local", _local, "run generation and queries in this process, one chunk at a time")]
+    return [
+        ExecutorSpec("local", _local, "run generation, training and queries in this process, one at a time")
+    ]

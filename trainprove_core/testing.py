@@ -27,6 +27,9 @@ fixture, and every check of the contract runs against your plugin:
   `details["score"]` when they decide and a `details["reason"]` when they do not, JSON details, the same
   decision twice; clear cases come out right (4 of 5 each way, `separates`); degenerate evidence (a
   suspect that answered nothing, a shadow at chance) is inconclusive.
+- `ExecutorContract` (`executor_factory`): `run`, `close` and `parallel`; every work item comes back
+  once, as the object given, with what `execute` gives locally and the counts (images, queries); an
+  item's error is raised unwrapped; a run stopped early leaves the executor usable; `close` twice is safe.
 
 Every factory takes the plugin's audit-file keys as keyword arguments; `build` makes one from a plugin's
 registration exactly as an audit does (the table validated against the declared options, defaults filled
@@ -378,6 +381,131 @@ class DecisionTestContract(_Factory):
             verdict = decision_test.decide(evidence)
             self.check_verdict(verdict, evidence)
             assert verdict.decision == "inconclusive", f"{what}, yet: {verdict.explanation}"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Executors
+# --------------------------------------------------------------------------------------------------------
+
+
+class ContractGenerator:
+    """A tiny generator for executor checks: image i is noise from request i's seed, in class-coloured
+    tint (module-level, so it pickles by reference). `fail_on` makes requests with that seed raise
+    `InputError`."""
+
+    batch_size = 4
+    native_size = 8
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.fail_on = settings.get("fail_on")
+        self.identity = {"name": "contract-generator", "fail_on": self.fail_on}
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> np.ndarray:
+        from .errors import InputError
+
+        out = []
+        for r in requests:
+            if r.seed == self.fail_on:
+                raise InputError(f"contract generator: seed {r.seed} refused")
+            rng = np.random.default_rng(r.seed)
+            out.append((rng.integers(0, 128, (8, 8, 3)) + 10 * r.class_index).astype(np.uint8))
+        return np.stack(out)
+
+
+class ContractModel:
+    """A tiny suspect for executor checks: the label is the image's mean brightness modulo 3."""
+
+    identity = {"name": "contract-model"}
+    label_names = None
+    returns = "labels"
+    batch_size = 4
+    cost = QueryCost()
+
+    def __init__(self, settings: Mapping[str, Any], task: Task) -> None:
+        self.task = task
+
+    def predict(self, images: np.ndarray) -> Answers:
+        return Answers(np.asarray(images).reshape(len(images), -1).sum(1).astype(np.int64) % 3)
+
+
+def contract_work(n_chunks: int = 6, fail_on: int | None = None) -> list:
+    """Generate and query work items as the core makes them (a `ModelRef` with a module-level factory,
+    no driver objects), for executor checks."""
+    from .records import ModelRef, Work
+
+    task = Task(("a", "b", "c"), 8)
+    generator = ModelRef("generator", "contract", {"fail_on": fail_on}, ContractGenerator)
+    model = ModelRef("suspect", "contract", {}, ContractModel, task)
+    works = []
+    for i in range(n_chunks):
+        reqs = requests([1000 + 4 * i + j for j in range(4)], task.classes)
+        works.append(Work("generate", generator, (reqs, task.image_size), 4, i, "generate contract set"))
+    images = np.random.default_rng(0).integers(0, 256, (4 * n_chunks, 8, 8, 3)).astype(np.uint8)
+    for i in range(n_chunks):
+        works.append(
+            Work("query", model, images[4 * i : 4 * i + 4], 4, i, "query contract", remote=i % 2 == 0)
+        )
+    return works
+
+
+class ExecutorContract(_Factory):
+    """Checks for an `Executor` (see docs/hooks.md, Executors). Provide `executor_factory`, a callable of
+    the `[executor]` keys returning a fresh executor; each check closes what it opened."""
+
+    @pytest.fixture
+    def executor_factory(self) -> Callable[..., Any]:
+        return self._missing()
+
+    @pytest.fixture
+    def executor(self, executor_factory: Callable[..., Any]) -> Any:
+        executor = executor_factory()
+        yield executor
+        executor.close()
+
+    def test_executor_has_the_protocols_attributes(self, executor: Any) -> None:
+        assert isinstance(getattr(executor, "parallel", None), bool), "`parallel` must be a bool"
+        assert callable(getattr(executor, "run", None)) and callable(getattr(executor, "close", None))
+
+    def test_every_item_comes_back_once_with_what_execute_gives(self, executor: Any) -> None:
+        from .executors import ModelCache, execute
+
+        works = contract_work()
+        seen = {}
+        for work, outcome in executor.run(works):
+            assert any(work is w for w in works), "run must yield the very Work objects it was given"
+            assert id(work) not in seen, f"{work.label} chunk {work.index} came back twice"
+            seen[id(work)] = outcome
+        assert len(seen) == len(works), f"{len(works) - len(seen)} items never came back"
+        local = ModelCache()
+        for work in works:
+            outcome, expected = seen[id(work)], execute(work, local)
+            if work.kind == "generate":
+                assert outcome.images == work.size and outcome.queries == 0
+                for key in ("images", "labels"):
+                    np.testing.assert_array_equal(outcome.value[key], expected.value[key])
+            else:
+                assert outcome.queries == work.size and outcome.images == 0, "queries must be counted"
+                np.testing.assert_array_equal(outcome.value.labels, expected.value.labels)
+            assert outcome.seconds >= 0
+
+    def test_an_items_error_is_raised_unwrapped(self, executor: Any) -> None:
+        from .errors import InputError
+
+        works = contract_work(n_chunks=2, fail_on=1004)
+        with pytest.raises(InputError, match="seed 1004 refused"):
+            list(executor.run(works))
+
+    def test_stopping_early_and_closing_twice(self, executor_factory: Callable[..., Any]) -> None:
+        executor = executor_factory()
+        results = executor.run(contract_work())
+        next(iter(results))
+        close = getattr(results, "close", None)
+        if callable(close):
+            close()
+        works = contract_work(n_chunks=1)
+        assert len(list(executor.run(works))) == len(works), "an executor runs again after a stopped run"
+        executor.close()
+        executor.close()
 
 
 # --------------------------------------------------------------------------------------------------------

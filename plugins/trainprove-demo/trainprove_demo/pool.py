@@ -90,7 +90,7 @@ def generator_table(name: str, hard: bool) -> dict[str, Any]:
 
 def build_pool(ws: Workspace, hard: bool) -> list[Suspect]:
     """Train (or take from the store) every suspect of the pool; return where their checkpoints are."""
-    pool = []
+    pairs, suspects = [], []
     for s, source in enumerate(SOURCES):
         settings = {k: v for k, v in generator_table(source, hard).items() if k != "use"}
         generator = ws.generator(ws.plugin_table("generator", source, settings))
@@ -100,16 +100,16 @@ def build_pool(ws: Workspace, hard: bool) -> list[Suspect]:
             ImageSetConfig(SUSPECT_SET["prompt"], SUSPECT_SET["per_class"], seed=SEED * 10 + s),
         )
         for v, variant in enumerate(SUSPECT_VARIANTS):
-            table = ws.plugin_table("shadow-trainer", "timm", {**variant, **AUGMENT})
-            model_dir, _, _ = ws.trained_model(table, images)
-            pool.append(
-                Suspect(
-                    f"{source.removeprefix('digits-')}-{variant['arch'].removeprefix('test_')}-{v}",
-                    source,
-                    model_dir,
-                )
+            pairs.append((ws.plugin_table("shadow-trainer", "timm", {**variant, **AUGMENT}), images))
+            suspects.append(
+                (f"{source.removeprefix('digits-')}-{variant['arch'].removeprefix('test_')}-{v}", source)
             )
-    return pool
+    # All at once: an executor that runs work in parallel (`[executor] use = "ray"`) trains them together.
+    made = ws.trained_models(pairs)
+    for m in made:
+        if isinstance(m, Exception):
+            raise m
+    return [Suspect(name, source, m[0]) for (name, source), m in zip(suspects, made, strict=True)]
 
 
 def fleet_document(

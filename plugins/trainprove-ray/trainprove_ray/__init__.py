@@ -1,0 +1,1 @@
+"""trainprove on Ray: `[executor] use = "ray"` (see `trainprove_ray.executor`)."""
