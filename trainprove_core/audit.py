@@ -12,17 +12,20 @@ run with one more suspect only queries that suspect, and a killed run resumes fr
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import __version__, progress
+from . import __version__, identity_cache, progress
+from .accounting import Accounts, phase
 from .config import AuditConfig, ImageSetConfig, PluginTable, validate_table
 from .errors import BudgetExceeded, InputError, TrainproveError
 from .evidence import declined
@@ -111,7 +114,9 @@ class Workspace:
         self.show_progress = show_progress
         self.queries_sent: dict[str, int] = {}
         self.observer_errors: list[str] = []
+        self.accounts = Accounts()  # phase times and counts of work done and taken from the store
         self._generators: dict[str, Generator] = {}
+        self._loaded: set[int] = set()  # the adapters `load` has loaded (by id)
 
     @classmethod
     def open(
@@ -152,16 +157,9 @@ class Workspace:
 
     # ---- image sets -------------------------------------------------------------------------------------
 
-    def image_set(self, role: str, generator: Generator, cfg: ImageSetConfig) -> ImageSet:
-        """`cfg.per_class` images of every class from `generator`, prompted with `cfg.prompt`."""
-        # An image's seed depends on (set seed, prompt, index) only: a set resumes and regrows identically.
-        requests = [
-            GenerationRequest(prompt, ci, name, derive_seed(cfg.seed, prompt, j))
-            for ci, name in enumerate(self.task.classes)
-            for prompt in [cfg.prompt.format(label=name)]
-            for j in range(cfg.per_class)
-        ]
-        identity = {
+    def image_set_identity(self, generator: Generator, cfg: ImageSetConfig) -> dict[str, Any]:
+        """What keys the image set `image_set(role, generator, cfg)` returns (known before it is made)."""
+        return {
             "kind": "image-set",
             "generator": dict(generator.identity),
             "prompt": cfg.prompt,
@@ -171,8 +169,21 @@ class Workspace:
             "image_size": self.task.image_size,
             "resize": "bilinear",
         }
+
+    @phase("generation")
+    def image_set(self, role: str, generator: Generator, cfg: ImageSetConfig) -> ImageSet:
+        """`cfg.per_class` images of every class from `generator`, prompted with `cfg.prompt`."""
+        # An image's seed depends on (set seed, prompt, index) only: a set resumes and regrows identically.
+        requests = [
+            GenerationRequest(prompt, ci, name, derive_seed(cfg.seed, prompt, j))
+            for ci, name in enumerate(self.task.classes)
+            for prompt in [cfg.prompt.format(label=name)]
+            for j in range(cfg.per_class)
+        ]
+        identity = self.image_set_identity(generator, cfg)
         size = max(1, int(generator.batch_size))
         chunks = [requests[i : i + size] for i in range(0, len(requests), size)]
+        self._count("images", "image-sets", identity, chunks)
 
         def make(index: int) -> dict[str, np.ndarray]:
             batch = chunks[index]
@@ -185,6 +196,17 @@ class Workspace:
         image_set = ImageSet(role, content_key(identity), arrays["images"], arrays["labels"], identity)
         self.observe("trainprove_after_generate", role=role, image_set=image_set)
         return image_set
+
+    def _count(self, what: str, kind: str, identity: Mapping[str, Any], chunks: Sequence[Any]) -> None:
+        """Count the items of an artifact the store holds (`{what}_cached`) and those to make now."""
+        total = sum(len(c) for c in chunks)
+        if self.store.has(kind, identity):
+            cached = total
+        else:
+            cached = sum(len(chunks[i]) for i in self.store.cached_chunks(kind, identity, len(chunks)))
+        self.accounts.add(f"{what}_cached", cached)
+        if what == "images":
+            self.accounts.add("images_made", total - cached)
 
     def _chunked(self, kind: str, identity: Mapping[str, Any], chunks: Sequence[Any], fn: Any, desc: str):
         """`Store.chunked` with one progress step over the pending chunks (a cached artifact counts as a
@@ -212,6 +234,7 @@ class Workspace:
 
     # ---- shadow models ----------------------------------------------------------------------------------
 
+    @phase("training")
     def trained_model(self, table: PluginTable, image_set: ImageSet) -> tuple[Path, Any, str]:
         """The directory of a model trained on `image_set` by the trainer `table` selects (trained now
         unless the store has it), the trainer, and the model's key."""
@@ -224,7 +247,9 @@ class Workspace:
         }
         if self.store.has("models", identity):
             progress.skip()
+            self.accounts.add("models_cached")
             return self.store.location("models", identity), trainer, content_key(identity)
+        self.accounts.add("models_trained")
 
         def train(tmp: Path) -> None:
             with progress.step(f"train model on {image_set.role} set", enabled=self.show_progress):
@@ -236,23 +261,46 @@ class Workspace:
     def shadow_model(self, table: PluginTable, shadow_set: ImageSet) -> tuple[SuspectAdapter, str]:
         """The shadow model trained on `shadow_set` by the trainer `table` selects, opened for queries."""
         model_dir, trainer, key = self.trained_model(table, shadow_set)
-        return trainer.open(model_dir, self.task), key
+        with identity_cache.using(self.store.root / identity_cache.KIND):
+            return trainer.open(model_dir, self.task), key
 
     # ---- answers ----------------------------------------------------------------------------------------
 
+    @staticmethod
+    def answers_identity(adapter: SuspectAdapter, image_set_key: str) -> dict[str, Any]:
+        """What keys `adapter`'s answers on the image set of key `image_set_key`."""
+        return {
+            "kind": "answers",
+            "model": dict(adapter.identity),
+            "image_set": image_set_key,
+            "label_names": list(adapter.label_names) if adapter.label_names is not None else None,
+        }
+
+    def has_answers(self, adapter: SuspectAdapter, image_set_key: str) -> bool:
+        """Whether the store holds all of `adapter`'s answers on the image set of key `image_set_key`."""
+        return self.store.has("answers", self.answers_identity(adapter, image_set_key))
+
+    @phase("model_loading")
+    def load(self, adapter: SuspectAdapter) -> None:
+        """Load an adapter that loads lazily (one with a `load()`), once: before its first query, or up
+        front to fail before any work. One whose answers are all in the store is never loaded."""
+        load = getattr(adapter, "load", None)
+        if callable(load) and id(adapter) not in self._loaded:
+            load()
+            self._loaded.add(id(adapter))
+            self.accounts.add("models_loaded")
+
+    @phase("queries")
     def answers(self, name: str, adapter: SuspectAdapter, image_set: ImageSet) -> tuple[Answers, str]:
         """`adapter`'s answers on `image_set`, in the task's label space; cached per chunk, budget-checked."""
         label_map = self._label_map(name, adapter)
-        identity = {
-            "kind": "answers",
-            "model": dict(adapter.identity),
-            "image_set": image_set.key,
-            "label_names": list(adapter.label_names) if adapter.label_names is not None else None,
-        }
+        identity = self.answers_identity(adapter, image_set.key)
         size = max(1, int(adapter.batch_size))
         chunks = [np.arange(i, min(i + size, len(image_set))) for i in range(0, len(image_set), size)]
+        self._count("answers", "answers", identity, chunks)
         if not self.store.has("answers", identity):
             self._check_budget(name, adapter, identity, chunks)
+            self.load(adapter)
 
         def ask(index: int) -> dict[str, np.ndarray]:
             idx = chunks[index]
@@ -261,7 +309,9 @@ class Workspace:
             return self._to_task_space(name, adapter, answers, len(idx), label_map)
 
         self.queries_sent.setdefault(name, 0)
+        sent = self.queries_sent[name]
         arrays = self._chunked("answers", identity, chunks, ask, f"query {name}")
+        self.accounts.add("queries_sent", self.queries_sent[name] - sent)
         answers = Answers(arrays["labels"], arrays.get("probabilities"))
         self.observe("trainprove_after_query", suspect=name, answers=answers, queries=self.queries_sent[name])
         return answers, content_key(identity)
@@ -427,19 +477,38 @@ class AuditRun:
         return ask
 
     def open_suspects(self) -> dict[str, SuspectAdapter]:
-        """Build every suspect's adapter (checkpoint read, label space mapped), or fail naming the table."""
+        """Build every suspect's adapter and map its label space, or fail naming the table.
+
+        Adapters are built cheaply where they can be (the timm adapter reads config.json and takes its
+        weights' hash from the store's cache); each one that loads lazily and whose answers on the
+        validation set are not all in the store is then loaded, so a checkpoint that cannot serve fails
+        before any work. A suspect whose answers are all cached is never loaded."""
+        with self.workspace.accounts.phase("checking"):
+            with identity_cache.using(self.store.root / identity_cache.KIND):
+                for suspect in self.config.suspects:
+                    if suspect.name in self.adapters:
+                        continue
+                    spec = self.plugins.get("suspect", suspect.adapter.use).spec
+                    try:
+                        adapter = spec.factory(suspect.adapter.settings, self.task)
+                        self.workspace._label_map(suspect.name, adapter)
+                    except TrainproveError as exc:
+                        raise InputError(f"{self._where(suspect.name)} {exc}") from None
+                    self.adapters[suspect.name] = adapter
+            validation = content_key(
+                self.workspace.image_set_identity(self.generator, self.config.validation)
+            )
         for suspect in self.config.suspects:
-            if suspect.name in self.adapters:
-                continue
-            spec = self.plugins.get("suspect", suspect.adapter.use).spec
-            where = f"{self.config.source}: [suspect {suspect.name}]"
-            try:
-                adapter = spec.factory(suspect.adapter.settings, self.task)
-                self.workspace._label_map(suspect.name, adapter)
-            except TrainproveError as exc:
-                raise InputError(f"{where} {exc}") from None
-            self.adapters[suspect.name] = adapter
+            adapter = self.adapters[suspect.name]
+            if not self.workspace.has_answers(adapter, validation):
+                try:
+                    self.workspace.load(adapter)
+                except TrainproveError as exc:
+                    raise InputError(f"{self._where(suspect.name)} {exc}") from None
         return self.adapters
+
+    def _where(self, name: str) -> str:
+        return f"{self.config.source}: [suspect {name}]"
 
     def steps(self) -> int:
         """How many progress steps `run_audit` takes (sets, models, answer sets), for a caller's plan."""
@@ -520,6 +589,58 @@ class AuditRun:
             records.append(_verdict_record(verdict, truth, self.plugins.get("test", test_cfg.test.use)))
         return records
 
+    def verdicts(
+        self, name: str, answers: Answers, answers_key: str, truth: str | None
+    ) -> list[dict[str, Any]]:
+        """Every decision test's verdict on the model `name`, whose answers on the validation set are
+        `answers` (store key `answers_key`), as report records with the `truth`.
+
+        An unchanged verdict is not decided again: the records are kept in the store, keyed by everything
+        a decision test reads (the audit file less its suspects and executor, the tests' plugins and
+        versions, the suspect's name and answers, the shadow's answers, the validation set), and taken
+        from there on the next run (observers still see every verdict)."""
+        identity = self._verdicts_identity(name, answers_key)
+        records = self._stored_verdicts(identity)
+        if records is not None:
+            self.workspace.accounts.add("verdicts_reused", len(records))
+            fields = [f.name for f in dataclass_fields(Verdict)]
+            for record in records:
+                verdict = Verdict(**{k: record[k] for k in fields if k in record})
+                self.workspace.observe("trainprove_after_verdict", verdict=verdict)
+        else:
+            with self.workspace.accounts.phase("decisions"):
+                made = self.judge(self.evidence(name, answers))
+            self.workspace.accounts.add("verdicts_made", len(made))
+            text = json.dumps(made, default=_plain)
+            records = json.loads(text)  # as a re-run will read them, so both runs report the same
+            self.store.directory("verdicts", identity, lambda tmp: (tmp / VERDICTS).write_text(text))
+        return [_with_truth(record, truth) for record in records]
+
+    def _verdicts_identity(self, name: str, answers_key: str) -> dict[str, Any]:
+        doc = {k: v for k, v in self.config.public_document().items() if k not in ("suspect", "executor")}
+        return {
+            "kind": "verdicts",
+            "trainprove": __version__,
+            "audit": doc,
+            "tests": [[t.name, t.test.use, t.test.distribution, t.test.version] for t in self.config.tests],
+            "suspect": name,
+            "answers": answers_key,
+            "shadow_answers": self._shadow_answers[1],
+            "validation": self.validation.key,
+        }
+
+    def _stored_verdicts(self, identity: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+        if not self.store.has("verdicts", identity):
+            return None
+        try:
+            records = json.loads((self.store.location("verdicts", identity) / VERDICTS).read_text())
+        except (OSError, ValueError):
+            return None  # unreadable: decided again
+        tests = [t.name for t in self.config.tests]
+        if not isinstance(records, list) or [r.get("test") for r in records] != tests:
+            return None
+        return records
+
     def judge_control(
         self, name: str, trainer: PluginTable, images: ImageSet, kind: str
     ) -> tuple[list[dict[str, Any]], str]:
@@ -527,9 +648,26 @@ class AuditRun:
         known (`kind`: "negative" is not trained on the generator, "positive" is); its verdicts and key."""
         adapter, key = self.workspace.shadow_model(trainer, images)
         self.adapters[name] = adapter
-        answers, _ = self.suspect_answers(name, adapter)
+        answers, answers_key = self.suspect_answers(name, adapter)
         truth = "not-trained-on-generator" if kind == "negative" else "trained-on-generator"
-        return self.judge(self.evidence(name, answers), truth), key
+        return self.verdicts(name, answers, answers_key, truth), key
+
+
+VERDICTS = "verdicts.json"
+"""The file of a stored set of verdict records (`AuditRun.verdicts`)."""
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as Python numbers and lists, anything else as its text (for JSON)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def _with_truth(record: Mapping[str, Any], truth: str | None) -> dict[str, Any]:
+    decision = record["decision"]
+    correct = None if truth is None or decision == "inconclusive" else decision == truth
+    return {**record, "truth": truth, "correct": correct}
 
 
 def apply_controls(
@@ -579,13 +717,11 @@ def run_audit(
     budget) is reported in `errors` and the audit goes on with the others; everything answered so far
     stays cached. An observer (lifecycle hook) that raises is reported in `errors`; the audit completes.
     """
-    from .report import Stopwatch, write_report
+    from .report import write_report
 
-    started = time.time()
-    clock = Stopwatch()  # report.json's `timings`: seconds per stage
     run = AuditRun(config, plugins, store, show_progress)
+    accounts = run.workspace.accounts  # report.json's `timings` (seconds per phase) and `counts`
     adapters = run.open_suspects()
-    clock.lap("checking")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     task = config.task
@@ -593,9 +729,7 @@ def run_audit(
     with progress.plan(run.steps(), f"audit {Path(config.source).name}", show_progress):
         ws.observe("trainprove_before_audit", config=config, out_dir=out_dir)
         shadow_set, validation = run.shadow_set, run.validation
-        clock.lap("image_sets")
         shadow_answers = run.shadow_answers
-        clock.lap("shadow_model")
         errors: list[str] = []
         suspects_report: list[dict[str, Any]] = []
         verdicts: list[dict[str, Any]] = []
@@ -614,17 +748,16 @@ def run_audit(
                 "version": suspect.adapter.version,
             }
             suspects_report.append(entry)
+            began = time.perf_counter()
             try:
                 answers, key = run.suspect_answers(suspect.name, adapters[suspect.name])
-                clock.lap("queries", suspect.name)
                 hashes[f"answers:{suspect.name}"] = key
                 entry.update(
                     answers=key,
                     accuracy=float(np.mean(answers.labels == validation.labels)),
                     returns="probabilities" if answers.probabilities is not None else "labels",
                 )
-                verdicts += run.judge(run.evidence(suspect.name, answers), suspect.truth)
-                clock.lap("decisions")
+                verdicts += run.verdicts(suspect.name, answers, key, suspect.truth)
             except TrainproveError as exc:
                 errors.append(str(exc))
                 entry["error"] = str(exc)
@@ -633,7 +766,7 @@ def run_audit(
                 close = getattr(adapters[suspect.name], "close", None)
                 if callable(close):
                     close()
-                clock.lap("queries", suspect.name)
+                entry["seconds"] = round(time.perf_counter() - began, 3)
 
         control: dict[str, Any] | None = None
         positive: dict[str, Any] | None = None
@@ -667,7 +800,6 @@ def run_audit(
                 f"a model trained on {config.generator.use}'s own images with another recipe",
             )
 
-    clock.lap("controls")
     shadow_accuracy = float(np.mean(shadow_answers.labels == validation.labels))
     chance = 1.0 / task.num_classes
     if shadow_accuracy < chance + 0.1:
@@ -681,7 +813,7 @@ def run_audit(
     report = {
         "trainprove_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "wall_seconds": round(time.time() - started, 2),
+        "wall_seconds": round(accounts.total(), 2),
         "task": {"classes": list(task.classes), "image_size": task.image_size},
         "generator": {"use": config.generator.use, "identity": dict(run.generator.identity)},
         "shadow": {
@@ -700,7 +832,8 @@ def run_audit(
         "positive_control": positive,
         "warnings": warnings,
         "errors": errors + ws.observer_errors,
-        "timings": clock.timings(),
+        "timings": accounts.timings(),
+        "counts": dict(accounts.counts),
         "manifest": {
             "audit_file": config.source,
             "audit": config.public_document(),
@@ -717,7 +850,7 @@ def run_audit(
             "store": str(store.root),
         },
     }
-    write_report(report, out_dir, html=html, clock=clock)  # adds timings.report, sets wall_seconds
+    write_report(report, out_dir, html=html, accounts=accounts)  # adds timings.report, sets wall_seconds
     ws.observe("trainprove_after_audit", report=report, out_dir=out_dir)
     # `errors` are the suspects that could not be judged (the CLI's exit code 1); an observer's failure is
     # in the report's errors and printed as a warning, it judges nobody.

@@ -70,7 +70,7 @@ def _trainer(settings: Mapping[str, Any]):
 def _adapter(settings: Mapping[str, Any], task: Task):
     from .model import TimmSuspect
 
-    return TimmSuspect.from_settings(settings, task)
+    return TimmSuspect.from_settings(settings, task, lazy=True)  # loaded when the audit needs answers
 
 
 @hookimpl

@@ -142,6 +142,7 @@ class TimmShadowTrainer:
                 "device": self.device,
             },
             task,
+            lazy=True,
         )
 
 
