@@ -9,10 +9,11 @@ pool (runs/bench-pool, `bench/suspect_pool.py`), with seven cheap decision tests
 - **one more**: the same audit with one more suspect, on the warm store.
 
 Next to them, the **floor**, measured in the same run: the same queries made by a bare loop over the same
-models (timm.create_model, load the safetensors, one forward pass per 256 images; no framework), best of
-two. It prints the marginal cost per suspect (between the two largest sizes) and per query (between 1× and
-4× the validation set), and the three goals of issue 13: report ≤ 5% of a cold audit, one added suspect ≤
-5% of the cold audit plus its own queries, framework overhead per query ≤ 10% of the floor.
+models (timm.create_model, load the safetensors, one forward pass per 256 images, as many torch threads
+as the timm adapter picks; no framework), best of two. It prints the marginal cost per suspect (between
+the two largest sizes) and per query (between 1× and 4× the validation set), and the three goals of
+issue 13: report ≤ 5% of a cold audit, one added suspect ≤ 5% of the cold audit plus its own queries,
+framework overhead per query ≤ 10% of the floor.
 
     .venv/bin/python bench/audit_scale.py --quick              # 1 and 10 suspects, 1× and 4×
     .venv/bin/python bench/audit_scale.py                      # 1, 10, 100 suspects
@@ -125,7 +126,9 @@ def floor(suspects: Sequence[Mapping[str, Any]], store: Path, validation_key: st
     import torch
     from safetensors.torch import load_file
 
-    torch.set_num_threads(1)
+    # The threads the timm adapter picks (its `threads = 0`): the cores the load leaves idle, at least 1.
+    cores = os.cpu_count() or 1
+    torch.set_num_threads(max(1, min(cores, int(cores - os.getloadavg()[0] + 0.5))))
     with np.load(store / "image-sets" / validation_key / "data.npz") as data:
         images = data["images"]
     load = predict = 0.0
