@@ -388,3 +388,40 @@ def test_audit_no_html_writes_report_json_with_timings_and_report_renders_it(tmp
     assert rendered.returncode == 0, rendered.stderr
     page = (out / "report.html").read_text(encoding="utf-8")
     assert len(charts(page)) == 1 and "model loading" in page and "images made 480" in page
+
+
+def test_index_links_every_audit_and_shows_decisions_or_the_attribution_matrix(tmp_path):
+    from trainprove_core.report import render_index
+
+    a, b = make_report(), make_report()
+    b["generator"]["use"] = "glyphs"
+    for v in b["verdicts"]:
+        v["decision"] = NOT_TRAINED
+    audits = [("shapes", "shapes/report.html", a), ("glyphs", "glyphs/report.html", b)]
+    page = render_index(audits)
+    assert 'href="shapes/report.html"' in page and 'href="glyphs/report.html"' in page
+    matrix = re.search(r"<h2 id=\"m1\">trainprove: suspect × audit</h2>.*?</table>", page, re.S).group(0)
+    alpha = re.search(r"<tr><th scope=\"row\">alpha-net</th>.*?</tr>", matrix).group(0)
+    assert 'href="shapes/report.html#v0"' in alpha and ">trained ✓</a>" in alpha and "not trained" in alpha
+    grouped = render_index(audits, groups={"alpha-net": "shapes", "beta-net": "glyphs"})
+    rows = re.findall(
+        r"<tr><th scope=\"row\">(\w+)</th>(.*?)</tr>", grouped.split('id="m1"')[1].split("</table>")[0]
+    )
+    assert [(name, re.findall(r">(\d+/\d+)<", cells)) for name, cells in rows] == [
+        ("shapes", ["1/1", "0/1"]),
+        ("glyphs", ["0/1", "0/1"]),
+    ]
+    evil = make_report()
+    evil["generator"]["use"] = "<script>x</script>"
+    assert "<script>x" not in render_index([("e", "e/report.html", evil)])
+
+
+def test_trainprove_report_on_a_folder_of_runs_writes_an_index(tmp_path):
+    for name in ("one", "two"):
+        write_report(make_report(), tmp_path / name, html=False)
+    done = run_cli("report", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert (
+        'href="one/report.html"' in page and 'href="two/report.html"' in page and "2 reports" in done.stdout
+    )
