@@ -4,7 +4,9 @@ Every audit is `trainprove audit` run as a user runs it (a fresh process: start-
 included), by one embedded digit generator (default digits-gmm) over small timm suspects of the benchmark
 pool (runs/bench-pool, `bench/suspect_pool.py`), with seven cheap decision tests. Per size:
 
-- **cold**: a fresh store (the image sets made, the shadow trained, every suspect queried);
+- **cold**: a fresh store holding only the shadow set and model (trained once, in a first full cold
+  audit of one suspect, printed; `--train-cold`: none), so the validation set is made and every suspect
+  loaded and queried;
 - **warm**: the same command again;
 - **one more**: the same audit with one more suspect, on the warm store.
 
@@ -157,13 +159,39 @@ def phase(result: Mapping[str, Any], name: str) -> float | None:
     return value
 
 
-def measure(pool: Path, work: Path, generator: str, size: int, factor: int, one_more: bool) -> dict[str, Any]:
-    """Cold, warm and one-more-suspect runs of the audit of `size` suspects at `factor` × validation."""
+def seed_store(pool: Path, work: Path, generator: str) -> tuple[Path, str, dict[str, Any]]:
+    """A store holding the shadow set and the shadow model (a full cold audit of one suspect): every cold
+    run starts from a copy of it, so the shadow is trained once (its cost does not grow with suspects or
+    queries, and on a loaded machine it dwarfs and blurs everything else)."""
+    here = work / "seed"
+    shutil.rmtree(here, ignore_errors=True)
+    here.mkdir(parents=True)
+    (here / "audit.toml").write_text(audit_toml(generator, timm_suspects(pool, 1), 1), encoding="utf-8")
+    result = run_cli(here / "audit.toml", here / "out", here / "store")
+    report = json.loads((here / "out" / "report.json").read_text(encoding="utf-8"))
+    return here / "store", report["manifest"]["hashes"]["shadow_set"], result
+
+
+def measure(
+    pool: Path,
+    work: Path,
+    generator: str,
+    size: int,
+    factor: int,
+    one_more: bool,
+    seed: tuple[Path, str] | None,
+) -> dict[str, Any]:
+    """Cold, warm and one-more-suspect runs of the audit of `size` suspects at `factor` × validation;
+    cold starts from a copy of the `seed` store (the shadow set and model), or empty."""
     suspects = timm_suspects(pool, size + 1)
     here = work / f"n{size}-x{factor}"
     store = here / "store"
     shutil.rmtree(here, ignore_errors=True)
     here.mkdir(parents=True)
+    if seed is not None:
+        seed_dir, shadow_set = seed
+        shutil.copytree(seed_dir / "models", store / "models")
+        shutil.copytree(seed_dir / "image-sets" / shadow_set, store / "image-sets" / shadow_set)
     audit = here / "audit.toml"
     audit.write_text(audit_toml(generator, suspects[:size], factor), encoding="utf-8")
     row: dict[str, Any] = {"suspects": size, "factor": factor}
@@ -265,6 +293,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--pool", type=Path, default=ROOT / "runs" / "bench-pool")
     parser.add_argument("--work", type=Path, default=None, help="working folder [default: a temporary one]")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    parser.add_argument(
+        "--train-cold", action="store_true", help="every cold run trains the shadow too (no seed store)"
+    )
     args = parser.parse_args(argv)
     sizes = args.sizes or ([1, 10] if args.quick else [1, 10, 100])
     work = args.work or Path(tempfile.mkdtemp(prefix="audit-scale-"))
@@ -272,9 +303,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     load = os.getloadavg()
     print(f"audit_scale: {args.generator}, sizes {sizes}, validation × {args.factors}; load {load}")
     rows = []
+    seed = None
+    if not args.train_cold:
+        seed_dir, shadow_set, first = seed_store(args.pool, work, args.generator)
+        seed = (seed_dir, shadow_set)
+        print(f"  seed store (a full cold audit of 1 suspect, the shadow trained): {first['seconds']:.1f} s")
+        if first.get("timings"):
+            shown = ", ".join(f"{k} {v:.1f}" for k, v in first["timings"].items() if isinstance(v, float))
+            print(f"    ({shown})", flush=True)
     for factor in args.factors:
         for size in sizes:
-            row = measure(args.pool, work, args.generator, size, factor, one_more=factor == 1)
+            row = measure(args.pool, work, args.generator, size, factor, factor == 1, seed)
             rows.append(row)
             print("  " + describe(row), flush=True)
     lines = goals(rows)

@@ -131,7 +131,7 @@ def test_weights_that_changed_after_the_identity_was_made_are_refused_when_loade
     settings |= {"batch_size": 64, "device": "cpu"}
     with identity_cache.using(tmp_path / "digests"):
         lazy = TimmSuspect.from_settings(settings, Task(("disc", "ring", "hbar"), 16), lazy=True)
-    assert lazy.model is None  # built without reading the weights
+    assert not lazy.loaded  # built without reading the weights
     other = suspect_pool["other"] / "model.safetensors"
     shutil.copyfile(other, folder / "model.safetensors")
     with pytest.raises(InputError, match="changed while the audit ran"):

@@ -202,7 +202,7 @@ class TimmSuspect:
             "mean": checkpoint.mean,
             "std": checkpoint.std,
         }
-        self.model: torch.nn.Module | None = None
+        self._model: torch.nn.Module | None = None
         self._digests = cache_directory()  # where the weights' hash is refreshed when they are loaded
 
     @classmethod
@@ -222,7 +222,7 @@ class TimmSuspect:
     def load(self) -> None:
         """Read the weights (hashing the bytes read: they must be the ones the identity names), build the
         architecture and load them; InputError where the checkpoint cannot serve."""
-        if self.model is not None:
+        if self._model is not None:
             return
         import torch
 
@@ -243,7 +243,18 @@ class TimmSuspect:
         self.device = device
         self._mean = torch.tensor(c.mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
         self._std = torch.tensor(c.std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-        self.model = model.to(device).eval()
+        self._model = model.to(device).eval()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The torch module (loaded now if it was not)."""
+        self.load()
+        assert self._model is not None
+        return self._model
 
     def predict(self, images: np.ndarray) -> Answers:
         import torch

@@ -86,12 +86,12 @@ class TimmShadowTrainer:
 
     @property
     def identity(self) -> dict[str, Any]:
-        import timm
+        from importlib.metadata import version  # timm's version without importing timm (and torch)
 
         return {
             "trainer": "timm",
             "plugin_version": __version__,
-            "timm": timm.__version__,
+            "timm": version("timm"),
             "arch": self.arch,
             "epochs": self.epochs,
             "batch_size": self.batch_size,
