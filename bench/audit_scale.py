@@ -294,6 +294,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=None, help="working folder [default: a temporary one]")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
     parser.add_argument(
+        "--seed", type=Path, default=None, help="the seed folder (store + out/) of an earlier run to reuse"
+    )
+    parser.add_argument(
         "--train-cold", action="store_true", help="every cold run trains the shadow too (no seed store)"
     )
     args = parser.parse_args(argv)
@@ -304,7 +307,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"audit_scale: {args.generator}, sizes {sizes}, validation × {args.factors}; load {load}")
     rows = []
     seed = None
-    if not args.train_cold:
+    if args.seed:
+        report = json.loads((args.seed / "out" / "report.json").read_text(encoding="utf-8"))
+        seed = (args.seed / "store", report["manifest"]["hashes"]["shadow_set"])
+        print(f"  seed store: {args.seed}")
+    elif not args.train_cold:
         seed_dir, shadow_set, first = seed_store(args.pool, work, args.generator)
         seed = (seed_dir, shadow_set)
         print(f"  seed store (a full cold audit of 1 suspect, the shadow trained): {first['seconds']:.1f} s")

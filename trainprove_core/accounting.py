@@ -93,6 +93,10 @@ def phase(name: str) -> Callable[[F], F]:
     return decorate
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def summary_line(report: dict[str, Any]) -> str:
     """One line for the console: the verdicts, the wall time, where it went and the work done."""
     timings = report.get("timings") or {}
@@ -108,13 +112,13 @@ def summary_line(report: dict[str, Any]) -> str:
     )
     labels = dict(PHASES)
     parts = [
-        f"audit: {len(report.get('suspects') or [])} suspects, {len(verdicts)} verdicts "
+        f"audit: {_n(len(report.get('suspects') or []), 'suspect')}, {_n(len(verdicts), 'verdict')} "
         f"({decided.get('trained-on-generator', 0)} trained, {decided.get('not-trained-on-generator', 0)} "
         f"not trained, {decided.get('inconclusive', 0)} inconclusive) in {wall:.1f} s",
         ", ".join(f"{labels.get(k, k)} {v:.1f} s" for k, v in spent[:4]),
         f"images {counts.get('images_made', 0)} made / {counts.get('images_cached', 0)} cached, models "
         f"{counts.get('models_trained', 0)} trained / {counts.get('models_cached', 0)} cached / "
-        f"{counts.get('models_loaded', 0)} loaded, {counts.get('queries_sent', 0)} queries sent / "
+        f"{counts.get('models_loaded', 0)} loaded, queries {counts.get('queries_sent', 0)} sent / "
         f"{counts.get('answers_cached', 0)} cached, verdicts {counts.get('verdicts_made', 0)} made / "
         f"{counts.get('verdicts_reused', 0)} reused",
     ]
