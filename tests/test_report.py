@@ -382,7 +382,9 @@ def test_audit_no_html_writes_report_json_with_timings_and_report_renders_it(tmp
     assert counts["images_made"] == 3 * (60 + 100) and counts["models_trained"] == 1
     assert counts["queries_sent"] == 2 * 300 and counts["verdicts_made"] == 1  # shadow and suspect
     assert report["suspects"][0]["seconds"] > 0
-    assert "audit: 1 suspect, 1 verdict" in done.output and "queries 600 sent" in done.output  # the summary line
+    assert (
+        "audit: 1 suspect, 1 verdict" in done.output and "queries 600 sent" in done.output
+    )  # the summary line
 
     rendered = run_cli("report", str(out))
     assert rendered.returncode == 0, rendered.stderr
