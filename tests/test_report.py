@@ -13,12 +13,12 @@ import xml.etree.ElementTree as ET
 import pytest
 from core_test_helpers import run_cli
 
+from trainprove_core.accounting import Accounts
 from trainprove_core.report import (
     LEGEND_ROW,
     RUG_BOTTOM,
     Y_TOP,
     H,
-    Stopwatch,
     render_html,
     verdict_svg,
     write_report,
@@ -144,19 +144,19 @@ def test_summary_comes_first_then_the_decision_matrix_then_warnings_details_mani
         for x in ("class='summary'", 'id="verdicts"', 'id="warnings"', 'id="details"', 'id="manifest"')
     ]
     assert order == sorted(order)
-    summary = re.search(r"<p class='summary'>(.*?)</p>", page).group(1)
-    text = re.sub(r"<[^>]+>", "", summary)
+    summary = re.search(r"<p class='summary'>(.*?)</p>", page, re.S).group(1)
+    text = " ".join(re.sub(r"<[^>]+>", "", summary).split())
     assert "Generator shapes: 3 suspects × 3 tests = 6 verdicts" in text
     assert "2 trained on the generator, 3 not trained, 1 inconclusive" in text
     assert "1 warning, 1 error" in text
-    per_test = re.search(r"<table class='per-test'>.*?</table>", page).group(0)
+    per_test = re.search(r"<table class='per-test'>.*?</table>", page, re.S).group(0)
     assert per_test.count("<tr>") == 3 + 1  # header, and a row per test (the control's test is one of them)
-    welch = re.search(r"<tr><th scope=\"row\">welch</th>.*?</tr>", per_test).group(0)
+    welch = re.search(r"<tr><th scope=\"row\">welch</th>.*?</tr>", per_test, re.S).group(0)
     assert "0 / 1" in welch and "1 (1 declined)" in per_test  # welch was wrong on its one known truth
     assert "negative passed" in per_test
 
     matrix = re.search(r'<table class="matrix">.*?</table>', page, re.S).group(0)
-    head = re.search(r"<thead>(.*?)</thead>", matrix).group(1)
+    head = re.search(r"<thead>(.*?)</thead>", matrix, re.S).group(1)
     assert [re.sub(r"<[^>]+>", "", h) for h in re.findall(r"<th[^>]*>.*?</th>", head)] == [
         "suspect",
         "accuracy",
@@ -165,7 +165,7 @@ def test_summary_comes_first_then_the_decision_matrix_then_warnings_details_mani
         "welch",
         "threshold",
     ]
-    rows = re.findall(r"<tr>.*?</tr>", matrix.split("</thead>")[1])
+    rows = re.findall(r"<tr>.*?</tr>", matrix.split("</thead>")[1], re.S)
     assert [re.search(r'<th scope="row">(.*?)</th>', r).group(1) for r in rows] == [
         "alpha-net",
         "beta-net",
@@ -212,7 +212,7 @@ def test_hostile_strings_are_escaped():
     page = render_html(report)
     assert page.count("<script") == 1  # the page's own, at the end
     assert "<img" not in page and "<i>gen</i>" not in page and "<svg onload" not in page
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
     assert len(charts(page)) == 5  # the hostile quantity did not open an element inside a chart
     for svg in charts(page):
         ET.fromstring(svg)
@@ -283,17 +283,27 @@ def test_a_report_json_of_an_older_layout_still_renders():
     assert "Generator <b>g</b>: 0 suspects × 1 test = 1 verdict" in page
 
 
-def test_write_report_records_the_report_time_and_the_wall_time(tmp_path):
-    clock = Stopwatch()
-    clock.lap("checking")
-    clock.lap("queries", "a")
-    clock.lap("queries", "a")
+def test_write_report_records_the_report_time_the_counts_and_the_wall_time(tmp_path):
+    accounts = Accounts()
+    with accounts.phase("checking"):
+        with accounts.phase("queries"):  # an inner phase is charged to itself, not to the outer one
+            accounts.add("queries_sent", 5)
     report = make_report()
-    json_path, html_path = write_report(report, tmp_path, clock=clock)
+    json_path, html_path = write_report(report, tmp_path, accounts=accounts)
     written = json.loads(json_path.read_text())
-    assert set(written["timings"]) == {"checking", "queries", "report"}
-    assert set(written["timings"]["queries"]) == {"a"} and written["timings"]["report"] >= 0
-    assert written["wall_seconds"] >= 0 and html_path.exists()
+    phases = [
+        "checking",
+        "generation",
+        "training",
+        "model_loading",
+        "queries",
+        "decisions",
+        "report",
+        "other",
+    ]
+    assert list(written["timings"]) == phases and written["counts"]["queries_sent"] == 5
+    assert written["timings"]["report"] > 0 and written["wall_seconds"] >= 0 and html_path.exists()
+    assert sum(written["timings"].values()) == pytest.approx(written["wall_seconds"], abs=0.05)
     assert write_report(make_report(), tmp_path / "j", html=False)[1] is None
     assert not (tmp_path / "j" / "report.html").exists()
 
@@ -367,13 +377,53 @@ def test_audit_no_html_writes_report_json_with_timings_and_report_renders_it(tmp
     assert done.exit_code == 0, done.output
     assert not (out / "report.html").exists() and f"trainprove report {out}" in done.output
     report = json.loads((out / "report.json").read_text())
-    timings = report["timings"]
-    assert {"checking", "image_sets", "shadow_model", "queries", "decisions", "controls", "report"} <= set(
-        timings
-    )
-    assert set(timings["queries"]) == {"s"} and report["wall_seconds"] >= timings["shadow_model"]
+    timings, counts = report["timings"], report["counts"]
+    assert all(timings[k] > 0 for k in ("checking", "generation", "training", "queries", "decisions"))
+    assert counts["images_made"] == 3 * (60 + 100) and counts["models_trained"] == 1
+    assert counts["queries_sent"] == 2 * 300 and counts["verdicts_made"] == 1  # shadow and suspect
+    assert report["suspects"][0]["seconds"] > 0
+    assert (
+        "audit: 1 suspect, 1 verdict" in done.output and "queries 600 sent" in done.output
+    )  # the summary line
 
     rendered = run_cli("report", str(out))
     assert rendered.returncode == 0, rendered.stderr
     page = (out / "report.html").read_text(encoding="utf-8")
-    assert len(charts(page)) == 1 and "shadow model" in page  # the chart, and where the time went
+    assert len(charts(page)) == 1 and "model loading" in page and "images made 480" in page
+
+
+def test_index_links_every_audit_and_shows_decisions_or_the_attribution_matrix(tmp_path):
+    from trainprove_core.report import render_index
+
+    a, b = make_report(), make_report()
+    b["generator"]["use"] = "glyphs"
+    for v in b["verdicts"]:
+        v["decision"] = NOT_TRAINED
+    audits = [("shapes", "shapes/report.html", a), ("glyphs", "glyphs/report.html", b)]
+    page = render_index(audits)
+    assert 'href="shapes/report.html"' in page and 'href="glyphs/report.html"' in page
+    matrix = re.search(r"<h2 id=\"m1\">trainprove: suspect × audit</h2>.*?</table>", page, re.S).group(0)
+    alpha = re.search(r"<tr><th scope=\"row\">alpha-net</th>.*?</tr>", matrix).group(0)
+    assert 'href="shapes/report.html#v0"' in alpha and ">trained ✓</a>" in alpha and "not trained" in alpha
+    grouped = render_index(audits, groups={"alpha-net": "shapes", "beta-net": "glyphs"})
+    rows = re.findall(
+        r"<tr><th scope=\"row\">(\w+)</th>(.*?)</tr>", grouped.split('id="m1"')[1].split("</table>")[0]
+    )
+    assert [(name, re.findall(r">(\d+/\d+)<", cells)) for name, cells in rows] == [
+        ("shapes", ["1/1", "0/1"]),
+        ("glyphs", ["0/1", "0/1"]),
+    ]
+    evil = make_report()
+    evil["generator"]["use"] = "<script>x</script>"
+    assert "<script>x" not in render_index([("e", "e/report.html", evil)])
+
+
+def test_trainprove_report_on_a_folder_of_runs_writes_an_index(tmp_path):
+    for name in ("one", "two"):
+        write_report(make_report(), tmp_path / name, html=False)
+    done = run_cli("report", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert (
+        'href="one/report.html"' in page and 'href="two/report.html"' in page and "2 reports" in done.stdout
+    )

@@ -12,19 +12,22 @@ run with one more suspect only queries that suspect, and a killed run resumes fr
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import __version__, progress
+from . import __version__, identity_cache, progress
+from .accounting import Accounts, phase
 from .config import AuditConfig, ImageSetConfig, PluginTable, _run_checks, validate_table
 from .errors import BudgetExceeded, InputError, TrainproveError
 from .evidence import declined
@@ -159,6 +162,8 @@ class Workspace:
         self.queries_sent: dict[str, int] = {}
         self.observer_errors: list[str] = []
         self.work_done = WorkDone()
+        self.accounts = Accounts()  # phase times and counts of work done and taken from the store
+        self._loaded: set[int] = set()  # the adapters `load` has loaded (by id)
         self._generators: dict[str, Generator] = {}
         self._refs: dict[int, tuple[Any, ModelRef]] = {}  # id(model) -> (model, how a worker builds it)
         self._lock = threading.Lock()
@@ -241,6 +246,7 @@ class Workspace:
             self.work_done.add(work, outcome)
             if name is not None:
                 self.queries_sent[name] = self.queries_sent.get(name, 0) + outcome.queries
+                self.accounts.add("queries_sent", outcome.queries)
 
     def _run_jobs(self, jobs: Sequence[_Job], desc: str) -> list[dict[str, np.ndarray] | TrainproveError]:
         """Each job's arrays through `Store.chunked` (only its missing chunks run), with one progress step
@@ -292,16 +298,9 @@ class Workspace:
 
     # ---- image sets -------------------------------------------------------------------------------------
 
-    def image_set(self, role: str, generator: Generator, cfg: ImageSetConfig) -> ImageSet:
-        """`cfg.per_class` images of every class from `generator`, prompted with `cfg.prompt`."""
-        # An image's seed depends on (set seed, prompt, index) only: a set resumes and regrows identically.
-        requests = [
-            GenerationRequest(prompt, ci, name, derive_seed(cfg.seed, prompt, j))
-            for ci, name in enumerate(self.task.classes)
-            for prompt in [cfg.prompt.format(label=name)]
-            for j in range(cfg.per_class)
-        ]
-        identity = {
+    def image_set_identity(self, generator: Generator, cfg: ImageSetConfig) -> dict[str, Any]:
+        """What keys the image set `image_set(role, generator, cfg)` returns (known before it is made)."""
+        return {
             "kind": "image-set",
             "generator": dict(generator.identity),
             "prompt": cfg.prompt,
@@ -311,6 +310,18 @@ class Workspace:
             "image_size": self.task.image_size,
             "resize": "bilinear",
         }
+
+    @phase("generation")
+    def image_set(self, role: str, generator: Generator, cfg: ImageSetConfig) -> ImageSet:
+        """`cfg.per_class` images of every class from `generator`, prompted with `cfg.prompt`."""
+        # An image's seed depends on (set seed, prompt, index) only: a set resumes and regrows identically.
+        requests = [
+            GenerationRequest(prompt, ci, name, derive_seed(cfg.seed, prompt, j))
+            for ci, name in enumerate(self.task.classes)
+            for prompt in [cfg.prompt.format(label=name)]
+            for j in range(cfg.per_class)
+        ]
+        identity = self.image_set_identity(generator, cfg)
         size = max(1, int(generator.batch_size))
         ref = self.model_ref(generator)
         desc = f"generate {role} set"
@@ -326,6 +337,7 @@ class Workspace:
             )
             for index, i in enumerate(range(0, len(requests), size))
         ]
+        self._count("images", "image-sets", identity, [w.inputs[0] for w in works])
 
         def finish(work: Work, outcome: Outcome) -> dict[str, np.ndarray]:
             self._account(work, outcome)
@@ -336,6 +348,17 @@ class Workspace:
         self.observe("trainprove_after_generate", role=role, image_set=image_set)
         return image_set
 
+    def _count(self, what: str, kind: str, identity: Mapping[str, Any], chunks: Sequence[Any]) -> None:
+        """Count the items of an artifact the store holds (`{what}_cached`) and those to make now."""
+        total = sum(len(c) for c in chunks)
+        if self.store.has(kind, identity):
+            cached = total
+        else:
+            cached = sum(len(chunks[i]) for i in self.store.cached_chunks(kind, identity, len(chunks)))
+        self.accounts.add(f"{what}_cached", cached)
+        if what == "images":
+            self.accounts.add("images_made", total - cached)
+
     def observe(self, hook: str, **kwargs: Any) -> None:
         """Call a lifecycle hook with every observer isolated (`PluginSet.observe`): one that raises is
         recorded in `observer_errors` (and the report's `errors`) and the audit goes on."""
@@ -343,6 +366,7 @@ class Workspace:
 
     # ---- shadow models ----------------------------------------------------------------------------------
 
+    @phase("training")
     def trained_model(self, table: PluginTable, image_set: ImageSet) -> tuple[Path, Any, str]:
         """The directory of a model trained on `image_set` by the trainer `table` selects (trained now
         unless the store has it), the trainer, and the model's key."""
@@ -370,6 +394,8 @@ class Workspace:
         pending = [j for j in jobs if not self.store.has("models", j[1])]
         for _ in range(len(jobs) - len(pending)):
             progress.skip()
+        self.accounts.add("models_cached", len(jobs) - len(pending))
+        self.accounts.add("models_trained", len(pending))
 
         def train(job: tuple[Any, Mapping[str, Any], ImageSet], bar: Any) -> Path | TrainproveError:
             trainer, identity, image_set = job
@@ -426,14 +452,40 @@ class Workspace:
     def shadow_model(self, table: PluginTable, shadow_set: ImageSet) -> tuple[SuspectAdapter, str]:
         """The shadow model trained on `shadow_set` by the trainer `table` selects, opened for queries."""
         model_dir, trainer, key = self.trained_model(table, shadow_set)
-        return self.open_model(table, model_dir, trainer), key
+        with identity_cache.using(self.store.root / identity_cache.KIND):
+            return self.open_model(table, model_dir, trainer), key
 
     # ---- answers ----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def answers_identity(adapter: SuspectAdapter, image_set_key: str) -> dict[str, Any]:
+        """What keys `adapter`'s answers on the image set of key `image_set_key`."""
+        return {
+            "kind": "answers",
+            "model": dict(adapter.identity),
+            "image_set": image_set_key,
+            "label_names": list(adapter.label_names) if adapter.label_names is not None else None,
+        }
+
+    def has_answers(self, adapter: SuspectAdapter, image_set_key: str) -> bool:
+        """Whether the store holds all of `adapter`'s answers on the image set of key `image_set_key`."""
+        return self.store.has("answers", self.answers_identity(adapter, image_set_key))
+
+    @phase("model_loading")
+    def load(self, adapter: SuspectAdapter) -> None:
+        """Load an adapter that loads lazily (one with a `load()`), once: before its first query, or up
+        front to fail before any work. One whose answers are all in the store is never loaded."""
+        load = getattr(adapter, "load", None)
+        if callable(load) and id(adapter) not in self._loaded:
+            load()
+            self._loaded.add(id(adapter))
+            self.accounts.add("models_loaded")
 
     def answers(self, name: str, adapter: SuspectAdapter, image_set: ImageSet) -> tuple[Answers, str]:
         """`adapter`'s answers on `image_set`, in the task's label space; cached per chunk, budget-checked."""
         return self._raise(self.answers_many([(name, adapter, image_set)])[0])
 
+    @phase("queries")
     def answers_many(
         self, asks: Sequence[tuple[str, SuspectAdapter, ImageSet]]
     ) -> list[tuple[Answers, str] | TrainproveError]:
@@ -470,16 +522,13 @@ class Workspace:
 
     def _answer_job(self, name: str, adapter: SuspectAdapter, image_set: ImageSet) -> _Job:
         label_map = self._label_map(name, adapter)
-        identity = {
-            "kind": "answers",
-            "model": dict(adapter.identity),
-            "image_set": image_set.key,
-            "label_names": list(adapter.label_names) if adapter.label_names is not None else None,
-        }
+        identity = self.answers_identity(adapter, image_set.key)
         size = max(1, int(adapter.batch_size))
         chunks = [np.arange(i, min(i + size, len(image_set))) for i in range(0, len(image_set), size)]
+        self._count("answers", "answers", identity, chunks)
         if not self.store.has("answers", identity):
             self._check_budget(name, adapter, identity, chunks)
+            self.load(adapter)
         ref, remote = self.model_ref(adapter), bool(adapter.cost.remote)
         works = [
             Work("query", ref, image_set.images[idx], len(idx), i, f"query {name}", remote, local=adapter)
@@ -682,18 +731,37 @@ class AuditRun:
         return ask
 
     def open_suspects(self) -> dict[str, SuspectAdapter]:
-        """Build every suspect's adapter (checkpoint read, label space mapped), or fail naming the table."""
+        """Build every suspect's adapter and map its label space, or fail naming the table.
+
+        Adapters are built cheaply where they can be (the timm adapter reads config.json and takes its
+        weights' hash from the store's cache); each one that loads lazily and whose answers on the
+        validation set are not all in the store is then loaded, so a checkpoint that cannot serve fails
+        before any work. A suspect whose answers are all cached is never loaded."""
+        with self.workspace.accounts.phase("checking"):
+            with identity_cache.using(self.store.root / identity_cache.KIND):
+                for suspect in self.config.suspects:
+                    if suspect.name in self.adapters:
+                        continue
+                    try:
+                        adapter = self.workspace.suspect_adapter(suspect.adapter)
+                        self.workspace._label_map(suspect.name, adapter)
+                    except TrainproveError as exc:
+                        raise InputError(f"{self._where(suspect.name)} {exc}") from None
+                    self.adapters[suspect.name] = adapter
+            validation = content_key(
+                self.workspace.image_set_identity(self.generator, self.config.validation)
+            )
         for suspect in self.config.suspects:
-            if suspect.name in self.adapters:
-                continue
-            where = f"{self.config.source}: [suspect {suspect.name}]"
-            try:
-                adapter = self.workspace.suspect_adapter(suspect.adapter)
-                self.workspace._label_map(suspect.name, adapter)
-            except TrainproveError as exc:
-                raise InputError(f"{where} {exc}") from None
-            self.adapters[suspect.name] = adapter
+            adapter = self.adapters[suspect.name]
+            if not self.workspace.has_answers(adapter, validation):
+                try:
+                    self.workspace.load(adapter)
+                except TrainproveError as exc:
+                    raise InputError(f"{self._where(suspect.name)} {exc}") from None
         return self.adapters
+
+    def _where(self, name: str) -> str:
+        return f"{self.config.source}: [suspect {name}]"
 
     def steps(self) -> int:
         """How many progress steps `run_audit` takes (sets, models, answer sets), for a caller's plan."""
@@ -774,6 +842,58 @@ class AuditRun:
             records.append(_verdict_record(verdict, truth, self.plugins.get("test", test_cfg.test.use)))
         return records
 
+    def verdicts(
+        self, name: str, answers: Answers, answers_key: str, truth: str | None
+    ) -> list[dict[str, Any]]:
+        """Every decision test's verdict on the model `name`, whose answers on the validation set are
+        `answers` (store key `answers_key`), as report records with the `truth`.
+
+        An unchanged verdict is not decided again: the records are kept in the store, keyed by everything
+        a decision test reads (the audit file less its suspects and executor, the tests' plugins and
+        versions, the suspect's name and answers, the shadow's answers, the validation set), and taken
+        from there on the next run (observers still see every verdict)."""
+        identity = self._verdicts_identity(name, answers_key)
+        records = self._stored_verdicts(identity)
+        if records is not None:
+            self.workspace.accounts.add("verdicts_reused", len(records))
+            fields = [f.name for f in dataclass_fields(Verdict)]
+            for record in records:
+                verdict = Verdict(**{k: record[k] for k in fields if k in record})
+                self.workspace.observe("trainprove_after_verdict", verdict=verdict)
+        else:
+            with self.workspace.accounts.phase("decisions"):
+                made = self.judge(self.evidence(name, answers))
+            self.workspace.accounts.add("verdicts_made", len(made))
+            text = json.dumps(made, default=_plain)
+            records = json.loads(text)  # as a re-run will read them, so both runs report the same
+            self.store.directory("verdicts", identity, lambda tmp: (tmp / VERDICTS).write_text(text))
+        return [_with_truth(record, truth) for record in records]
+
+    def _verdicts_identity(self, name: str, answers_key: str) -> dict[str, Any]:
+        doc = {k: v for k, v in self.config.public_document().items() if k not in ("suspect", "executor")}
+        return {
+            "kind": "verdicts",
+            "trainprove": __version__,
+            "audit": doc,
+            "tests": [[t.name, t.test.use, t.test.distribution, t.test.version] for t in self.config.tests],
+            "suspect": name,
+            "answers": answers_key,
+            "shadow_answers": self._shadow_answers[1],
+            "validation": self.validation.key,
+        }
+
+    def _stored_verdicts(self, identity: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+        if not self.store.has("verdicts", identity):
+            return None
+        try:
+            records = json.loads((self.store.location("verdicts", identity) / VERDICTS).read_text())
+        except (OSError, ValueError):
+            return None  # unreadable: decided again
+        tests = [t.name for t in self.config.tests]
+        if not isinstance(records, list) or [r.get("test") for r in records] != tests:
+            return None
+        return records
+
     def judge_control(
         self, name: str, trainer: PluginTable, images: ImageSet, kind: str
     ) -> tuple[list[dict[str, Any]], str]:
@@ -781,9 +901,26 @@ class AuditRun:
         known (`kind`: "negative" is not trained on the generator, "positive" is); its verdicts and key."""
         adapter, key = self.workspace.shadow_model(trainer, images)
         self.adapters[name] = adapter
-        answers, _ = self.suspect_answers(name, adapter)
+        answers, answers_key = self.suspect_answers(name, adapter)
         truth = "not-trained-on-generator" if kind == "negative" else "trained-on-generator"
-        return self.judge(self.evidence(name, answers), truth), key
+        return self.verdicts(name, answers, answers_key, truth), key
+
+
+VERDICTS = "verdicts.json"
+"""The file of a stored set of verdict records (`AuditRun.verdicts`)."""
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as Python numbers and lists, anything else as its text (for JSON)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def _with_truth(record: Mapping[str, Any], truth: str | None) -> dict[str, Any]:
+    decision = record["decision"]
+    correct = None if truth is None or decision == "inconclusive" else decision == truth
+    return {**record, "truth": truth, "correct": correct}
 
 
 def apply_controls(
@@ -841,13 +978,11 @@ def run_audit(
 
 
 def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
-    from .report import Stopwatch, write_report
+    from .report import write_report
 
     config, plugins, store, show_progress = run.config, run.plugins, run.store, run.workspace.show_progress
-    started = time.time()
-    clock = Stopwatch()  # report.json's `timings`: seconds per stage
+    accounts = run.workspace.accounts  # report.json's `timings` (seconds per phase) and `counts`
     adapters = run.open_suspects()
-    clock.lap("checking")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     task = config.task
@@ -855,9 +990,7 @@ def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
     with progress.plan(run.steps(), f"audit {Path(config.source).name}", show_progress):
         ws.observe("trainprove_before_audit", config=config, out_dir=out_dir)
         shadow_set, validation = run.shadow_set, run.validation
-        clock.lap("image_sets")
         shadow_answers = run.shadow_answers
-        clock.lap("shadow_model")
         errors: list[str] = []
         suspects_report: list[dict[str, Any]] = []
         verdicts: list[dict[str, Any]] = []
@@ -869,11 +1002,6 @@ def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
         }
         # Every suspect at once: independent models are queried concurrently where the executor can.
         asked = ws.answers_many([(s.name, adapters[s.name], validation) for s in config.suspects])
-        now = time.perf_counter()  # queried together: the wall time split evenly among them
-        per_suspect = clock.seconds.setdefault("queries", {})
-        for suspect in config.suspects:
-            per_suspect[suspect.name] = (now - clock.last) / max(1, len(config.suspects))
-        clock.last = now
         for suspect, outcome in zip(config.suspects, asked, strict=True):
             entry: dict[str, Any] = {
                 "name": suspect.name,
@@ -883,6 +1011,7 @@ def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
                 "version": suspect.adapter.version,
             }
             suspects_report.append(entry)
+            began = time.perf_counter()
             try:
                 answers, key = ws._raise(outcome)
                 hashes[f"answers:{suspect.name}"] = key
@@ -891,8 +1020,7 @@ def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
                     accuracy=float(np.mean(answers.labels == validation.labels)),
                     returns="probabilities" if answers.probabilities is not None else "labels",
                 )
-                verdicts += run.judge(run.evidence(suspect.name, answers), suspect.truth)
-                clock.lap("decisions")
+                verdicts += run.verdicts(suspect.name, answers, key, suspect.truth)
             except TrainproveError as exc:
                 errors.append(str(exc))
                 entry["error"] = str(exc)
@@ -901,7 +1029,7 @@ def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
                 close = getattr(adapters[suspect.name], "close", None)
                 if callable(close):
                     close()
-                clock.lap("queries", suspect.name)
+                entry["seconds"] = round(time.perf_counter() - began, 3)
 
         control: dict[str, Any] | None = None
         positive: dict[str, Any] | None = None
@@ -935,7 +1063,6 @@ def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
                 f"a model trained on {config.generator.use}'s own images with another recipe",
             )
 
-    clock.lap("controls")
     shadow_accuracy = float(np.mean(shadow_answers.labels == validation.labels))
     chance = 1.0 / task.num_classes
     if shadow_accuracy < chance + 0.1:
@@ -949,7 +1076,7 @@ def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
     report = {
         "trainprove_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "wall_seconds": round(time.time() - started, 2),
+        "wall_seconds": round(accounts.total(), 2),
         "task": {"classes": list(task.classes), "image_size": task.image_size},
         "generator": {"use": config.generator.use, "identity": dict(run.generator.identity)},
         "shadow": {
@@ -968,7 +1095,8 @@ def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
         "positive_control": positive,
         "warnings": warnings,
         "errors": errors + ws.observer_errors,
-        "timings": clock.timings(),
+        "timings": accounts.timings(),
+        "counts": dict(accounts.counts),
         "manifest": {
             "audit_file": config.source,
             "audit": config.public_document(),
@@ -985,7 +1113,7 @@ def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
             "store": str(store.root),
         },
     }
-    write_report(report, out_dir, html=html, clock=clock)  # adds timings.report, sets wall_seconds
+    write_report(report, out_dir, html=html, accounts=accounts)  # adds timings.report, sets wall_seconds
     ws.observe("trainprove_after_audit", report=report, out_dir=out_dir)
     # `errors` are the suspects that could not be judged (the CLI's exit code 1); an observer's failure is
     # in the report's errors and printed as a warning, it judges nobody.

@@ -122,6 +122,9 @@ def audit(
         click.echo(f"report: {out_dir / 'report.html'}  (JSON: {out_dir / 'report.json'})")
     else:
         click.echo(f"report: {out_dir / 'report.json'}  (HTML: trainprove report {out_dir})")
+    from .accounting import summary_line
+
+    click.echo(summary_line(result.report))
     if result.errors:
         ctx.exit(1)
 
@@ -231,14 +234,20 @@ def report(run_dir: Path) -> None:
     """Render RUN_DIR/report.html again from RUN_DIR/report.json (report.json is not changed).
 
     Milliseconds per verdict: use it after `trainprove audit --no-html`, or to see an old run in the
-    current layout.
+    current layout. A RUN_DIR without report.json whose folders hold reports (the demo's defenders) gets
+    RUN_DIR/index.html, linking each and showing their decisions side by side.
     """
     import time
 
     from .errors import InputError
-    from .report import write_html
+    from .report import write_html, write_index
 
     path = run_dir / "report.json"
+    runs = sorted(p.parent for p in run_dir.glob("*/report.json"))
+    if not path.exists() and runs:
+        index = write_index(run_dir, runs, title=f"trainprove audits in {run_dir.name or run_dir}")
+        click.echo(f"index: {index}  ({len(runs)} reports)")
+        return
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -172,7 +172,10 @@ class SuspectAdapter(Protocol):
     labels may also be returned as class-name strings (dtype object/str), which the core maps by name.
     `identity` keys the answer cache: it must change when the answers could change, and must never
     contain a credential. An adapter that holds resources (a connection pool) may define `close()`; the
-    audit calls it when it is done with the suspect.
+    audit calls it when it is done with the suspect. An adapter that loads its model lazily (its
+    attributes known without the weights) may define `load()`: the audit calls it before the first query,
+    and up front (before any image is made) for each suspect whose answers are not all cached, so a model
+    that cannot serve fails early; a suspect whose answers are all cached is never loaded.
     """
 
     identity: Mapping[str, Any]

@@ -1,9 +1,12 @@
 """Reports: `report.json` for machines and `report.html` for people.
 
 `report.html` is rendered from the report dict alone, so `trainprove report RUN_DIR` re-renders it from
-`report.json` at any time. It is self-contained (inline CSS, one small inline script, and each verdict's
-chart as inline SVG drawn here, with no plotting library), nothing is fetched when it is viewed, and its
-cost grows with the number of verdicts by a fraction of a millisecond each. What a reader meets, in order:
+`report.json` at any time. The page is a Jinja2 template (`templates/report.html.j2`, its parts, style and
+script) filled from a view of the report (`page_view`); it is self-contained (the style and the script
+inlined, each verdict's chart an inline SVG drawn here, with no plotting library), nothing is fetched when
+it is viewed, and its cost grows with the number of verdicts by a fraction of a millisecond each.
+`render_index` renders one page across several audits (the demo's defenders). What a reader meets in
+report.html, in order:
 
 1. a summary: the generator, how many suspects, per test how many judged trained / not trained /
    inconclusive (and right, where the truth is known), how many warnings and errors, and where the time
@@ -20,10 +23,12 @@ from __future__ import annotations
 import html as _html
 import json
 import math
-import time
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from .accounting import COUNTS, PHASES, Accounts
 
 TRAINED, NOT_TRAINED, INCONCLUSIVE = "trained-on-generator", "not-trained-on-generator", "inconclusive"
 
@@ -33,50 +38,11 @@ COLOURS = {TRAINED: "#b2182b", NOT_TRAINED: "#2166ac", INCONCLUSIVE: "#555555"}
 SHORT = {TRAINED: "trained", NOT_TRAINED: "not trained", INCONCLUSIVE: "inconclusive"}
 CELL_CLASS = {TRAINED: "d-t", NOT_TRAINED: "d-n", INCONCLUSIVE: "d-i"}
 
-TIMING_LABELS = (
-    ("checking", "building and checking"),
-    ("image_sets", "image sets"),
-    ("shadow_model", "shadow model"),
-    ("queries", "queries"),
-    ("decisions", "decisions"),
-    ("controls", "controls"),
-    ("report", "report"),
-)
-"""The stages `report.json`'s `timings` has (seconds), in the order of an audit."""
-
 OPEN_DETAILS_UP_TO = 12
 """Reports with at most this many verdicts show every verdict's details open."""
 
 
 # ---- writing --------------------------------------------------------------------------------------------
-
-
-class Stopwatch:
-    """Seconds per stage of an audit, for `report.json`'s `timings`. `lap(stage)` adds the time since the
-    previous lap (or the start) to `stage`; `lap(stage, key)` to `stage[key]` (per suspect)."""
-
-    def __init__(self) -> None:
-        self.start = self.last = time.perf_counter()
-        self.seconds: dict[str, Any] = {}
-
-    def lap(self, stage: str, key: str | None = None) -> None:
-        now = time.perf_counter()
-        elapsed, self.last = now - self.last, now
-        if key is None:
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed
-        else:
-            per = self.seconds.setdefault(stage, {})
-            per[key] = per.get(key, 0.0) + elapsed
-
-    def total(self) -> float:
-        return time.perf_counter() - self.start
-
-    def timings(self) -> dict[str, Any]:
-        """The stages so far, rounded to milliseconds."""
-        return {
-            stage: {k: round(v, 3) for k, v in value.items()} if isinstance(value, dict) else round(value, 3)
-            for stage, value in self.seconds.items()
-        }
 
 
 def write_html(report: Mapping[str, Any], out_dir: Path) -> Path:
@@ -87,20 +53,24 @@ def write_html(report: Mapping[str, Any], out_dir: Path) -> Path:
 
 
 def write_report(
-    report: dict[str, Any], out_dir: Path, html: bool = True, clock: Stopwatch | None = None
+    report: dict[str, Any], out_dir: Path, html: bool = True, accounts: Accounts | None = None
 ) -> tuple[Path, Path | None]:
     """Write `report.html` (unless `html` is false) and `report.json` into `out_dir`; return their paths.
 
-    With the audit's `clock`, the time spent here is recorded as `timings.report`, and `timings` and
-    `wall_seconds` (the whole audit, report included) are set before `report.json` is written.
+    With the audit's `accounts`, the time spent here is charged to `timings.report`, and `timings`,
+    `counts` and `wall_seconds` (the whole audit, report included) are set before `report.json` is
+    written (the page, written first, shows the time up to the report).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    html_path = write_html(report, out_dir) if html else None
-    if clock is not None:
-        clock.lap("report")
-        report["timings"] = clock.timings()
-        report["wall_seconds"] = round(clock.total(), 2)
+    if accounts is None:
+        html_path = write_html(report, out_dir) if html else None
+    else:
+        with accounts.phase("report"):
+            html_path = write_html(report, out_dir) if html else None
+        report["timings"] = accounts.timings()
+        report["counts"] = dict(accounts.counts)
+        report["wall_seconds"] = round(accounts.total(), 2)
     json_path = out_dir / "report.json"
     json_path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     return json_path, html_path
@@ -135,7 +105,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
         return f"{value:.{digits}f}"
     if isinstance(value, int):
         return str(value)
-    return _esc(value)
+    return str(value)  # the template escapes it
 
 
 def _num(value: float) -> str:
@@ -370,92 +340,91 @@ def _chart_title(
 
 # ---- the page -------------------------------------------------------------------------------------------
 
-STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;color:#222;"
-    "line-height:1.4}h1{font-size:1.45em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}"
-    "table{border-collapse:collapse;margin:.6em 0;font-size:.9em}"
-    "td,th{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}"
-    "th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}"
-    ".summary{font-size:1.08em;background:#f6f8fa;border:1px solid #dde3ea;border-radius:6px;"
-    "padding:.6em 1em}.scroll{overflow-x:auto}.matrix{font-size:.84em}"
-    ".matrix td,.matrix th[scope=row]{white-space:nowrap;padding:2px 5px}"
-    ".facts{color:#444;font-size:.92em}.nav a{margin-right:1em}"
-    ".matrix td.d-t{background:#f6d5d7}.matrix td.d-n{background:#d6e4f4}.matrix td.d-i{background:#ebebeb}"
-    ".matrix td a{color:#111;text-decoration:none}.matrix td a:hover{text-decoration:underline}"
-    ".matrix tbody.controls tr:first-child>*{border-top:2px solid #888}"
-    ".matrix th[scope=row]{font-weight:600;background:#fafafa}.bad{font-weight:700;color:#8a1c1c}"
-    ".card{border:1px solid #ddd;border-radius:6px;padding:.5em 1em;margin:.6em 0}"
-    ".warn{background:#fff4e5;border-color:#f0b45b}.err{background:#fdecec;border-color:#e08080}"
-    "code{background:#f4f4f4;padding:0 3px}details.v{border:1px solid #ddd;border-radius:6px;margin:.35em 0;"
-    "padding:.25em .8em}details.v>summary{cursor:pointer}details.v[open]{padding-bottom:.6em}"
-    ".tag{display:inline-block;min-width:6.5em;padding:0 .4em;border-radius:3px;font-weight:600}"
-    ".tag.d-t{background:#f6d5d7}.tag.d-n{background:#d6e4f4}.tag.d-i{background:#ebebeb}"
-    ".sr{position:absolute;left:-9999px}.nochart{color:#444;font-style:italic}"
-    ".kv{color:#444;font-size:.88em}pre{overflow:auto;font-size:.85em}" + SVG_STYLE
-)
+TEMPLATES = Path(__file__).with_name("templates")
+"""report.html.j2 (one audit), index.html.j2 (several), their parts, style and script."""
 
-SCRIPT = (
-    "function o(){var h=location.hash.slice(1),e=h&&document.getElementById(h);"
-    "if(e&&e.tagName==='DETAILS')e.open=true}addEventListener('hashchange',o);o();"
-)
-"""Opens a verdict's collapsed details when the matrix links to it (the page works without it)."""
+
+@lru_cache(maxsize=1)
+def _environment() -> Any:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        trim_blocks=False,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def _safe(html: str) -> Any:
+    """Markup report.py built itself (its charts), which the template must not escape again."""
+    from markupsafe import Markup
+
+    return Markup(html)
 
 
 def _cell_text(v: Mapping[str, Any]) -> str:
-    decision = v.get("decision")
     details = v.get("details") if isinstance(v.get("details"), dict) else {}
     if details.get("declined"):
         text = "declined"
     elif details.get("overruled"):
         text = "inconclusive*"
     else:
-        text = SHORT.get(decision, str(decision))
+        text = SHORT.get(v.get("decision"), str(v.get("decision")))
     correct = v.get("correct")
-    mark = "" if correct is None else (" ✓" if correct else " ✗")
-    return _esc(text) + mark
+    return text + ("" if correct is None else (" ✓" if correct else " ✗"))
 
 
-def _matrix_row(
+def _row(
     label: str,
     accuracy: str,
     truth: Any,
     cells: Mapping[str, tuple[int, Mapping[str, Any]]],
     tests: Sequence[str],
     note: str = "",
-) -> str:
-    row = [
-        f'<th scope="row">{_esc(label)}</th><td class="num">{accuracy}</td>'
-        f"<td>{_esc(SHORT.get(truth, truth)) if truth else '—'}</td>"
-    ]
-    if note:
-        row.append(f'<td colspan="{len(tests)}" class="bad">{note}</td>')
-    for test in tests if not note else ():
+) -> dict[str, Any]:
+    out = []
+    for test in tests:
         hit = cells.get(test)
         if hit is None:
-            row.append("<td>—</td>")
+            out.append(None)
             continue
         i, v = hit
-        cls = CELL_CLASS.get(v.get("decision"), "")
-        wrong = ' class="bad"' if v.get("correct") is False else ""
-        row.append(f'<td class="{cls}"><a href="#v{i}"{wrong}>{_cell_text(v)}</a></td>')
-    return "<tr>" + "".join(row) + "</tr>"
+        out.append(
+            {
+                "index": i,
+                "cls": CELL_CLASS.get(v.get("decision"), ""),
+                "wrong": v.get("correct") is False,
+                "text": _cell_text(v),
+            }
+        )
+    return {
+        "label": label,
+        "accuracy": accuracy,
+        "truth": SHORT.get(truth, truth) if truth else "—",
+        "note": note,
+        "cells": out,
+    }
 
 
-def render_html(report: Mapping[str, Any]) -> str:
-    """The human report (see the module's docstring) of a report dict as `run_audit` writes it."""
+def _controls_of(report: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    controls = []
+    for key, title in (("negative_control", "Negative control"), ("positive_control", "Positive control")):
+        c = report.get(key)
+        if isinstance(c, dict):
+            controls.append(
+                (key, title, {**c, "verdicts": [v for v in c.get("verdicts") or [] if isinstance(v, dict)]})
+            )
+    return controls
+
+
+def page_view(report: Mapping[str, Any]) -> dict[str, Any]:
+    """What report.html.j2 shows of a report dict as `run_audit` writes it (any older layout too)."""
     verdicts: list[Mapping[str, Any]] = [v for v in report.get("verdicts") or [] if isinstance(v, dict)]
     suspects: list[Mapping[str, Any]] = [s for s in report.get("suspects") or [] if isinstance(s, dict)]
     warnings = [str(w) for w in report.get("warnings") or []]
     errors = [str(e) for e in report.get("errors") or []]
-    controls = [
-        (key, title, report.get(key))
-        for key, title in (("negative_control", "Negative control"), ("positive_control", "Positive control"))
-        if isinstance(report.get(key), dict)
-    ]
-    controls = [
-        (key, title, {**c, "verdicts": [v for v in c.get("verdicts") or [] if isinstance(v, dict)]})
-        for key, title, c in controls
-    ]
+    controls = _controls_of(report)
     # Every verdict on the page has an index: the audit's first, then the controls'.
     entries: list[tuple[str, Mapping[str, Any]]] = [("suspect", v) for v in verdicts]
     for key, _, control in controls:
@@ -465,174 +434,131 @@ def render_html(report: Mapping[str, Any]) -> str:
         if v.get("test") not in tests:
             tests.append(v.get("test"))
     accuracy = {s.get("name"): s.get("accuracy") for s in suspects}
-
     gen = report.get("generator") or {}
-    parts = [
-        f"<h1>trainprove audit — generator <code>{_esc(gen.get('use', '?'))}</code></h1>",
-        _summary(report, verdicts, suspects, tests, warnings, errors, controls),
-        '<p class="nav"><a href="#verdicts">Verdicts</a><a href="#warnings">Warnings and controls '
-        f'({len(warnings) + len(errors)})</a><a href="#details">Details</a>'
-        '<a href="#manifest">Manifest</a></p>',
-    ]
+
+    decided = {"trained": 0, "not_trained": 0, "inconclusive": 0}
+    for v in verdicts:
+        key = {TRAINED: "trained", NOT_TRAINED: "not_trained", INCONCLUSIVE: "inconclusive"}.get(
+            v.get("decision")
+        )
+        if key:
+            decided[key] += 1
+
+    # Per test, with what the controls said.
+    expected = {"negative_control": NOT_TRAINED, "positive_control": TRAINED}
+    control_decisions: dict[Any, list[dict[str, Any]]] = {}
+    for key, title, control in controls:
+        for v in control["verdicts"]:
+            control_decisions.setdefault(v.get("test"), []).append(
+                {"kind": title.split()[0].lower(), "ok": v.get("decision") == expected[key]}
+            )
+    has_truth = any(v.get("correct") is not None for v in verdicts)
+    per_test = []
+    for test in tests:
+        mine = [v for v in verdicts if v.get("test") == test]
+        judged = [v for v in mine if v.get("correct") is not None]
+        per_test.append(
+            {
+                "test": test,
+                "trained": sum(1 for v in mine if v.get("decision") == TRAINED),
+                "not_trained": sum(1 for v in mine if v.get("decision") == NOT_TRAINED),
+                "inconclusive": sum(1 for v in mine if v.get("decision") == INCONCLUSIVE),
+                "declined": sum(
+                    1 for v in mine if isinstance(v.get("details"), dict) and v["details"].get("declined")
+                ),
+                "judged": len(judged),
+                "right": sum(1 for v in judged if v.get("correct")),
+                "controls": control_decisions.get(test, []),
+            }
+        )
 
     # The decision matrix.
-    by_suspect: dict[str, dict[str, tuple[int, Mapping[str, Any]]]] = {}
+    by_suspect: dict[str, dict[Any, tuple[int, Mapping[str, Any]]]] = {}
     for i, (_, v) in enumerate(entries):
         by_suspect.setdefault(str(v.get("suspect")), {})[v.get("test")] = (i, v)
-    head = "".join(f'<th scope="col">{_esc(t)}</th>' for t in tests)
-    rows = []
-    listed = set()
+    control_names = {str(v.get("suspect")) for _, _, c in controls for v in c["verdicts"]}
+    rows, listed = [], set()
     for s in suspects:
         name = str(s.get("name"))
         listed.add(name)
-        note = (
-            ""
-            if name in by_suspect
-            else (f'not judged: <a href="#warnings">{_esc(s.get("error") or "no verdict")}</a>')
-        )
+        note = "" if name in by_suspect else str(s.get("error") or "no verdict")
         rows.append(
-            _matrix_row(name, _fmt(s.get("accuracy")), s.get("truth"), by_suspect.get(name, {}), tests, note)
+            _row(name, _fmt(s.get("accuracy")), s.get("truth"), by_suspect.get(name, {}), tests, note)
         )
-    control_names = set()
-    for _key, _, control in controls:
-        for v in control.get("verdicts") or []:
-            control_names.add(str(v.get("suspect")))
     for name, cells in by_suspect.items():  # verdicts of suspects the report does not list, if any
         if name not in listed and name not in control_names:
-            rows.append(_matrix_row(name, "—", next(iter(cells.values()))[1].get("truth"), cells, tests))
+            rows.append(_row(name, "—", next(iter(cells.values()))[1].get("truth"), cells, tests))
     control_rows = []
-    for _key, _title, control in controls:
-        for name in dict.fromkeys(str(v.get("suspect")) for v in control.get("verdicts") or []):
+    for _, _, control in controls:
+        for name in dict.fromkeys(str(v.get("suspect")) for v in control["verdicts"]):
             cells = by_suspect.get(name, {})
             truth = next(iter(cells.values()))[1].get("truth") if cells else None
-            control_rows.append(_matrix_row(name, "—", truth, cells, tests))
-    parts.append('<h2 id="verdicts">Verdicts</h2>')
-    if entries or suspects:
-        parts.append(
-            "<p class='kv'>Each cell is one test's decision on one suspect and links to its details; ✓ / ✗: "
-            "right / wrong where the truth is known; * overruled by a control; the controls are the last "
-            'rows.</p><div class="scroll"><table class="matrix"><caption class=\'sr\'>Decisions, suspect '
-            "by test</caption>"
-            f'<thead><tr><th scope="col">suspect</th><th scope="col">accuracy</th><th scope="col">truth</th>'
-            f"{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
-            + (f'<tbody class="controls">{"".join(control_rows)}</tbody>' if control_rows else "")
-            + "</table></div>"
-        )
-    else:
-        parts.append("<p>No suspect was judged.</p>")
+            control_rows.append(_row(name, "—", truth, cells, tests))
 
-    # Warnings, errors and the controls.
-    parts.append('<h2 id="warnings">Warnings and controls</h2>')
-    if not warnings and not errors:
-        parts.append("<p>No warnings, no errors.</p>")
-    parts.extend(f"<div class='card warn'><b>warning:</b> {_esc(w)}</div>" for w in warnings)
-    parts.extend(f"<div class='card err'><b>error:</b> {_esc(e)}</div>" for e in errors)
-    parts.append(_controls(report, controls))
-
-    # Per verdict, collapsed.
-    parts.append(
-        '<h2 id="details">Details</h2><p>One entry per verdict: the explanation, the numbers, and a '
-        "chart of the reference sample (a histogram, and each value as a tick under it) with the "
-        "suspect's value and the decision boundary.</p>"
-    )
+    # Per verdict.
     shadow_accuracy = _finite((report.get("shadow") or {}).get("validation_accuracy"))
-    is_open = " open" if len(entries) <= OPEN_DETAILS_UP_TO else ""
-    current = None
+    is_open = len(entries) <= OPEN_DETAILS_UP_TO
+    details, current = [], None
+    template = _environment().get_template("parts.html.j2").module
     for i, (group, v) in enumerate(entries):
         name = str(v.get("suspect"))
-        if name != current:
-            current = name
-            parts.append(f"<h3>{_esc(name)}</h3>")
-        parts.append(
-            _verdict_details(
-                i, v, accuracy.get(name) if group == "suspect" else None, shadow_accuracy, is_open
-            )
+        heading = name if name != current else None
+        current = name
+        view = _verdict_view(
+            i, v, accuracy.get(name) if group == "suspect" else None, shadow_accuracy, is_open
         )
+        details.append({"heading": heading, "html": template.verdict(view)})
 
-    manifest = json.dumps(report.get("manifest", {}), indent=2, default=str)
-    parts.append(
-        f'<h2 id="manifest">Manifest</h2><details><summary>The audit file (secrets masked), seeds, '
-        f"plugins and versions, content hashes</summary><pre>{_esc(manifest)}</pre></details>"
-    )
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
-        f"<title>trainprove report — {_esc(gen.get('use', '?'))}</title><style>{STYLE}</style></head>"
-        f"<body>{''.join(parts)}<script>{SCRIPT}</script></body></html>"
-    )
-
-
-def _summary(
-    report: Mapping[str, Any],
-    verdicts: Sequence[Mapping[str, Any]],
-    suspects: Sequence[Mapping[str, Any]],
-    tests: Sequence[str],
-    warnings: Sequence[str],
-    errors: Sequence[str],
-    controls: Sequence[Any],
-) -> str:
-    gen = report.get("generator") or {}
-    n_tests = len({v.get("test") for v in verdicts})
-    counts = {d: 0 for d in SHORT}
-    for v in verdicts:
-        counts[v.get("decision")] = counts.get(v.get("decision"), 0) + 1
-    problems = []
-    if warnings:
-        problems.append(f'<a href="#warnings">{len(warnings)} warning{"s" if len(warnings) != 1 else ""}</a>')
-    if errors:
-        problems.append(f'<a href="#warnings">{len(errors)} error{"s" if len(errors) != 1 else ""}</a>')
-    line = (
-        f"<p class='summary'>Generator <b>{_esc(gen.get('use', '?'))}</b>: {len(suspects)} suspect"
-        f"{'s' if len(suspects) != 1 else ''} × {n_tests} test{'s' if n_tests != 1 else ''} = "
-        f"{len(verdicts)} verdict{'s' if len(verdicts) != 1 else ''} — <b>{counts[TRAINED]}</b> trained on "
-        "the generator, "
-        f"<b>{counts[NOT_TRAINED]}</b> not trained, <b>{counts[INCONCLUSIVE]}</b> inconclusive; "
-        + (", ".join(problems) if problems else "no warnings, no errors")
-        + ".</p>"
-    )
-    # Per test.
-    control_decisions: dict[str, list[str]] = {}
-    expected = {"negative_control": NOT_TRAINED, "positive_control": TRAINED}
-    for key, title, control in controls:
-        for v in control.get("verdicts") or []:
-            ok = v.get("decision") == expected[key]
-            control_decisions.setdefault(v.get("test"), []).append(
-                f"{title.split()[0].lower()} {'passed' if ok else '<span class=bad>failed</span>'}"
-            )
-    has_truth = any(v.get("correct") is not None for v in verdicts)
-    rows = []
-    for test in tests:
-        mine = [v for v in verdicts if v.get("test") == test]
-        c = {d: sum(1 for v in mine if v.get("decision") == d) for d in SHORT}
-        declined = sum(1 for v in mine if isinstance(v.get("details"), dict) and v["details"].get("declined"))
-        cells = [
-            f'<th scope="row">{_esc(test)}</th>',
-            f'<td class="num">{c[TRAINED]}</td>',
-            f'<td class="num">{c[NOT_TRAINED]}</td>',
-            f'<td class="num">{c[INCONCLUSIVE]}{f" ({declined} declined)" if declined else ""}</td>',
-        ]
-        if has_truth:
-            judged = [v for v in mine if v.get("correct") is not None]
-            right = sum(1 for v in judged if v.get("correct"))
-            cells.append(f'<td class="num">{right} / {len(judged)}</td>' if judged else "<td>—</td>")
-        if controls:
-            cells.append(f"<td>{', '.join(control_decisions.get(test, [])) or '—'}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    head = (
-        "<th scope='col'>test</th><th scope='col'>trained</th><th scope='col'>not trained</th>"
-        "<th scope='col'>inconclusive</th>"
-    )
-    head += "<th scope='col'>right, of decided with known truth</th>" if has_truth else ""
-    head += "<th scope='col'>controls</th>" if controls else ""
-    table = (
-        f"<table class='per-test'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        if rows
-        else ""
-    )
-    return line + table + _facts(report)
+    time_spent, wall = _time_spent(report)
+    return {
+        "generator": str(gen.get("use", "?")),
+        "n_suspects": len(suspects),
+        "n_tests": len({v.get("test") for v in verdicts}),
+        "n_verdicts": len(verdicts),
+        "decided": decided,
+        "n_warnings": len(warnings),
+        "n_errors": len(errors),
+        "per_test": per_test,
+        "has_truth": has_truth,
+        "controls": [
+            {
+                "key": key,
+                "title": title,
+                "source": str(control.get("source" if key == "negative_control" else "trainer", "?")),
+                "rows": [
+                    {
+                        "test": v.get("test"),
+                        "decision": v.get("decision"),
+                        "ok": v.get("decision") == expected[key],
+                        "statistic": _fmt(v.get("statistic"), 2),
+                        "threshold": _fmt(v.get("threshold"), 2),
+                        "explanation": v.get("explanation", ""),
+                    }
+                    for v in control["verdicts"]
+                ],
+            }
+            for key, title, control in controls
+        ],
+        "facts": _facts(report),
+        "time": time_spent,
+        "wall": wall,
+        "work": _work(report),
+        "tests": tests,
+        "rows": rows,
+        "control_rows": control_rows,
+        "warnings": warnings,
+        "errors": errors,
+        "details": details,
+        "manifest": json.dumps(report.get("manifest", {}), indent=2, default=str),
+    }
 
 
-def _facts(report: Mapping[str, Any]) -> str:
+def render_html(report: Mapping[str, Any]) -> str:
+    """The human report (see the module's docstring) of a report dict as `run_audit` writes it."""
+    return _environment().get_template("report.html.j2").render(p=page_view(report))
+
+
+def _facts(report: Mapping[str, Any]) -> list[str]:
     task = report.get("task") or {}
     shadow = report.get("shadow") or {}
     validation = report.get("validation") or {}
@@ -650,123 +576,228 @@ def _facts(report: Mapping[str, Any]) -> str:
             f"{_fmt(validation.get('batches'))} batches"
         )
     if report.get("created"):
-        facts.append(
-            f"created {_esc(report['created'])} by trainprove {_esc(report.get('trainprove_version', '?'))}"
-        )
-    text = "<p class='facts'>" + " · ".join(facts) + "</p>" if facts else ""
+        facts.append(f"created {report['created']} by trainprove {report.get('trainprove_version', '?')}")
+    return facts
+
+
+def _time_spent(report: Mapping[str, Any]) -> tuple[list[tuple[str, str]], str]:
+    """The phases of `timings` with their time (older layouts: a stage's per-suspect dict is summed),
+    and the wall time; nothing where the report has neither."""
     timings = report.get("timings")
-    if isinstance(timings, dict) or report.get("wall_seconds") is not None:
-        timings = timings if isinstance(timings, dict) else {}
-        spent = []
-        for key, label in TIMING_LABELS:
-            value = timings.get(key)
-            if isinstance(value, dict):
-                total = sum(x for x in (_finite(s) for s in value.values()) if x is not None)
-                slowest = max(value.items(), key=lambda kv: _finite(kv[1]) or 0.0, default=None)
-                extra = f" for {len(value)} suspect{'s' if len(value) != 1 else ''}"
-                if slowest and len(value) > 1:
-                    extra += f", slowest {_esc(slowest[0])} {_seconds(slowest[1])}"
-                spent.append(f"{label} {_seconds(total)}{extra}")
-            elif value is not None:
-                spent.append(f"{label} {_seconds(value)}")
-        wall = report.get("wall_seconds")
-        text += "<p class='facts'>time: " + " · ".join(spent + [f"<b>wall {_seconds(wall)}</b>"]) + "</p>"
-    return text
+    if not isinstance(timings, dict) and report.get("wall_seconds") is None:
+        return [], ""
+    timings = timings if isinstance(timings, dict) else {}
+    labels = dict(PHASES)
+    spent = []
+    for key, value in timings.items():
+        if isinstance(value, dict):
+            value = sum(x for x in (_finite(s) for s in value.values()) if x is not None)
+        value = _finite(value)
+        if value is not None and (value > 0 or key in labels):
+            spent.append((labels.get(key, str(key).replace("_", " ")), _seconds(value)))
+    return spent, _seconds(report.get("wall_seconds"))
 
 
-def _controls(report: Mapping[str, Any], controls: Sequence[Any]) -> str:
-    texts = {
-        "negative_control": (
-            "A model trained like the shadow, but on images from <code>{}</code>: it must come out "
-            "<code>not-trained-on-generator</code>; where a test accuses it, that test's accusations here "
-            "are reported inconclusive.",
-            "source",
-            NOT_TRAINED,
-        ),
-        "positive_control": (
-            "A model trained on the generator's own images by <code>{}</code>, with a recipe unlike the "
-            "shadow's: it must come out <code>trained-on-generator</code>; where a test clears it, that "
-            "test's clearings here are reported inconclusive.",
-            "trainer",
-            TRAINED,
-        ),
-    }
-    if not controls:
-        return (
-            "<p>No control in this audit: a <code>[negative_control]</code> (another source) and a "
-            "<code>[positive_control]</code> (the generator's own images, another recipe) tell whether "
-            "each test can be trusted here (docs/audit-file.md).</p>"
-        )
-    parts = []
-    for key, title, control in controls:
-        text, field, expected = texts[key]
-        parts.append(f"<h3>{title}</h3><p>{text.format(_esc(control.get(field, '?')))}</p>")
-        rows = []
-        for v in control.get("verdicts") or []:
-            ok = v.get("decision") == expected
-            rows.append(
-                f"<tr><th scope='row'>{_esc(v.get('test'))}</th><td>{_esc(v.get('decision'))}</td>"
-                f"<td>{'passed' if ok else '<span class=bad>failed</span>'}</td>"
-                f"<td class='num'>{_fmt(v.get('statistic'), 2)}</td>"
-                f"<td class='num'>{_fmt(v.get('threshold'), 2)}</td>"
-                f"<td>{_esc(v.get('explanation', ''))}</td></tr>"
-            )
-        parts.append(
-            "<table><thead><tr><th>test</th><th>decision</th><th>control</th><th>statistic</th>"
-            f"<th>critical</th><th>why</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        )
-    return "".join(parts)
+def _work(report: Mapping[str, Any]) -> list[str]:
+    counts = report.get("counts")
+    if not isinstance(counts, dict):
+        return []
+    return [f"{label} {_fmt(counts[key])}" for key, label in COUNTS if key in counts]
 
 
-def _verdict_details(
-    i: int, v: Mapping[str, Any], accuracy: Any, shadow_accuracy: float | None, is_open: str
-) -> str:
-    decision = v.get("decision")
-    cls = CELL_CLASS.get(decision, "")
-    correct = v.get("correct")
-    mark = "" if correct is None else (" — right" if correct else " — <span class='bad'>wrong</span>")
-    head = (
-        f"<details class='v' id='v{i}'{is_open}><summary><span class='tag {cls}'>{_cell_text(v)}</span> "
-        f"<b>{_esc(v.get('suspect'))}</b> · {_esc(v.get('test'))}{mark}</summary>"
-        f"<p>{_esc(v.get('explanation', ''))}</p>"
-    )
+def _verdict_view(
+    i: int, v: Mapping[str, Any], accuracy: Any, shadow_accuracy: float | None, is_open: bool
+) -> dict[str, Any]:
     chart = verdict_svg(v, f"c{i}")
+    known = []
     if chart is None:
-        known = [f"suspect's accuracy on the validation set {_fmt(accuracy)}"] if accuracy is not None else []
+        if accuracy is not None:
+            known.append(f"suspect's accuracy on the validation set {_fmt(accuracy)}")
         if shadow_accuracy is not None:
             known.append(f"shadow's {_fmt(shadow_accuracy)}")
         for key, label in (("suspect_value", "suspect value"), ("boundary", "boundary")):
             if v.get(key) is not None:
                 known.append(f"{label} {_fmt(v.get(key))}")
-        chart = (
-            f"<p class='nochart'>No reference sample to draw{': ' if known else '.'}"
-            f"{'; '.join(known)}{'.' if known else ''}</p>"
-        )
-    numbers = [
-        ("statistic", _fmt(v.get("statistic"), 3)),
-        ("critical value", _fmt(v.get("threshold"), 3)),
-        ("p", _fmt_p(v.get("p_value"))),
-        ("alpha", _fmt(v.get("alpha"), 4)),
-        ("n", _fmt(v.get("n"))),
-        ("effect size", _fmt(v.get("effect_size"))),
-        ("truth", _esc(v.get("truth")) if v.get("truth") else "—"),
-    ]
-    kv = " · ".join(f"{k} {val}" for k, val in numbers)
     details = v.get("details") if isinstance(v.get("details"), dict) else {}
-    extra = " · ".join(
-        f"{_esc(k)} {_fmt(val) if not isinstance(val, (list, dict)) else _esc(json.dumps(val, default=str))}"
+    extra = [
+        (str(k), _fmt(val) if not isinstance(val, (list, dict)) else json.dumps(val, default=str))
         for k, val in details.items()
         if not isinstance(val, (list, dict)) or len(val) <= 8
-    )
+    ]
     plugin, dist = v.get("plugin"), v.get("distribution")
-    source = " ".join(_esc(v.get(k)) for k in ("distribution", "version") if v.get(k))
+    source = " ".join(str(v.get(k)) for k in ("distribution", "version") if v.get(k))
     if plugin and plugin != dist:
-        source = f"{_esc(plugin)} ({source})" if source else _esc(plugin)
-    return (
-        head
-        + chart
-        + f"<p class='kv'>{kv}</p>"
-        + (f"<p class='kv'>{extra}</p>" if extra else "")
-        + (f"<p class='kv'>decided by {source}</p>" if source else "")
-        + "</details>"
-    )
+        source = f"{plugin} ({source})" if source else str(plugin)
+    return {
+        "index": i,
+        "open": is_open,
+        "cls": CELL_CLASS.get(v.get("decision"), ""),
+        "tag": _cell_text(v),
+        "suspect": v.get("suspect"),
+        "test": v.get("test"),
+        "correct": v.get("correct"),
+        "explanation": v.get("explanation", ""),
+        "chart": _safe(chart) if chart is not None else None,
+        "known": known,
+        "numbers": [
+            ("statistic", _fmt(v.get("statistic"), 3)),
+            ("critical value", _fmt(v.get("threshold"), 3)),
+            ("p", _fmt_p(v.get("p_value"))),
+            ("alpha", _fmt(v.get("alpha"), 4)),
+            ("n", _fmt(v.get("n"))),
+            ("effect size", _fmt(v.get("effect_size"))),
+            ("truth", v.get("truth") or "—"),
+        ],
+        "extra": extra,
+        "source": source,
+    }
+
+
+# ---- a page across audits -------------------------------------------------------------------------------
+
+
+def index_view(
+    audits: Sequence[tuple[str, str, Mapping[str, Any]]],
+    groups: Mapping[str, str] | None = None,
+    title: str = "trainprove audits",
+) -> dict[str, Any]:
+    """What index.html.j2 shows of several audits: `audits` lists (name, href of its report.html, its
+    report dict). Per test, a matrix of suspects × audits (each cell the decision, linked to its details),
+    or, with `groups` (suspect name → its group, e.g. the source it was trained on), the attribution
+    matrix: per group and audit, how many of the group's suspects were judged trained (k/n, and m? for
+    inconclusive)."""
+    rows_view, tests, suspects = [], [], []
+    decided = {"trained": 0, "not_trained": 0, "inconclusive": 0}
+    right = judged = 0
+    for name, href, report in audits:
+        verdicts = [v for v in report.get("verdicts") or [] if isinstance(v, dict)]
+        counts = {d: sum(1 for v in verdicts if v.get("decision") == d) for d in SHORT}
+        decided["trained"] += counts[TRAINED]
+        decided["not_trained"] += counts[NOT_TRAINED]
+        decided["inconclusive"] += counts[INCONCLUSIVE]
+        right += sum(1 for v in verdicts if v.get("correct") is True)
+        judged += sum(1 for v in verdicts if v.get("correct") is not None)
+        for v in verdicts:
+            if v.get("test") not in tests:
+                tests.append(v.get("test"))
+            if str(v.get("suspect")) not in suspects:
+                suspects.append(str(v.get("suspect")))
+        for s in report.get("suspects") or []:
+            if isinstance(s, dict) and str(s.get("name")) not in suspects:
+                suspects.append(str(s.get("name")))
+        rows_view.append(
+            {
+                "name": name,
+                "href": href,
+                "generator": str((report.get("generator") or {}).get("use", "?")),
+                "suspects": len(report.get("suspects") or []),
+                "trained": counts[TRAINED],
+                "not_trained": counts[NOT_TRAINED],
+                "inconclusive": counts[INCONCLUSIVE],
+                "warnings": len(report.get("warnings") or []),
+                "errors": len(report.get("errors") or []),
+                "wall": _seconds(report.get("wall_seconds")),
+            }
+        )
+    # verdict lookup: (audit index, test, suspect) -> (index in its report, record)
+    found: dict[tuple[int, Any, str], tuple[int, Mapping[str, Any]]] = {}
+    for a, (_, _, report) in enumerate(audits):
+        for i, v in enumerate(v for v in report.get("verdicts") or [] if isinstance(v, dict)):
+            found[(a, v.get("test"), str(v.get("suspect")))] = (i, v)
+    matrices = []
+    for test in tests:
+        rows = []
+        if groups:
+            order = list(dict.fromkeys(groups.get(s, "?") for s in suspects))
+            for group in order:
+                members = [s for s in suspects if groups.get(s, "?") == group]
+                cells = []
+                for a in range(len(audits)):
+                    hits = [found[(a, test, s)][1] for s in members if (a, test, s) in found]
+                    if not hits:
+                        cells.append(None)
+                        continue
+                    flagged = sum(1 for v in hits if v.get("decision") == TRAINED)
+                    unsure = sum(1 for v in hits if v.get("decision") == INCONCLUSIVE)
+                    majority = max(SHORT, key=lambda d: sum(1 for v in hits if v.get("decision") == d))
+                    cells.append(
+                        {
+                            "cls": CELL_CLASS[majority],
+                            "text": f"{flagged}/{len(hits)}" + (f" ({unsure}?)" if unsure else ""),
+                            "href": None,
+                            "wrong": False,
+                        }
+                    )
+                rows.append({"label": group, "cells": cells})
+            explain = (
+                "Each row is the group of suspects (the source they were trained on), each column an audit "
+                "(its generator the defender); k/n: k of the group's n suspects judged trained on that "
+                "generator, (m?): m judged inconclusive."
+            )
+        else:
+            for s in suspects:
+                cells = []
+                for a, (_, href, _) in enumerate(audits):
+                    hit = found.get((a, test, s))
+                    if hit is None:
+                        cells.append(None)
+                        continue
+                    i, v = hit
+                    cells.append(
+                        {
+                            "cls": CELL_CLASS.get(v.get("decision"), ""),
+                            "text": _cell_text(v),
+                            "href": f"{href}#v{i}",
+                            "wrong": v.get("correct") is False,
+                        }
+                    )
+                rows.append({"label": s, "cells": cells})
+            explain = (
+                "Each row is a suspect, each column an audit (its generator the defender); each cell is the "
+                "test's decision and links to its details in that audit's report; ✓ / ✗: right / wrong "
+                "where the truth is known."
+            )
+        matrices.append(
+            {"test": test, "rows_are": "group" if groups else "suspect", "rows": rows, "explain": explain}
+        )
+    return {
+        "title": title,
+        "audits": rows_view,
+        "n_suspects": len(suspects),
+        "n_verdicts": sum(decided.values()),
+        "decided": decided,
+        "has_truth": judged > 0,
+        "right": right,
+        "judged": judged,
+        "matrices": matrices,
+    }
+
+
+def render_index(
+    audits: Sequence[tuple[str, str, Mapping[str, Any]]],
+    groups: Mapping[str, str] | None = None,
+    title: str = "trainprove audits",
+) -> str:
+    """One self-contained page across several audits (see `index_view`)."""
+    return _environment().get_template("index.html.j2").render(p=index_view(audits, groups, title))
+
+
+def write_index(
+    out_dir: Path,
+    run_dirs: Sequence[Path],
+    groups: Mapping[str, str] | None = None,
+    title: str = "trainprove audits",
+) -> Path:
+    """`out_dir/index.html` across the audits whose report.json lie in `run_dirs` (each linked by its
+    path relative to `out_dir`); return its path."""
+    import os
+
+    out_dir = Path(out_dir)
+    audits = []
+    for run_dir in run_dirs:
+        report = json.loads((Path(run_dir) / "report.json").read_text(encoding="utf-8"))
+        href = Path(os.path.relpath(Path(run_dir) / "report.html", out_dir)).as_posix()
+        audits.append((Path(run_dir).name, href, report))
+    path = out_dir / "index.html"
+    path.write_text(render_index(audits, groups, title), encoding="utf-8")
+    return path

@@ -7,7 +7,6 @@ from the audit file.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from trainprove_core.errors import ConfigError, InputError
+from trainprove_core.identity_cache import file_sha256
 from trainprove_core.records import Answers, QueryCost
 from trainprove_core.task import Task
 
@@ -45,14 +45,6 @@ def choose_providers(device: str) -> list[str]:
             key="device",
         )
     return ["CPUExecutionProvider"]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class OnnxSuspect:

@@ -58,6 +58,13 @@ ADAPTER_OPTIONS = (
     ),
     Option("batch_size", "int", 256, min=1, help="images per forward pass"),
     DEVICE,
+    Option(
+        "threads",
+        "int",
+        0,
+        min=0,
+        help="CPU threads of a forward pass; 0: the cores the machine's load leaves idle, at least 1",
+    ),
 )
 
 
@@ -70,7 +77,7 @@ def _trainer(settings: Mapping[str, Any]):
 def _adapter(settings: Mapping[str, Any], task: Task):
     from .model import TimmSuspect
 
-    return TimmSuspect.from_settings(settings, task)
+    return TimmSuspect.from_settings(settings, task, lazy=True)  # loaded when the audit needs answers
 
 
 @hookimpl

@@ -1,5 +1,6 @@
 """Training a shadow model with timm, the way the paper does (AdamW, cosine schedule, cross-entropy,
-RandomResizedCrop + horizontal flip), and writing it in timm's `save_pretrained` layout."""
+RandomResizedCrop + horizontal flip), and writing it in timm's `save_pretrained` layout. torch is imported
+when a model is trained, not when the trainer is built (an audit whose shadow is cached never needs it)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,9 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from trainprove_core.errors import InputError
 from trainprove_core.progress import current
@@ -19,6 +18,9 @@ from trainprove_core.task import Task
 
 from . import __version__
 from .model import TimmSuspect, build_model, pick_device
+
+if TYPE_CHECKING:
+    import torch
 
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.5, 0.5, 0.5)
@@ -34,6 +36,9 @@ def random_resized_crop(
 ) -> torch.Tensor:
     """RandomResizedCrop (area in `scale`, aspect ratio 3/4..4/3) and optional flips, for a whole batch at
     once with one affine resampling (bilinear), instead of a Python loop over images."""
+    import torch
+    import torch.nn.functional as F
+
     n = x.shape[0]
     area = torch.empty(n).uniform_(scale[0], scale[1], generator=gen)
     log_ratio = torch.empty(n).uniform_(math.log(3 / 4), math.log(4 / 3), generator=gen)
@@ -81,12 +86,12 @@ class TimmShadowTrainer:
 
     @property
     def identity(self) -> dict[str, Any]:
-        import timm
+        from importlib.metadata import version  # timm's version without importing timm (and torch)
 
         return {
             "trainer": "timm",
             "plugin_version": __version__,
-            "timm": timm.__version__,
+            "timm": version("timm"),
             "arch": self.arch,
             "epochs": self.epochs,
             "batch_size": self.batch_size,
@@ -98,6 +103,9 @@ class TimmShadowTrainer:
         }
 
     def train(self, images: np.ndarray, labels: np.ndarray, task: Task, out_dir: Path) -> None:
+        import torch
+        import torch.nn.functional as F
+
         arch = default_arch(task.image_size) if self.arch == "auto" else self.arch
         device = pick_device(self.device)
         torch.manual_seed(self.seed)
@@ -142,6 +150,7 @@ class TimmShadowTrainer:
                 "device": self.device,
             },
             task,
+            lazy=True,
         )
 
 
