@@ -12,6 +12,7 @@ run with one more suspect only queries that suspect, and a killed run resumes fr
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -186,7 +187,9 @@ class Workspace:
         self.observe("trainprove_after_generate", role=role, image_set=image_set)
         return image_set
 
-    def _chunked(self, kind: str, identity: Mapping[str, Any], chunks: Sequence[Any], fn: Any, desc: str):
+    def _chunked(
+        self, kind: str, identity: Mapping[str, Any], chunks: Sequence[Any], fn: Any, desc: str, paid=False
+    ):
         """`Store.chunked` with one progress step over the pending chunks (a cached artifact counts as a
         step done)."""
         ran = False
@@ -200,7 +203,7 @@ class Workspace:
                     bar.update(len(chunks[index]))
                     yield index, arrays
 
-        arrays = self.store.chunked(kind, identity, chunks, run)
+        arrays = self.store.chunked(kind, identity, chunks, run, paid=paid)
         if not ran:
             progress.skip()
         return arrays
@@ -222,15 +225,20 @@ class Workspace:
             "image_set": image_set.key,
             "classes": list(self.task.classes),
         }
-        if self.store.has("models", identity):
-            progress.skip()
-            return self.store.location("models", identity), trainer, content_key(identity)
+        trained = []
 
         def train(tmp: Path) -> None:
+            # A trainer that takes `checkpoint_dir` gets a folder that survives a killed run, to resume from
+            # (docs/hooks.md); the store removes it once the model is committed.
+            resumable = "checkpoint_dir" in inspect.signature(trainer.train).parameters
+            more = {"checkpoint_dir": self.store.checkpoints("models", identity)} if resumable else {}
             with progress.step(f"train model on {image_set.role} set", enabled=self.show_progress):
-                trainer.train(image_set.images, image_set.labels, self.task, tmp)
+                trainer.train(image_set.images, image_set.labels, self.task, tmp, **more)
+            trained.append(True)
 
         model_dir = self.store.directory("models", identity, train)
+        if not trained:  # the store had it (or another process trained it meanwhile)
+            progress.skip()
         return model_dir, trainer, content_key(identity)
 
     def shadow_model(self, table: PluginTable, shadow_set: ImageSet) -> tuple[SuspectAdapter, str]:
@@ -261,7 +269,8 @@ class Workspace:
             return self._to_task_space(name, adapter, answers, len(idx), label_map)
 
         self.queries_sent.setdefault(name, 0)
-        arrays = self._chunked("answers", identity, chunks, ask, f"query {name}")
+        paid = adapter.cost.remote or adapter.cost.budget is not None  # a damaged entry is not re-asked
+        arrays = self._chunked("answers", identity, chunks, ask, f"query {name}", paid)
         answers = Answers(arrays["labels"], arrays.get("probabilities"))
         self.observe("trainprove_after_query", suspect=name, answers=answers, queries=self.queries_sent[name])
         return answers, content_key(identity)
