@@ -253,6 +253,9 @@ def report(run_dir: Path) -> None:
     click.echo(f"report: {html_path}  ({len(data['verdicts'])} verdicts in {seconds * 1000:.0f} ms)")
 
 
+from . import store_cli  # noqa: E402, F401  (registers the `trainprove store` group)
+
+
 def main() -> None:
     """Entry point: load plugins once, let them add commands (a plugin whose command hook raises is listed
     as failed), run."""

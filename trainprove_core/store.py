@@ -234,7 +234,7 @@ class Store:
             self.sweep()
         path = self.root / LOCKS / kind / f"{key}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
-        started, told = time.monotonic(), False
+        started, told, waited = time.monotonic(), False, False
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -244,6 +244,7 @@ class Store:
                 if not wait:
                     yield False
                     return
+                waited = True
                 if not told and time.monotonic() - started > WAIT_NOTICE:
                     told = True
                     self.notify(
@@ -259,7 +260,7 @@ class Store:
             if same:
                 break
             os.close(fd)
-        if told:
+        if waited:
             self.log("waited", f"{kind}/{key}", seconds=round(time.monotonic() - started, 1))
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": _utc()}).encode())
@@ -611,6 +612,35 @@ class Store:
         except FileNotFoundError:  # another process swept the same thing first
             pass
         return removed
+
+    def remove_unused(self, days: float, include_paid: bool = False, dry_run: bool = False) -> list[Path]:
+        """Remove finished entries not read for `days` days (the time of their last use is their
+        meta.json's mtime, which every read touches); paid answers are kept unless `include_paid`. One
+        being built or read under its claim is left alone."""
+        removed = []
+        cutoff = time.time() - days * 86400
+        for kind, path in list(self.entries()):
+            if ".partial-" in path.name or not (path / META).exists():
+                continue
+            if (path / META).stat().st_mtime >= cutoff:
+                continue
+            if self._readable_meta(path).get("paid") and not include_paid:
+                continue
+            with self._claim(kind, path.name, wait=False) as free:
+                if free and path.exists():
+                    removed.append(path)
+                    if not dry_run:
+                        shutil.rmtree(path)
+                        self.log("removed", f"{kind}/{path.name}", reason="unused")
+        return removed
+
+    def empty_quarantine(self, dry_run: bool = False) -> list[Path]:
+        """Remove everything in `quarantine/`."""
+        folders = sorted((self.root / QUARANTINE).glob("*")) if (self.root / QUARANTINE).is_dir() else []
+        if not dry_run:
+            for folder in folders:
+                shutil.rmtree(folder, ignore_errors=True)
+        return folders
 
 
 def default_store_root() -> Path:
