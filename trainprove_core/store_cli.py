@@ -90,9 +90,10 @@ def verify(ctx: click.Context, store_dir: Path | None, repair: bool, as_json: bo
             click.secho(f"damaged  {_relative(the_store, p.path)}  {p.reason}", fg="red")
             click.echo(f"         {_consequence(p, repair)}")
         if problems and not repair:
+            where = f" --store {store_dir}" if store_dir else ""
             click.echo(
-                "run `trainprove store verify --repair` to quarantine them; the next audit that needs one "
-                "makes it again."
+                f"run `trainprove store verify --repair{where}` to quarantine them; the next audit that "
+                "needs one makes it again."
             )
     if problems:
         ctx.exit(1)

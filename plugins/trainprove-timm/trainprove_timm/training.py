@@ -279,4 +279,5 @@ def load_training_state(
     )
     version, internal, gauss = meta["python"]
     random.setstate((version, tuple(internal), gauss))
+    print(f"timm: resuming after epoch {meta['epoch']} from the checkpoint {path}", file=sys.stderr)
     return int(meta["epoch"])
