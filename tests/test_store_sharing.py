@@ -74,3 +74,60 @@ def test_three_audits_at_once_on_an_empty_store_finish_agree_and_build_everythin
     assert any(line.split()[3] == "waited" for line in log), log  # they did meet
     assert not list(store.glob("*/.building-*")) and not list(store.glob("*/*.partial-*"))
     assert not list((store / "locks").glob("*/*.lock"))
+
+
+SET = textwrap.dedent("""
+    import sys
+    from trainprove_core.audit import Workspace
+    from trainprove_core.config import ImageSetConfig
+    from trainprove_core.glyphs import GlyphPlugin
+    from trainprove_core.plugins import load_plugins
+    from trainprove_core.store import Store
+    from trainprove_core.task import Task
+
+    plugins = load_plugins()
+    plugins.register(GlyphPlugin(), "glyphs", "tests")
+    ws = Workspace.open(Task(("disc", "ring", "hbar"), 16), plugins, Store(sys.argv[1]), show_progress=False)
+    # `delay` is not part of the generator's identity: both processes make the same set
+    settings = {"batch_size": 10, "delay": float(sys.argv[3]), "log": sys.argv[2]}
+    ws.image_set("validation", ws.generator(ws.plugin_table("generator", "shapes", settings)),
+                 ImageSetConfig("a {label}", 40, seed=3))
+    print("finished")
+""")
+
+
+def test_a_waiting_audit_takes_over_from_a_killed_builder_and_redoes_nothing(tmp_path):
+    """The builder is killed with SIGKILL while another process waits for it (its claim dies with it):
+    the waiter takes the claim, keeps every chunk the dead one saved, and makes only the rest."""
+    import os
+    import signal
+    import time
+
+    store = tmp_path / "store"
+
+    def start(delay: float) -> subprocess.Popen:
+        command = [sys.executable, "-c", SET, str(store), str(tmp_path / f"seeds-{delay}.txt"), str(delay)]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    builder = start(delay=2.0)  # 12 chunks: far longer than the waiter needs to start
+    saved = store / "image-sets"
+    while builder.poll() is None and not list(saved.glob("*.partial-*/[0-9]*.npz")):
+        time.sleep(0.05)
+    waiter = start(delay=0.0)
+    said = ""
+    while "waiting for pid" not in said and waiter.poll() is None:
+        said = waiter.stderr.readline()
+    assert f"waiting for pid {builder.pid} on " in said, said
+    os.kill(builder.pid, signal.SIGKILL)
+    builder.wait()
+    assert waiter.communicate()[0].strip() == "finished" and waiter.returncode == 0
+    # The waiter made only the chunks the dead builder had not saved: at most the one it was making when
+    # it was killed (a chunk's seeds are logged when it starts) is made by both.
+    started = (tmp_path / "seeds-2.0.txt").read_text().split()
+    made = (tmp_path / "seeds-0.0.txt").read_text().split()
+    assert 10 <= len(started) < 120 and len(made) <= 110
+    assert set(started) & set(made) <= set(started[-10:])
+    assert len(set(started) | set(made)) == 120
+    assert not list(saved.glob(".building-*")) and not list(saved.glob("*.partial-*"))
+    log = (store / "store.log").read_text()
+    assert f"pid={waiter.pid}" in log and " waited " in log and " built " in log
