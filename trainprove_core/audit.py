@@ -188,7 +188,13 @@ class Workspace:
         return image_set
 
     def _chunked(
-        self, kind: str, identity: Mapping[str, Any], chunks: Sequence[Any], fn: Any, desc: str, paid=False
+        self,
+        kind: str,
+        identity: Mapping[str, Any],
+        chunks: Sequence[Any],
+        fn: Any,
+        desc: str,
+        paid: bool = False,
     ):
         """`Store.chunked` with one progress step over the pending chunks (a cached artifact counts as a
         step done)."""

@@ -231,7 +231,10 @@ class Store:
             return
         if not self._swept and wait:
             self._swept = True
-            self.sweep()
+            try:
+                self.sweep()
+            except OSError:  # a store this process may read but not tidy
+                pass
         path = self.root / LOCKS / kind / f"{key}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
         started, told, waited = time.monotonic(), False, False
@@ -377,7 +380,14 @@ class Store:
                 path,
             )
         if repair:
-            moved = self.quarantine(kind, path, reason)
+            try:
+                moved = self.quarantine(kind, path, reason)
+            except OSError as exc:
+                raise DamagedEntry(
+                    f"the store entry {path} is damaged ({reason}) and could not be moved to the quarantine "
+                    f"({exc}); remove it, and the next audit makes it again.",
+                    path,
+                ) from None
             self.notify(f"{path} is damaged ({reason}); moved to {moved}; making it again")
 
     def quarantine(self, kind: str, path: Path, reason: str) -> Path:
@@ -579,14 +589,17 @@ class Store:
             return removed
 
         def orphan(kind: str, key: str, path: Path) -> None:
-            if fcntl is None and time.time() - path.stat().st_mtime < ORPHAN_AGE:
-                return
-            with self._claim(kind, key, wait=False) as free:
-                if free and path.exists():
-                    removed.append(path)
-                    if not dry_run:
-                        shutil.rmtree(path) if path.is_dir() else path.unlink()
-                        self.log("swept", f"{kind}/{key}", path=path.relative_to(self.root))
+            try:
+                if fcntl is None and time.time() - path.stat().st_mtime < ORPHAN_AGE:
+                    return
+                with self._claim(kind, key, wait=False) as free:
+                    if free and path.exists():
+                        if not dry_run:
+                            shutil.rmtree(path) if path.is_dir() else path.unlink()
+                            self.log("swept", f"{kind}/{key}", path=path.relative_to(self.root))
+                        removed.append(path)
+            except OSError:  # gone meanwhile, or not ours to remove (a store shared between users)
+                pass
 
         try:
             for kind in self.kinds():
@@ -609,7 +622,7 @@ class Store:
                 if not dry_run:
                     with self._claim(lock.parent.name, lock.stem, wait=False):
                         pass  # taken and released: a free lock file is removed
-        except FileNotFoundError:  # another process swept the same thing first
+        except OSError:  # a folder another process removed meanwhile: the next sweep sees the rest
             pass
         return removed
 
