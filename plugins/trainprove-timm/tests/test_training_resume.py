@@ -91,3 +91,22 @@ def test_a_training_killed_after_a_checkpoint_resumes_to_bit_identical_weights(t
     assert weights[0] == weights[1]
     assert not state.parent.exists()  # removed once the model was committed
     assert not list((tmp_path / "store" / "models").glob(".building-*"))  # swept: its builder was dead
+
+
+def test_a_checkpoint_of_another_training_or_a_damaged_one_is_not_resumed(tmp_path, capsys):
+    import torch
+    from trainprove_timm.training import build_model, load_training_state, save_training_state
+
+    torch.set_num_threads(1)
+    model = build_model("test_resnet", 3, 16)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=10)
+    gen = torch.Generator().manual_seed(0)
+    path = tmp_path / "training-state.safetensors"
+    save_training_state(path, {"identity": {"epochs": 6}, "images": 90}, 4, model, optimizer, schedule, gen)
+    parts = (model, optimizer, schedule, gen)
+    assert load_training_state(path, {"identity": {"epochs": 6}, "images": 90}, *parts) == 4
+    assert load_training_state(path, {"identity": {"epochs": 8}, "images": 90}, *parts) == 0  # other settings
+    path.write_bytes(path.read_bytes()[:1000])
+    assert load_training_state(path, {"identity": {"epochs": 6}, "images": 90}, *parts) == 0
+    assert f"ignoring the unreadable checkpoint {path}" in capsys.readouterr().err
