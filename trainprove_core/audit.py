@@ -12,6 +12,7 @@ run with one more suspect only queries that suspect, and a killed run resumes fr
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import threading
@@ -113,6 +114,7 @@ class _Job:
     identity: Mapping[str, Any]
     works: list[Work]
     finish: Callable[[Work, Outcome], dict[str, np.ndarray]]
+    paid: bool = False  # answers that cost queries: a damaged entry is not asked again unasked (Store)
 
 
 @dataclass
@@ -286,7 +288,7 @@ class Workspace:
                     close()  # an error or Ctrl-C: the executor cancels what still runs
 
         try:
-            return self.store.chunked(job.kind, job.identity, job.works, run)
+            return self.store.chunked(job.kind, job.identity, job.works, run, paid=job.paid)
         except TrainproveError as exc:
             return exc
 
@@ -401,7 +403,11 @@ class Workspace:
             trainer, identity, image_set = job
 
             def build(tmp: Path) -> None:
-                inputs = (image_set.images, image_set.labels, self.task, str(tmp))
+                # A trainer that takes `checkpoint_dir` gets a folder that survives a killed run, to resume
+                # from (docs/hooks.md); the store removes it once the model is committed.
+                resumable = "checkpoint_dir" in inspect.signature(trainer.train).parameters
+                checkpoints = str(self.store.checkpoints("models", identity)) if resumable else None
+                inputs = (image_set.images, image_set.labels, self.task, str(tmp), checkpoints)
                 work = Work(
                     "train",
                     self.model_ref(trainer),
@@ -539,7 +545,8 @@ class Workspace:
             self._account(work, outcome, name)
             return self._to_task_space(name, adapter, outcome.value, work.size, label_map)
 
-        return _Job("answers", identity, works, finish)
+        paid = bool(adapter.cost.remote or adapter.cost.budget is not None)  # damaged: not re-asked
+        return _Job("answers", identity, works, finish, paid)
 
     def _label_map(self, name: str, adapter: SuspectAdapter) -> np.ndarray | None:
         if adapter.label_names is None:

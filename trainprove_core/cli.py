@@ -315,6 +315,9 @@ def fleet(
         ctx.exit(1)
 
 
+from . import store_cli  # noqa: E402, F401  (registers the `trainprove store` group)
+
+
 def main() -> None:
     """Entry point: load plugins once, let them add commands (a plugin whose command hook raises is listed
     as failed), run."""

@@ -84,9 +84,10 @@ def execute(work: Work, models: ModelCache | None = None) -> Outcome:
         answers = model.predict(work.inputs)
         return Outcome(answers, 0, work.size, time.perf_counter() - started, worker, built)
     if work.kind == "train":
-        images, labels, task, out_dir = work.inputs
-        if work.in_driver:
-            model.train(images, labels, task, Path(out_dir))
+        images, labels, task, out_dir, *rest = work.inputs
+        if work.in_driver:  # with the store's checkpoint folder, to resume from, where there is one
+            more = {"checkpoint_dir": Path(rest[0])} if rest and rest[0] is not None else {}
+            model.train(images, labels, task, Path(out_dir), **more)
             return Outcome(None, 0, 0, time.perf_counter() - started, worker, built)
         scratch = Path(tempfile.mkdtemp(prefix="trainprove-train-"))
         try:

@@ -33,6 +33,13 @@ TRAINER_OPTIONS = (
     ),
     Option("seed", "int", 0, help="seed of initialisation, shuffling and augmentation"),
     DEVICE,
+    Option(
+        "checkpoint_every",
+        "int",
+        5,
+        min=0,
+        help="save the training state every this many epochs, so a killed run resumes there (0: never)",
+    ),
 )
 
 ADAPTER_OPTIONS = (

@@ -1,11 +1,20 @@
 """Training a shadow model with timm, the way the paper does (AdamW, cosine schedule, cross-entropy,
 RandomResizedCrop + horizontal flip), and writing it in timm's `save_pretrained` layout. torch is imported
-when a model is trained, not when the trainer is built (an audit whose shadow is cached never needs it)."""
+when a model is trained, not when the trainer is built (an audit whose shadow is cached never needs it).
+
+Training resumes: every `checkpoint_every` epochs the whole training state (weights, optimizer and
+schedule, the RNG states of torch, numpy, Python and the data-order generator) is saved as one
+safetensors file in the `checkpoint_dir` the core passes, so a killed run continues from its last
+checkpoint and ends with the same weights, bit for bit on the CPU, as a run never interrupted.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import random
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,6 +80,7 @@ class TimmShadowTrainer:
         hflip: bool = True,
         seed: int = 0,
         device: str = "auto",
+        checkpoint_every: int = 5,
     ) -> None:
         if len(crop_scale) != 2 or not 0 < crop_scale[0] <= crop_scale[1] <= 1:
             raise InputError(f"crop_scale must be two numbers 0 < lo <= hi <= 1, got {list(crop_scale)}")
@@ -83,6 +93,7 @@ class TimmShadowTrainer:
         self.hflip = hflip
         self.seed = seed
         self.device = device
+        self.checkpoint_every = checkpoint_every  # not in `identity`: it does not change the weights
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -102,7 +113,16 @@ class TimmShadowTrainer:
             "seed": self.seed,
         }
 
-    def train(self, images: np.ndarray, labels: np.ndarray, task: Task, out_dir: Path) -> None:
+    def train(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        task: Task,
+        out_dir: Path,
+        checkpoint_dir: Path | None = None,
+    ) -> None:
+        """Train on `images` and write the model to `out_dir`; with `checkpoint_dir`, resume from the
+        checkpoint there (if it is of this training) and save one every `checkpoint_every` epochs."""
         import torch
         import torch.nn.functional as F
 
@@ -122,7 +142,11 @@ class TimmShadowTrainer:
         model.train()
         bar = current()  # the core's "train model" step; epochs are its units
         bar.set_total(self.epochs, "epoch")
-        for _ in range(self.epochs):
+        path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
+        tag = {"identity": self.identity, "images": len(y_all), "arch": arch}
+        start = load_training_state(path, tag, model, optimizer, schedule, gen) if path else 0
+        bar.update(start)
+        for epoch in range(start, self.epochs):
             order = torch.randperm(len(y_all), generator=gen).to(device)
             total = 0.0
             for start in range(0, len(order), self.batch_size):
@@ -136,6 +160,10 @@ class TimmShadowTrainer:
                 total += loss.item() * len(idx)
             bar.set_postfix_str(f"loss {total / len(order):.3f}")
             bar.update(1)
+            done = epoch + 1
+            if path is not None and self.checkpoint_every and done % self.checkpoint_every == 0:
+                if done < self.epochs:
+                    save_training_state(path, tag, done, model, optimizer, schedule, gen)
         save_checkpoint(model.cpu().eval(), arch, task, out_dir)
 
     def open(self, model_dir: Path, task: Task) -> TimmSuspect:
@@ -172,3 +200,95 @@ def save_checkpoint(model: torch.nn.Module, arch: str, task: Task, out_dir: Path
         },
     }
     (out_dir / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+
+
+CHECKPOINT = "training-state.safetensors"
+
+
+def save_training_state(
+    path: Path,
+    tag: dict[str, Any],
+    epoch: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: Any,
+    gen: torch.Generator,
+) -> None:
+    """Everything training needs to continue after `epoch` epochs, in one safetensors file (tensors:
+    weights, optimizer state, RNG states; metadata: JSON of the rest), written atomically."""
+    import torch
+    from safetensors.torch import save_file
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    optim = optimizer.state_dict()
+    for index, state in optim["state"].items():
+        for name, value in state.items():
+            tensors[f"optim.{index}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    tensors["rng.torch"] = torch.get_rng_state()
+    tensors["rng.order"] = gen.get_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = state
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    tensors["rng.numpy"] = torch.from_numpy(np.asarray(np_keys, dtype=np.uint32).astype(np.int64))
+    meta = {
+        "tag": tag,
+        "epoch": epoch,
+        "param_groups": optim["param_groups"],
+        "schedule": schedule.state_dict(),
+        "numpy": [np_name, int(np_pos), int(np_has_gauss), float(np_gauss)],
+        "python": random.getstate(),
+    }
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(tmp), metadata={"trainprove": json.dumps(meta, default=list)})
+    os.replace(tmp, path)
+
+
+def load_training_state(
+    path: Path,
+    tag: dict[str, Any],
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: Any,
+    gen: torch.Generator,
+) -> int:
+    """Restore the state `save_training_state` wrote and return the epochs already done; 0 (start
+    afresh) when there is none, it is of another training, or it cannot be read."""
+    import torch
+    from safetensors import safe_open
+
+    if not path.exists():
+        return 0
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads(f.metadata()["trainprove"])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
+    except Exception as exc:  # noqa: BLE001 - a damaged checkpoint only costs the epochs it saved
+        print(
+            f"timm: ignoring the unreadable checkpoint {path} ({type(exc).__name__}: {exc})", file=sys.stderr
+        )
+        return 0
+    if json.loads(json.dumps(tag, default=list)) != meta["tag"]:
+        return 0
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    schedule.load_state_dict(meta["schedule"])
+    torch.set_rng_state(tensors["rng.torch"])
+    gen.set_state(tensors["rng.order"])
+    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    np_name, np_pos, np_has_gauss, np_gauss = meta["numpy"]
+    np.random.set_state(
+        (np_name, tensors["rng.numpy"].numpy().astype(np.uint32), np_pos, np_has_gauss, np_gauss)
+    )
+    version, internal, gauss = meta["python"]
+    random.setstate((version, tuple(internal), gauss))
+    print(f"timm: resuming after epoch {meta['epoch']} from the checkpoint {path}", file=sys.stderr)
+    return int(meta["epoch"])
