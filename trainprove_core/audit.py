@@ -393,7 +393,7 @@ class Workspace:
                 "classes": list(self.task.classes),
             }
             jobs.append((trainer, identity, image_set))
-        pending = [j for j in jobs if not self.store.has("models", j[1])]
+        pending = [j for j in jobs if self.store.finished("models", j[1]) is None]  # missing or damaged
         for _ in range(len(jobs) - len(pending)):
             progress.skip()
         self.accounts.add("models_cached", len(jobs) - len(pending))
