@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, progress
+from . import __version__, progress, secrets
 from .config import AuditConfig, ImageSetConfig, PluginTable, validate_table
 from .errors import BudgetExceeded, InputError, TrainproveError
 from .evidence import declined
@@ -253,6 +253,9 @@ class Workspace:
         chunks = [np.arange(i, min(i + size, len(image_set))) for i in range(0, len(image_set), size)]
         if not self.store.has("answers", identity):
             self._check_budget(name, adapter, identity, chunks)
+            attach = getattr(adapter, "attach", None)
+            if callable(attach):  # the adapter's own folder of the store (`SuspectAdapter`)
+                attach(self.store.root / "ledgers" / content_key(dict(adapter.identity)))
 
         def ask(index: int) -> dict[str, np.ndarray]:
             idx = chunks[index]
@@ -629,7 +632,12 @@ def run_audit(
                 errors.append(str(exc))
                 entry["error"] = str(exc)
             finally:
-                entry["queries_sent"] = ws.queries_sent.get(suspect.name, 0)
+                usage = getattr(adapters[suspect.name], "usage", None)  # a remote adapter's own count
+                entry["queries_sent"] = (
+                    usage.sent if usage is not None else ws.queries_sent.get(suspect.name, 0)
+                )
+                if usage is not None:
+                    entry["queries_paid"] = usage.paid
                 close = getattr(adapters[suspect.name], "close", None)
                 if callable(close):
                     close()
@@ -717,8 +725,13 @@ def run_audit(
             "store": str(store.root),
         },
     }
+    # The one place the report's text is cleaned of secrets (a server's answer quoted in an error, a
+    # token a plugin put in an explanation): report.json, report.html and what the CLI prints come from it.
+    report = secrets.redact_all(report)
     write_report(report, out_dir, html=html, clock=clock)  # adds timings.report, sets wall_seconds
     ws.observe("trainprove_after_audit", report=report, out_dir=out_dir)
     # `errors` are the suspects that could not be judged (the CLI's exit code 1); an observer's failure is
     # in the report's errors and printed as a warning, it judges nobody.
-    return AuditResult(report, out_dir, errors, list(ws.observer_errors))
+    return AuditResult(
+        report, out_dir, secrets.redact_all(errors), secrets.redact_all(list(ws.observer_errors))
+    )

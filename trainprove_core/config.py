@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import secrets
 from .errors import ConfigError, PluginError, TrainproveError
 from .records import DECISIONS, KIND, Kind, Option
 from .task import Task
@@ -293,6 +294,7 @@ def validate_table(
             if option.required:
                 raise ConfigError(f"missing required key {option.name!r} ({option.help})", source, where)
             out[option.name] = option.default
+    secrets.register_options(out, merged)
     return out
 
 
