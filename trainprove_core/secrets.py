@@ -37,10 +37,13 @@ _pattern: re.Pattern[str] | None = None
 
 
 def forms(value: str) -> set[str]:
-    """The ways `value` travels in a request or an answer: as is, base64 (standard and URL-safe, with
-    and without padding), and percent-encoded."""
-    raw = value.encode("utf-8")
-    encoded = {base64.b64encode(raw).decode("ascii"), base64.urlsafe_b64encode(raw).decode("ascii")}
+    """The ways `value` travels in a request or an answer: as is, percent-encoded, and base64 (standard
+    and URL-safe, with and without padding) of itself and of the basic-auth pairs `value:` and `:value`
+    (a token sent as the user name or as the password)."""
+    encoded = set()
+    for raw in (value, f"{value}:", f":{value}"):
+        data = raw.encode("utf-8")
+        encoded |= {base64.b64encode(data).decode("ascii"), base64.urlsafe_b64encode(data).decode("ascii")}
     encoded |= {e.rstrip("=") for e in encoded}
     return {value, quote(value, safe=""), quote(value), *encoded}
 
