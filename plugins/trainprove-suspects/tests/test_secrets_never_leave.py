@@ -109,11 +109,19 @@ def test_the_token_is_in_no_output_whatever_the_server_sends_back(model, tmp_pat
     errors = {s["name"]: s.get("error") for s in report["suspects"]}
     # Every server did send the token back: the messages quote it, masked.
     assert all(secrets.MASK in errors[name] for name in LEAKS if name != "response-header"), errors
-    assert "the server redirects to 'http://198.51.100.7/v2/infer?token=<secret>&auth=<secret>'" in (
-        errors["redirect"]
+    assert (
+        "the server redirects to 'http://198.51.100.7/v2/infer?token=<secret>&auth=<secret>'"
+        in (errors["redirect"])
     )
     assert errors["response-header"] is None  # its answers were good: judged
     assert {v["suspect"] for v in report["verdicts"]} == {"response-header"}
+    # What each cost, whatever the outcome: images sent (retries included) and answered (a 2xx arrived).
+    usage = {s["name"]: (s["queries_sent"], s["queries_paid"]) for s in report["suspects"]}
+    for name in ("v2-200-no-outputs", "json-200-no-answers", "response-header"):
+        assert usage[name] == (30, 30), (name, usage)
+    for name in ("error-body", "retried-error-body", "redirect"):
+        assert usage[name][0] >= 30 and usage[name][1] == 0, (name, usage)
+    assert usage["metadata"] == (0, 0)  # stopped before any image was sent
     assert "HTTP 400 Bad Request" in result.stderr and "Traceback" not in result.stderr
 
     outputs = {"stdout": result.stdout, "stderr": result.stderr}

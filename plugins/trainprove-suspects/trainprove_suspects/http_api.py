@@ -23,7 +23,7 @@ import numpy as np
 import orjson
 
 from trainprove_core import secrets
-from trainprove_core.errors import ConfigError
+from trainprove_core.errors import ConfigError, InputError
 from trainprove_core.records import Answers, QueryCost, QueryUsage
 from trainprove_core.task import Task
 
@@ -31,7 +31,7 @@ from .answers import AnswerError, OutputKind, concatenate, from_labels, from_out
 from .images import Preprocessing, encode_base64, infer_layout, requested_size, spatial_size
 from .ledger import Ledger
 from .options import HTTP_JSON_OPTIONS, HTTP_V2_OPTIONS
-from .transport import MalformedBody, Refused, RetryPolicy, Transport, read_json
+from .transport import MalformedBody, RetryPolicy, Transport, read_json
 
 V2_DATATYPES = {"FP32": np.float32, "FP16": np.float16, "FP64": np.float64, "UINT8": np.uint8}
 IMAGES, IMAGE = "$images", "$image"
@@ -75,9 +75,8 @@ NUMERIC = {
     "BOOL": np.bool_,
 }
 JSON_HEADERS = {"Content-Type": "application/json"}
-BINARY_REFUSED = (400, 415, 422, 501)
-"""What a server that reads only JSON answers a binary request with (Bad Request, Unsupported Media Type,
-Unprocessable Content, Not Implemented): the adapter then sends JSON."""
+BINARY_EXTENSION = "binary_tensor_data"
+"""The name a v2 server lists in its metadata's `extensions` when it reads binary tensors."""
 SKIP_METADATA = (
     "set `input`, `datatype` and `layout` in this suspect's table to skip the metadata (e.g. "
     'input = "input-0", datatype = "FP32", layout = "flat" for a model on flat vectors)'
@@ -88,16 +87,18 @@ class V2Protocol:
     """Open Inference Protocol v2: `POST {url}/v2/models/{model}[/versions/{version}]/infer`.
 
     `tensor_encoding` picks how the input tensor travels: "json" (a list of numbers), "binary" (the v2
-    binary tensor extension: JSON header, then the raw little-endian bytes; about 3x smaller and many
-    times faster to write), or "auto": binary, falling back to JSON for good if the server refuses the
-    first binary request. Answers are read in either encoding."""
+    binary tensor extension: JSON header, then the raw little-endian bytes; smaller and many times faster
+    to write), or "auto": binary when the server's metadata (`GET {url}/v2`) lists the extension
+    (Triton does; MLServer 1.7 does not, and answers a binary request with HTTP 500), else JSON. Answers
+    are read in either encoding."""
 
     def __init__(self, settings: Mapping[str, Any], task: Task, label_space: Sequence[str]) -> None:
         if not settings["model"]:
             raise ConfigError(
                 "key 'model' is required with protocol = 'v2' (the model's name on the server)", key="model"
             )
-        base = settings["url"].rstrip("/") + "/v2/models/" + quote(settings["model"], safe="")
+        self.server_url = settings["url"].rstrip("/") + "/v2"
+        base = self.server_url + "/models/" + quote(settings["model"], safe="")
         if settings["model_version"]:
             base += "/versions/" + quote(settings["model_version"], safe="")
         self.metadata_url = base
@@ -112,8 +113,7 @@ class V2Protocol:
         self.datatype: str = settings["datatype"]
         self.layout: str = settings["layout"]
         self.preprocessing: Preprocessing | None = None
-        self.binary = settings["tensor_encoding"] != "json"
-        self.negotiating = settings["tensor_encoding"] == "auto"
+        self.encoding: str = settings["tensor_encoding"]
 
     def identity(self) -> dict[str, Any]:
         s = self.settings
@@ -153,7 +153,16 @@ class V2Protocol:
                         f"{self.metadata_url}: input {self.input_name!r}: {exc}", key="layout"
                     ) from None
             self.preprocessing = Preprocessing.from_settings(self.settings, size)
+            if self.encoding == "auto":
+                self.encoding = "binary" if self._has_binary_extension(transport) else "json"
             self._ready = True
+
+    def _has_binary_extension(self, transport: Transport) -> bool:
+        """Whether the server says it reads binary tensors (a server without metadata: no)."""
+        try:
+            return transport.get_json(self.server_url, lambda d: BINARY_EXTENSION in _extensions(d))
+        except InputError:
+            return False
 
     def _parse_metadata(self, document: Any) -> tuple[str, str, list[Any]]:
         inputs = document.get("inputs") if isinstance(document, dict) else None
@@ -189,7 +198,7 @@ class V2Protocol:
     def encode(self, images: np.ndarray, binary: bool | None = None) -> tuple[bytes, dict[str, str]]:
         """The request body for `images` and its headers, binary or JSON (default: as negotiated)."""
         x = self.tensor(images)
-        binary = self.binary if binary is None else binary
+        binary = self.encoding == "binary" if binary is None else binary
         tensor: dict[str, Any] = {"name": self.input_name, "shape": list(x.shape), "datatype": self.datatype}
         body: dict[str, Any] = {"inputs": [tensor]}
         if self.settings["output"]:
@@ -255,6 +264,11 @@ class V2Protocol:
         if self.kind == "labels":
             return from_labels(values.reshape(shape), count, self.label_space)
         return from_scores(values.reshape(shape), self.kind, count, self.label_space)
+
+
+def _extensions(document: Any) -> list[Any]:
+    extensions = document.get("extensions") if isinstance(document, dict) else None
+    return extensions if isinstance(extensions, list) else []
 
 
 def binary_values(raw: bytes, datatype: Any) -> np.ndarray | list[str]:
@@ -485,11 +499,7 @@ class HttpSuspect:
         kept = self.ledger.recall(images)
         if kept is not None:
             return kept
-        protocol = self.protocol
-        if isinstance(protocol, V2Protocol) and protocol.negotiating:
-            answers = self._negotiate(protocol, images)
-        else:
-            answers = self._send(images, protocol.encode(images))
+        answers = self._send(images, self.protocol.encode(images))
         self.ledger.keep(images, answers)
         return answers
 
@@ -503,24 +513,6 @@ class HttpSuspect:
             read=self.protocol.read,
             parse=lambda document: self.protocol.decode(document, len(images)),
         )
-
-    def _negotiate(self, protocol: V2Protocol, images: np.ndarray) -> Answers:
-        """The first request of `tensor_encoding = "auto"`: binary (retried like any request); if the
-        server refuses it as a request it cannot read (`BINARY_REFUSED`), JSON from then on. The other
-        requests wait for the outcome."""
-        with protocol._lock:
-            if protocol.negotiating:
-                try:
-                    answers = self._send(images, protocol.encode(images, binary=True))
-                    protocol.binary = True
-                    return answers
-                except Refused as exc:
-                    if exc.status not in BINARY_REFUSED:
-                        raise
-                    protocol.binary = False
-                finally:
-                    protocol.negotiating = False
-        return self._send(images, protocol.encode(images))
 
     def close(self) -> None:
         """Close the pooled connections."""

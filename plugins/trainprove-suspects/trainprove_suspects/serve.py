@@ -44,6 +44,7 @@ FAULTS = (
     "echo-auth-header",  # the right answer, with the Authorization header echoed in a response header
     "redirect-auth",  # 307 to another host, the token in the Location's query string
     "trickle",  # the right answer, one byte every `slow_seconds` / 10 (each read is quick, the whole is not)
+    "huge",  # 200 with an endless body of spaces, 1 MiB at a time, no Content-Length
 )
 
 
@@ -198,6 +199,13 @@ def create_app(
                 secret = (auth or "").removeprefix("Bearer ")
                 where = f"http://198.51.100.7/v2/infer?token={secret}&auth={quote(auth or '', safe='')}"
                 return Response(b"", 307, headers={"Location": where})
+            if fault == "huge":
+
+                async def endless():
+                    while True:
+                        yield b" " * 2**20
+
+                return StreamingResponse(endless(), media_type="application/json")
             if fault == "slow":
                 await asyncio.sleep(faults.slow_seconds)
             answered = compute(await request.body(), request.headers, fault)
@@ -283,6 +291,11 @@ def create_app(
         elif fault == "bad-label":
             predictions[0] = {**predictions[0], "label": "not-a-class", "index": len(classes) + 7}
         return {"predictions": predictions}
+
+    @app.get("/v2")
+    async def v2_server_metadata() -> Response:
+        extensions = ["binary_tensor_data"] if binary else []
+        return json_response({"name": "trainprove-reference", "version": "1", "extensions": extensions})
 
     @app.get("/v2/models/{name}")
     async def v2_metadata(name: str, request: Request) -> Response:

@@ -85,14 +85,6 @@ class _Fault(Exception):
         self.retry_after = retry_after
 
 
-class Refused(InputError):
-    """The server refused a request for good with HTTP `status` (a 4xx other than 408/425/429, 501, 505)."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 class MalformedBody(ValueError):
     """A body that is not what it should be (cut off, not JSON): the next attempt may get a good one."""
 
@@ -307,8 +299,8 @@ class Transport:
         if status >= 400:
             hint = f" ({HINTS[status]})" if status in HINTS else ""
             quoted = excerpt(text_of(content, response.encoding))
-            raise Refused(
-                f"suspect endpoint {url}: HTTP {status} {response.reason_phrase}: {quoted}{hint}", status
+            raise InputError(
+                f"suspect endpoint {url}: HTTP {status} {response.reason_phrase}: {quoted}{hint}"
             )
         return content, response.headers
 
