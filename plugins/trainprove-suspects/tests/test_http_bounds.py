@@ -97,3 +97,5 @@ def test_the_answered_part_of_a_failed_chunk_is_not_paid_again(server, workspace
     np.testing.assert_array_equal(answers.labels, expected.argmax(1))
     assert (second.usage.sent, second.usage.paid, faults.answered) == (16, 16, 16)  # only what was missing
     assert second.ledger.sent_total == 56 and second.ledger.paid_total == 40
+    second.attach(second.ledger.folder)  # asked again (another image set): this run is not counted twice
+    assert second.ledger.sent_total == 56

@@ -442,7 +442,7 @@ class HttpSuspect:
         self.images_per_request = settings["images_per_request"]
         self.concurrency = settings["concurrency"]
         self.cost = QueryCost(remote=True, budget=settings["budget"])
-        self.ledger = Ledger(settings["budget"])
+        self.ledger = Ledger(settings["budget"], label_space)
         token = read_token(settings)
         headers = {}
         if token is not None:

@@ -22,6 +22,7 @@ import hashlib
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +36,9 @@ USAGE = "usage.log"
 class Ledger:
     """Counts, budget and answered requests of one remote suspect."""
 
-    def __init__(self, budget: int | None) -> None:
+    def __init__(self, budget: int | None, label_space: Sequence[str] = ()) -> None:
         self.budget = budget
+        self.label_space = list(label_space)  # kept answers index it
         self.usage = QueryUsage()  # this run
         self.earlier = QueryUsage()  # earlier runs, from usage.log
         self.folder: Path | None = None
@@ -44,7 +46,9 @@ class Ledger:
 
     def attach(self, folder: Path) -> None:
         """Keep the counts and answers in `folder` (the store's place for this suspect), reading what
-        earlier runs left there."""
+        earlier runs left there (once: what this run appends is in `usage` already)."""
+        if self.folder == folder:
+            return
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "answers").mkdir(exist_ok=True)
         earlier = QueryUsage()
@@ -101,10 +105,10 @@ class Ledger:
 
     # ---- answered requests -------------------------------------------------------------------------------
 
-    @staticmethod
-    def key(images: np.ndarray) -> str:
-        """What identifies a request within this suspect's folder: the images it holds."""
-        digest = hashlib.sha256(repr((images.shape, images.dtype.str)).encode())
+    def key(self, images: np.ndarray) -> str:
+        """What identifies a request within this suspect's folder: the images it holds (and the label
+        space its answers index)."""
+        digest = hashlib.sha256(repr((images.shape, images.dtype.str, self.label_space)).encode())
         digest.update(np.ascontiguousarray(images).data)
         return digest.hexdigest()[:32]
 

@@ -269,6 +269,7 @@ class Transport:
                         )
                     if deadline.expired():
                         break
+                _cancel(timer)  # before the connection goes back to the pool
                 if deadline.expired():
                     raise _Fault(self._late(len(content)))
         except httpx.TimeoutException:
@@ -280,8 +281,7 @@ class Transport:
         except httpx.TransportError as exc:
             raise _Fault(f"connection failed ({type(exc).__name__}: {exc})") from None
         finally:
-            if timer is not None:
-                timer.cancel()
+            _cancel(timer)
         if 300 <= status < 400:
             where = response.headers.get("Location")
             raise InputError(
@@ -325,6 +325,11 @@ class Transport:
     def _wait_for_gate(self) -> None:
         while (remaining := self._open_at - time.monotonic()) > 0:
             time.sleep(remaining)
+
+
+def _cancel(timer: threading.Timer | None) -> None:
+    if timer is not None:
+        timer.cancel()
 
 
 def text_of(content: bytes | bytearray, encoding: str | None = None) -> str:
