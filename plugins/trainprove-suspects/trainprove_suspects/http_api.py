@@ -444,6 +444,12 @@ class HttpSuspect:
         self.cost = QueryCost(remote=True, budget=settings["budget"])
         self.ledger = Ledger(settings["budget"], label_space)
         token = read_token(settings)
+        if token is not None and any(form in settings["url"] for form in secrets.forms(token)):
+            raise ConfigError(
+                f"key 'url' holds the token that {settings['token_env']} names: the URL is part of the cache "
+                "key and of the reports, so it must not carry a credential (the token goes in a header)",
+                key="url",
+            )
         headers = {}
         if token is not None:
             headers[settings["auth_header"]] = value = f"{settings['auth_scheme']} {token}".strip()
