@@ -266,6 +266,7 @@ def validate_table(
     core_names = {o.name for o in core}
     merged = (*core, *(o for o in options if o.name not in core_names))
     by_name = {o.name: o for o in merged}
+    secrets.register_options(table, merged)  # first: a message below may quote a value
     out: dict[str, Any] = {}
     for key, value in table.items():
         option = by_name.get(key)
@@ -294,7 +295,6 @@ def validate_table(
             if option.required:
                 raise ConfigError(f"missing required key {option.name!r} ({option.help})", source, where)
             out[option.name] = option.default
-    secrets.register_options(out, merged)
     return out
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -92,7 +92,7 @@ def redact_all(obj: Any) -> Any:
     return obj
 
 
-def register_options(settings: dict[str, Any], options: Iterable[Any]) -> None:
+def register_options(settings: Mapping[str, Any], options: Iterable[Any]) -> None:
     """Register the secrets a validated table declares: the value of each `secret=True` option, and the
     environment variable named by each `secret="env"` option."""
     import os
