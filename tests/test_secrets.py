@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote
 
+import numpy as np
+
 from trainprove_core import secrets
 from trainprove_core.config import validate_table
 from trainprove_core.records import Option
@@ -55,3 +57,45 @@ def test_options_declare_their_secrets_when_a_table_is_validated(monkeypatch):
     assert "plain text" not in secrets.registered()
     secrets.register("abc", None)  # too short to mask anything safely
     assert "abc" not in secrets.registered()
+
+
+def test_the_report_is_clean_of_any_plugins_secret(tmp_path):
+    """Not only the http adapter: a plugin that declares a credential and lets it slip into a verdict's
+    explanation or an observer's error still leaves report.json, report.html and the audit's errors clean."""
+    from trainprove_core.audit import run_audit
+    from trainprove_core.config import config_from_dict
+    from trainprove_core.glyphs import GlyphPlugin
+    from trainprove_core.hookspecs import hookimpl
+    from trainprove_core.plugins import load_plugins
+    from trainprove_core.store import Store
+
+    secret = "plugin-credential-5e6f7a8b9c"
+
+    class Careless:
+        @hookimpl
+        def trainprove_after_verdict(self, verdict):
+            verdict.explanation += f" (asked with {secret})"
+
+        @hookimpl
+        def trainprove_before_audit(self, config, out_dir):
+            raise RuntimeError(f"could not log in with {secret[:12]}")
+
+    plugins = load_plugins()
+    plugins.register(GlyphPlugin(), "glyphs", "tests")
+    plugins.register(Careless(), "careless", "tests")
+    secrets.register(secret)  # as a plugin that reads a credential does
+    document = {
+        "task": {"classes": ["disc", "ring", "hbar"], "image_size": 16},
+        "generator": {"use": "shapes"},
+        "shadow": {"prompt": "a {label}", "per_class": 10, "trainer": "pixel-logistic"},
+        "validation": {"prompt": "a photo of a {label}", "per_class": 10, "batch_size": 10},
+        "suspect": [{"name": "s", "use": "pixel-logistic", "model_dir": str(tmp_path / "suspect")}],
+    }
+    (tmp_path / "suspect").mkdir()
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "suspect" / "weights.npz", coef=rng.normal(size=(3, 256)), intercept=np.zeros(3))
+    config = config_from_dict(document, plugins, source="audit.toml")
+    result = run_audit(config, plugins, tmp_path / "out", Store(tmp_path / "store"), show_progress=False)
+    written = (tmp_path / "out" / "report.json").read_text() + (tmp_path / "out" / "report.html").read_text()
+    assert "asked with <secret>" in written and "log in with <secret>" in written
+    assert secret[: secrets.PREFIX] not in written + repr(result.observer_errors) + repr(result.report)
