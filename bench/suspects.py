@@ -96,7 +96,7 @@ def bench_http(args: argparse.Namespace, images: np.ndarray) -> list[dict[str, A
         url = ports.get(timeout=120)
         task = Task(tuple(CLASSES), args.size)
         styles = {
-            "v2 (FP32 tensors)": {"url": url, "model": "suspect"},
+            "v2 (FP32 tensors, binary)": {"url": url, "model": "suspect"},
             "json (base64 PNG)": {
                 "url": url + "/classify",
                 "protocol": "json",
@@ -114,15 +114,17 @@ def bench_http(args: argparse.Namespace, images: np.ndarray) -> list[dict[str, A
             suspect = HttpSuspect(settings, task)
             suspect.predict(images[: args.per_request])  # metadata, connections, server warm-up
             pieces = [images[i : i + args.per_request] for i in range(0, len(images), args.per_request)]
-            bodies = [suspect.protocol.encode(piece) for piece in pieces]
+            bodies = [suspect.protocol.encode(piece) for piece in pieces]  # (body, headers) as negotiated
             limits = httpx.Limits(max_connections=args.concurrency)
             client = httpx.Client(limits=limits, timeout=60)
 
             def minimal_client(
-                bodies: list[bytes] = bodies, client: httpx.Client = client, url: str = suspect.url
+                bodies: list[tuple[bytes, dict]] = bodies,
+                client: httpx.Client = client,
+                url: str = suspect.url,
             ) -> None:
-                def post(body: bytes) -> None:
-                    client.post(url, content=body, headers={"Content-Type": "application/json"})
+                def post(request: tuple[bytes, dict]) -> None:
+                    client.post(url, content=request[0], headers=request[1])
 
                 with ThreadPoolExecutor(args.concurrency) as pool:
                     list(pool.map(post, bodies))

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, identity_cache, progress
+from . import __version__, identity_cache, progress, secrets
 from .accounting import Accounts, phase
 from .config import AuditConfig, ImageSetConfig, PluginTable, _run_checks, validate_table
 from .errors import BudgetExceeded, InputError, TrainproveError
@@ -535,6 +535,9 @@ class Workspace:
         if not self.store.has("answers", identity):
             self._check_budget(name, adapter, identity, chunks)
             self.load(adapter)
+            attach = getattr(adapter, "attach", None)
+            if callable(attach):  # the adapter's own folder of the store (`SuspectAdapter`)
+                attach(self.store.root / "ledgers" / content_key(dict(adapter.identity)))
         ref, remote = self.model_ref(adapter), bool(adapter.cost.remote)
         works = [
             Work("query", ref, image_set.images[idx], len(idx), i, f"query {name}", remote, local=adapter)
@@ -1032,7 +1035,12 @@ def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
                 errors.append(str(exc))
                 entry["error"] = str(exc)
             finally:
-                entry["queries_sent"] = ws.queries_sent.get(suspect.name, 0)
+                usage = getattr(adapters[suspect.name], "usage", None)  # a remote adapter's own count
+                entry["queries_sent"] = (
+                    usage.sent if usage is not None else ws.queries_sent.get(suspect.name, 0)
+                )
+                if usage is not None:
+                    entry["queries_paid"] = usage.paid
                 close = getattr(adapters[suspect.name], "close", None)
                 if callable(close):
                     close()
@@ -1120,8 +1128,13 @@ def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
             "store": str(store.root),
         },
     }
+    # The one place the report's text is cleaned of secrets (a server's answer quoted in an error, a
+    # token a plugin put in an explanation): report.json, report.html and what the CLI prints come from it.
+    report = secrets.redact_all(report)
     write_report(report, out_dir, html=html, accounts=accounts)  # adds timings.report, sets wall_seconds
     ws.observe("trainprove_after_audit", report=report, out_dir=out_dir)
     # `errors` are the suspects that could not be judged (the CLI's exit code 1); an observer's failure is
     # in the report's errors and printed as a warning, it judges nobody.
-    return AuditResult(report, out_dir, errors, list(ws.observer_errors))
+    return AuditResult(
+        report, out_dir, secrets.redact_all(errors), secrets.redact_all(list(ws.observer_errors))
+    )

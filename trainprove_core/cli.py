@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from . import __version__
+from . import __version__, secrets
 from .errors import TrainproveError
 from .plugins import PluginSet, load_plugins
 
@@ -25,7 +26,7 @@ class TrainproveGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TrainproveError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
+            click.secho(f"error: {secrets.redact(str(exc))}", fg="red", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
             click.secho(
@@ -318,13 +319,21 @@ def fleet(
 from . import store_cli  # noqa: E402, F401  (registers the `trainprove store` group)
 
 
+def _redacted_excepthook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+    """A traceback (a bug, not a user's mistake) printed as Python would, less any secret in it."""
+    import traceback
+
+    sys.stderr.write(secrets.redact("".join(traceback.format_exception(kind, value, tb))))
+
+
 def main() -> None:
     """Entry point: load plugins once, let them add commands (a plugin whose command hook raises is listed
-    as failed), run."""
+    as failed), run. Every message is redacted of secrets (`trainprove_core.secrets`), a traceback too."""
+    sys.excepthook = _redacted_excepthook
     try:
         plugin_set = load_plugins()
         plugin_set.add_commands(cli)
     except TrainproveError as exc:
-        click.secho(f"error: {exc}", fg="red", err=True)
+        click.secho(f"error: {secrets.redact(str(exc))}", fg="red", err=True)
         sys.exit(2)
     cli(obj={"plugins": plugin_set})

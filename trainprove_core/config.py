@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import secrets
 from .errors import ConfigError, PluginError, TrainproveError
 from .records import DECISIONS, KIND, Kind, Option
 from .task import Task
@@ -265,6 +266,7 @@ def validate_table(
     core_names = {o.name for o in core}
     merged = (*core, *(o for o in options if o.name not in core_names))
     by_name = {o.name: o for o in merged}
+    secrets.register_options(table, merged)  # first: a message below may quote a value
     out: dict[str, Any] = {}
     for key, value in table.items():
         option = by_name.get(key)

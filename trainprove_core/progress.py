@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import secrets
+
 INTERVAL_ENV = "TRAINPROVE_PROGRESS_INTERVAL"
 
 
@@ -61,7 +63,7 @@ class Bar:
 
     def set_postfix_str(self, s: str) -> None:  # tqdm's name, kept for plugins that used it
         if self._tqdm is not None:
-            self._tqdm.set_postfix_str(s)
+            self._tqdm.set_postfix_str(secrets.redact(s))
 
     def line(self) -> str:
         """`[k/N] what: done/total unit (rate, ETA); run elapsed, ~left` for logs."""
@@ -162,7 +164,9 @@ def step(desc: str, total: int | None = None, unit: str = "it", enabled: bool = 
             from tqdm.auto import tqdm
 
             prefix = f"[{bar.index}/{the_plan.total}] " if the_plan else ""
-            bar._tqdm = tqdm(total=total, desc=prefix + desc, unit=unit, leave=False, dynamic_ncols=True)
+            bar._tqdm = tqdm(
+                total=total, desc=secrets.redact(prefix + desc), unit=unit, leave=False, dynamic_ncols=True
+            )
 
             def tick() -> None:  # keep elapsed time and the run's estimate moving within long chunks
                 while not stop.wait(1.0):
@@ -174,7 +178,7 @@ def step(desc: str, total: int | None = None, unit: str = "it", enabled: bool = 
 
             def tick() -> None:
                 while not stop.wait(interval):
-                    print(bar.line(), file=sys.stderr, flush=True)
+                    print(secrets.redact(bar.line()), file=sys.stderr, flush=True)
 
         ticker = threading.Thread(target=tick, daemon=True)
         ticker.start()
@@ -190,7 +194,7 @@ def step(desc: str, total: int | None = None, unit: str = "it", enabled: bool = 
         if the_plan is not None:
             the_plan.worked.append(seconds)
         if _enabled(enabled) and not _on_terminal() and seconds >= 1:
-            print(f"{bar.line()}; step took {_fmt(seconds)}", file=sys.stderr, flush=True)
+            print(secrets.redact(f"{bar.line()}; step took {_fmt(seconds)}"), file=sys.stderr, flush=True)
         _state.bar = previous
 
 

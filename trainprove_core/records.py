@@ -35,7 +35,9 @@ class Option:
     local directory if one exists there, else kept as written (a hub id such as `org/name`). `choices`
     restricts a `str` option; `min` and `max` bound an `int` or `float` option, inclusively (None:
     unbounded; an `int` option without `min` must not be negative); `secret` keeps the value out of
-    reports, manifests and cache keys (use it for anything that names a credential).
+    reports, manifests and cache keys (use it for anything that names a credential): `True` makes the
+    value itself a secret, `"env"` the value of the environment variable it names (an API token's
+    `token_env`); either way `trainprove_core.secrets` redacts that secret from every message.
 
     `check`, when given, is called as `check(value, settings)` while an audit file is loaded, after every
     key of the table was validated (`settings` holds them, defaults filled in). It raises `ValueError`
@@ -49,7 +51,7 @@ class Option:
     default: Any = REQUIRED
     help: str = ""
     choices: tuple[Any, ...] | None = None
-    secret: bool = False
+    secret: bool | Literal["env"] = False
     min: float | None = None
     max: float | None = None
     check: Callable[[Any, Mapping[str, Any]], None] | None = field(default=None, compare=False)
@@ -162,6 +164,17 @@ class QueryCost:
     budget: int | None = None
 
 
+@dataclass
+class QueryUsage:
+    """What asking a remote suspect cost, in images: `sent` counts every image of every request that went
+    out (retries included), `paid` those of the requests the server answered (whether or not the answer
+    was used: one that came too late was still paid for). An adapter that keeps one as `usage` has it
+    reported as the suspect's `queries_sent` and `queries_paid`, whatever the outcome."""
+
+    sent: int = 0
+    paid: int = 0
+
+
 @runtime_checkable
 class SuspectAdapter(Protocol):
     """How to ask a suspect model.
@@ -176,6 +189,10 @@ class SuspectAdapter(Protocol):
     attributes known without the weights) may define `load()`: the audit calls it before the first query,
     and up front (before any image is made) for each suspect whose answers are not all cached, so a model
     that cannot serve fails early; a suspect whose answers are all cached is never loaded.
+    A remote adapter may keep a `QueryUsage` as `usage`
+    (reported as what it sent and what was paid), and define `attach(folder)`: the core calls it before
+    the first query with a folder of the store that is this adapter's own (keyed by its identity), where
+    it may keep what must outlive the run (counts against its budget, answers of a chunk that failed).
     """
 
     identity: Mapping[str, Any]

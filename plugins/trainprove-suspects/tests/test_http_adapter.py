@@ -229,6 +229,9 @@ def test_the_token_stays_secret(ask, server, task, http_settings, monkeypatch, i
         ask(**V2)
     with pytest.raises(InputError, match="HTTP 401"):
         HttpSuspect(http_settings(url=server, **V2), task).predict(images)
+    monkeypatch.setenv("SUSPECT_TOKEN", TOKEN)
+    with pytest.raises(ConfigError, match=r"key 'url' holds the token that SUSPECT_TOKEN names"):
+        HttpSuspect(http_settings(url=f"{server}/?key={TOKEN}", **V2, token_env="SUSPECT_TOKEN"), task)
 
 
 @pytest.mark.parametrize("style", ["v2", "json"])

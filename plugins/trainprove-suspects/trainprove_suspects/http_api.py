@@ -11,23 +11,27 @@ A `predict` call is cut into requests of `images_per_request` images, at most `c
 from __future__ import annotations
 
 import os
+import struct
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Literal, Protocol
 from urllib.parse import quote
 
 import numpy as np
 import orjson
 
-from trainprove_core.errors import ConfigError
-from trainprove_core.records import Answers, QueryCost
+from trainprove_core import secrets
+from trainprove_core.errors import ConfigError, InputError
+from trainprove_core.records import Answers, QueryCost, QueryUsage
 from trainprove_core.task import Task
 
 from .answers import AnswerError, OutputKind, concatenate, from_labels, from_output, from_scores
 from .images import Preprocessing, encode_base64, infer_layout, requested_size, spatial_size
+from .ledger import Ledger
 from .options import HTTP_JSON_OPTIONS, HTTP_V2_OPTIONS
-from .transport import RetryPolicy, Transport
+from .transport import MalformedBody, RetryPolicy, Transport, read_json
 
 V2_DATATYPES = {"FP32": np.float32, "FP16": np.float16, "FP64": np.float64, "UINT8": np.uint8}
 IMAGES, IMAGE = "$images", "$image"
@@ -42,7 +46,9 @@ class RequestStyle(Protocol):
 
     def prepare(self, transport: Transport) -> None: ...
 
-    def encode(self, images: np.ndarray) -> bytes: ...
+    def encode(self, images: np.ndarray) -> tuple[bytes, dict[str, str]]: ...
+
+    def read(self, content: bytearray, headers: Mapping[str, str]) -> Any: ...
 
     def decode(self, document: Any, count: int) -> Answers: ...
 
@@ -52,15 +58,47 @@ def _excerpt(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+HEADER_LENGTH = "Inference-Header-Content-Length"
+"""The v2 binary tensor extension: a body is this many bytes of JSON, then the tensors' raw bytes."""
+NUMERIC = {
+    "FP32": np.float32,
+    "FP16": np.float16,
+    "FP64": np.float64,
+    "UINT8": np.uint8,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "BOOL": np.bool_,
+}
+JSON_HEADERS = {"Content-Type": "application/json"}
+BINARY_EXTENSION = "binary_tensor_data"
+"""The name a v2 server lists in its metadata's `extensions` when it reads binary tensors."""
+SKIP_METADATA = (
+    "set `input`, `datatype` and `layout` in this suspect's table to skip the metadata (e.g. "
+    'input = "input-0", datatype = "FP32", layout = "flat" for a model on flat vectors)'
+)
+
+
 class V2Protocol:
-    """Open Inference Protocol v2: `POST {url}/v2/models/{model}[/versions/{version}]/infer`."""
+    """Open Inference Protocol v2: `POST {url}/v2/models/{model}[/versions/{version}]/infer`.
+
+    `tensor_encoding` picks how the input tensor travels: "json" (a list of numbers), "binary" (the v2
+    binary tensor extension: JSON header, then the raw little-endian bytes; smaller and many times faster
+    to write), or "auto": binary when the server's metadata (`GET {url}/v2`) lists the extension
+    (Triton does; MLServer 1.7 does not, and answers a binary request with HTTP 500), else JSON. Answers
+    are read in either encoding."""
 
     def __init__(self, settings: Mapping[str, Any], task: Task, label_space: Sequence[str]) -> None:
         if not settings["model"]:
             raise ConfigError(
                 "key 'model' is required with protocol = 'v2' (the model's name on the server)", key="model"
             )
-        base = settings["url"].rstrip("/") + "/v2/models/" + quote(settings["model"], safe="")
+        self.server_url = settings["url"].rstrip("/") + "/v2"
+        base = self.server_url + "/models/" + quote(settings["model"], safe="")
         if settings["model_version"]:
             base += "/versions/" + quote(settings["model_version"], safe="")
         self.metadata_url = base
@@ -73,8 +111,9 @@ class V2Protocol:
         self._ready = False
         self.input_name: str = settings["input"]
         self.datatype: str = settings["datatype"]
-        self.layout: Literal["NCHW", "NHWC"] | str = settings["layout"]
+        self.layout: str = settings["layout"]
         self.preprocessing: Preprocessing | None = None
+        self.encoding: str = settings["tensor_encoding"]
 
     def identity(self) -> dict[str, Any]:
         s = self.settings
@@ -108,18 +147,34 @@ class V2Protocol:
             if shape is not None:
                 try:
                     self.layout = infer_layout(shape, self.layout)
-                    size = spatial_size(shape, self.layout, resize, self.task.image_size)
+                    size = spatial_size(shape, self.layout, resize, self.task.image_size)  # type: ignore[arg-type]
                 except ValueError as exc:
                     raise ConfigError(
                         f"{self.metadata_url}: input {self.input_name!r}: {exc}", key="layout"
                     ) from None
             self.preprocessing = Preprocessing.from_settings(self.settings, size)
+            if self.encoding == "auto":
+                self.encoding = "binary" if self._has_binary_extension(transport) else "json"
             self._ready = True
+
+    def _has_binary_extension(self, transport: Transport) -> bool:
+        """Whether the server says it reads binary tensors (a server without metadata: no)."""
+        try:
+            return transport.get_json(self.server_url, lambda d: BINARY_EXTENSION in _extensions(d))
+        except InputError:
+            return False
 
     def _parse_metadata(self, document: Any) -> tuple[str, str, list[Any]]:
         inputs = document.get("inputs") if isinstance(document, dict) else None
-        if not isinstance(inputs, list) or not inputs or not all(isinstance(i, dict) for i in inputs):
-            raise AnswerError(f"the model metadata has no `inputs` list (got {_excerpt(document)})")
+        if isinstance(inputs, list) and not inputs:
+            raise AnswerError(
+                'the model metadata lists no inputs (`"inputs": []`, what MLServer\'s stock runtimes '
+                f"answer); {SKIP_METADATA}"
+            )
+        if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
+            raise AnswerError(
+                f"the model metadata has no `inputs` list (got {_excerpt(document)}); {SKIP_METADATA}"
+            )
         wanted = self.settings["input"]
         chosen = [i for i in inputs if i.get("name") == wanted] if wanted else inputs[:1]
         if not chosen:
@@ -128,28 +183,60 @@ class V2Protocol:
             )
         spec = chosen[0]
         shape = spec.get("shape")
-        if not isinstance(shape, list) or len(shape) != 4:
+        if not isinstance(shape, list) or len(shape) not in (2, 4):
             raise AnswerError(
-                f"input {spec.get('name')!r} has shape {shape!r}; expected an image batch of rank 4"
+                f"input {spec.get('name')!r} has shape {shape!r}; expected an image batch of rank 4 or a "
+                f"batch of flat vectors of rank 2; {SKIP_METADATA}"
             )
         return str(spec.get("name")), str(spec.get("datatype")), shape
 
-    def encode(self, images: np.ndarray) -> bytes:
+    def tensor(self, images: np.ndarray) -> np.ndarray:
+        """The input tensor for `images`."""
         assert self.preprocessing is not None, "prepare() runs before encode()"
-        x = self.preprocessing.tensor(images, self.layout, V2_DATATYPES[self.datatype])  # type: ignore[arg-type]
-        body: dict[str, Any] = {
-            "inputs": [
-                {
-                    "name": self.input_name,
-                    "shape": list(x.shape),
-                    "datatype": self.datatype,
-                    "data": x.reshape(-1),
-                }
-            ]
-        }
+        return self.preprocessing.tensor(images, self.layout, V2_DATATYPES[self.datatype])  # type: ignore[arg-type]
+
+    def encode(self, images: np.ndarray, binary: bool | None = None) -> tuple[bytes, dict[str, str]]:
+        """The request body for `images` and its headers, binary or JSON (default: as negotiated)."""
+        x = self.tensor(images)
+        binary = self.encoding == "binary" if binary is None else binary
+        tensor: dict[str, Any] = {"name": self.input_name, "shape": list(x.shape), "datatype": self.datatype}
+        body: dict[str, Any] = {"inputs": [tensor]}
         if self.settings["output"]:
             body["outputs"] = [{"name": self.settings["output"]}]
-        return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+        if not binary:
+            tensor["data"] = x.reshape(-1)
+            return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), JSON_HEADERS
+        raw = x.astype(x.dtype.newbyteorder("<"), copy=False).tobytes()
+        tensor["parameters"] = {"binary_data_size": len(raw)}
+        body["parameters"] = {"binary_data_output": True}
+        for output in body.get("outputs", []):
+            output["parameters"] = {"binary_data": True}
+        header = orjson.dumps(body)
+        return header + raw, {"Content-Type": "application/octet-stream", HEADER_LENGTH: str(len(header))}
+
+    def read(self, content: bytearray, headers: Mapping[str, str]) -> Any:
+        """The response document; outputs sent as binary tensors get their `data` filled in."""
+        declared = headers.get(HEADER_LENGTH)
+        if declared is None:
+            return read_json(content)
+        if not declared.isdigit() or int(declared) > len(content):
+            raise MalformedBody(f"{HEADER_LENGTH} is {declared!r} for a body of {len(content)} bytes")
+        split = int(declared)
+        document = read_json(memoryview(content)[:split])
+        offset = split
+        for output in document.get("outputs", []) if isinstance(document, dict) else []:
+            size = (
+                (output.get("parameters") or {}).get("binary_data_size") if isinstance(output, dict) else None
+            )
+            if size is None:
+                continue
+            if not isinstance(size, int) or offset + size > len(content):
+                raise MalformedBody(
+                    f"output {output.get('name')!r}: binary_data_size {size!r} overruns the body"
+                )
+            output["data"] = binary_values(bytes(content[offset : offset + size]), output.get("datatype"))
+            offset += size
+        return document
 
     def decode(self, document: Any, count: int) -> Answers:
         outputs = document.get("outputs") if isinstance(document, dict) else None
@@ -165,7 +252,7 @@ class V2Protocol:
         name, shape, data = output.get("name"), output.get("shape"), output.get("data")
         if not isinstance(shape, list) or not shape or not all(isinstance(d, int) for d in shape):
             raise AnswerError(f"output {name!r} has no valid `shape` (got {shape!r})")
-        if not isinstance(data, list):
+        if not isinstance(data, list | np.ndarray):
             raise AnswerError(f"output {name!r} has no `data` list")
         values = np.asarray(data).reshape(-1)  # v2 allows nested or flat data, always row-major
         if values.size != int(np.prod(shape)):
@@ -177,6 +264,28 @@ class V2Protocol:
         if self.kind == "labels":
             return from_labels(values.reshape(shape), count, self.label_space)
         return from_scores(values.reshape(shape), self.kind, count, self.label_space)
+
+
+def _extensions(document: Any) -> list[Any]:
+    extensions = document.get("extensions") if isinstance(document, dict) else None
+    return extensions if isinstance(extensions, list) else []
+
+
+def binary_values(raw: bytes, datatype: Any) -> np.ndarray | list[str]:
+    """A binary tensor's values: little-endian numbers, or BYTES as 4-byte-length-prefixed strings."""
+    if datatype == "BYTES":
+        values, i = [], 0
+        while i + 4 <= len(raw):
+            (length,) = struct.unpack_from("<I", raw, i)
+            values.append(raw[i + 4 : i + 4 + length].decode("utf-8", "replace"))
+            i += 4 + length
+        return values
+    if datatype not in NUMERIC:
+        raise MalformedBody(f"binary output of datatype {datatype!r}, which the http adapter cannot read")
+    dtype = np.dtype(NUMERIC[datatype]).newbyteorder("<")
+    if len(raw) % dtype.itemsize:
+        raise MalformedBody(f"binary output of {len(raw)} bytes is not a whole number of {datatype} values")
+    return np.frombuffer(raw, dtype=dtype)
 
 
 class JsonProtocol:
@@ -222,7 +331,10 @@ class JsonProtocol:
     def prepare(self, transport: Transport) -> None:
         """Nothing to learn from the server: the audit file says it all."""
 
-    def encode(self, images: np.ndarray) -> bytes:
+    def read(self, content: bytearray, headers: Mapping[str, str]) -> Any:
+        return read_json(content)
+
+    def encode(self, images: np.ndarray) -> tuple[bytes, dict[str, str]]:
         pixels = self.preprocessing.pixels(images)
         fmt = self.settings["image_format"]
         if fmt == "array":
@@ -231,7 +343,8 @@ class JsonProtocol:
             items = encode_base64(pixels, fmt, self.settings["jpeg_quality"], self.settings["data_url"])
         if self.settings["image_template"] is not None:
             items = [fill(self.settings["image_template"], IMAGE, item) for item in items]
-        return orjson.dumps(fill(self.settings["request"], IMAGES, items), option=orjson.OPT_SERIALIZE_NUMPY)
+        body = orjson.dumps(fill(self.settings["request"], IMAGES, items), option=orjson.OPT_SERIALIZE_NUMPY)
+        return body, JSON_HEADERS
 
     def decode(self, document: Any, count: int) -> Answers:
         return from_output(extract(document, self.path), self.kind, count, self.label_space)
@@ -283,7 +396,8 @@ def _contains(template: Any, placeholder: str) -> bool:
 
 
 def read_token(settings: Mapping[str, Any]) -> str | None:
-    """The API token from the environment variable `token_env` names (None when no token is configured)."""
+    """The API token from the environment variable `token_env` names (None when no token is configured),
+    declared secret (`trainprove_core.secrets`) before anything can quote it."""
     variable = settings["token_env"]
     if variable is None:
         return None
@@ -294,6 +408,7 @@ def read_token(settings: Mapping[str, Any]) -> str | None:
             "there before running the audit",
             key="token_env",
         )
+    secrets.register(token)
     return token
 
 
@@ -327,16 +442,24 @@ class HttpSuspect:
         self.images_per_request = settings["images_per_request"]
         self.concurrency = settings["concurrency"]
         self.cost = QueryCost(remote=True, budget=settings["budget"])
+        self.ledger = Ledger(settings["budget"], label_space)
         token = read_token(settings)
+        if token is not None and any(form in settings["url"] for form in secrets.forms(token)):
+            raise ConfigError(
+                f"key 'url' holds the token that {settings['token_env']} names: the URL is part of the cache "
+                "key and of the reports, so it must not carry a credential (the token goes in a header)",
+                key="url",
+            )
         headers = {}
         if token is not None:
-            headers[settings["auth_header"]] = f"{settings['auth_scheme']} {token}".strip()
+            headers[settings["auth_header"]] = value = f"{settings['auth_scheme']} {token}".strip()
+            secrets.register(value)
         self.transport = Transport(
             timeout=settings["timeout"],
             policy=RetryPolicy(settings["retries"], settings["backoff"], settings["max_wait"]),
             connections=self.concurrency,
             headers=headers,
-            secret=token,
+            ledger=self.ledger,
         )
         # Never the token, nor the name of its variable: only what changes the answers.
         self.identity = {
@@ -350,8 +473,20 @@ class HttpSuspect:
             "revision": settings["revision"],
         }
 
+    @property
+    def usage(self) -> QueryUsage:
+        """Images sent and paid for in this run (`trainprove_core.records.QueryUsage`)."""
+        return self.ledger.usage
+
+    def attach(self, folder: Path) -> None:
+        """Keep the counts (for the budget, over all runs) and every answered request in `folder`."""
+        self.ledger.attach(folder)
+
     def predict(self, images: np.ndarray) -> Answers:
-        """Labels (and probabilities, if the API gives scores) for uint8 RGB images (N, H, W, 3)."""
+        """Labels (and probabilities, if the API gives scores) for uint8 RGB images (N, H, W, 3).
+
+        Each request's answers are kept in the ledger as they arrive, so when a request fails for good
+        the answered ones are not asked (nor paid for) again by the next run."""
         self.protocol.prepare(self.transport)
         step = self.images_per_request
         pieces = [images[i : i + step] for i in range(0, len(images), step)]
@@ -367,9 +502,22 @@ class HttpSuspect:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _ask(self, images: np.ndarray) -> Answers:
-        body = self.protocol.encode(images)
-        return self.transport.post_json(
-            self.url, body, lambda document: self.protocol.decode(document, len(images))
+        kept = self.ledger.recall(images)
+        if kept is not None:
+            return kept
+        answers = self._send(images, self.protocol.encode(images))
+        self.ledger.keep(images, answers)
+        return answers
+
+    def _send(self, images: np.ndarray, request: tuple[bytes, dict[str, str]]) -> Answers:
+        body, headers = request
+        return self.transport.post(
+            self.url,
+            body,
+            headers=headers,
+            images=len(images),
+            read=self.protocol.read,
+            parse=lambda document: self.protocol.decode(document, len(images)),
         )
 
     def close(self) -> None:

@@ -17,7 +17,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-Layout = Literal["NCHW", "NHWC"]
+Layout = Literal["NCHW", "NHWC", "flat"]
+"""Image batches channels first, channels last, or each image one flat vector of H x W x 3 values (the
+pixels of NHWC, row-major), as models on tabular inputs (scikit-learn, XGBoost) are served."""
 
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -91,14 +93,20 @@ class Preprocessing:
             x = pixels
         if layout == "NCHW":
             x = x.transpose(0, 3, 1, 2)
+        elif layout == "flat":
+            x = x.reshape(len(x), -1)
         return np.ascontiguousarray(x, dtype=dtype)
 
 
 def infer_layout(shape: Sequence[Any], declared: str) -> Layout:
-    """NCHW or NHWC from a rank-4 input shape (variable axes as names, None or -1): the axis of size 3 is
-    the channel axis, unless `declared` says which."""
+    """NCHW, NHWC or flat from an input shape (variable axes as names, None or -1): rank 2 is flat; of
+    rank 4 the axis of size 3 is the channel axis, unless `declared` says which."""
     if declared != "auto":
+        if (declared == "flat") != (len(shape) == 2):
+            raise ValueError(f"`layout = {declared!r}` does not fit input shape {list(shape)}")
         return declared  # type: ignore[return-value]
+    if len(shape) == 2:
+        return "flat"
     channels_first, channels_last = shape[1] == 3, shape[3] == 3
     if channels_first != channels_last:
         return "NCHW" if channels_first else "NHWC"
@@ -119,12 +127,27 @@ def spatial_size(
     A model with a fixed size gets that size (and the `resize` key, if set, must agree); a model with
     variable height and width gets `resize` if set, else the task's images as they are.
     """
+    if layout == "flat":
+        return flat_size(shape[1], requested, image_size)
     height, width = (shape[2], shape[3]) if layout == "NCHW" else (shape[1], shape[2])
     if isinstance(height, int) and isinstance(width, int) and height > 0 and width > 0:
         if requested is not None and (height, width) != (requested, requested):
             raise ValueError(f"`resize = {requested}` but the model takes {height}x{width} images")
         return None if (height, width) == (image_size, image_size) else (height, width)
     return requested_size(requested, image_size)
+
+
+def flat_size(length: Any, requested: int | None, image_size: int) -> tuple[int, int] | None:
+    """The (height, width) for a flat input of `length` values per image (S x S x 3), or None to keep the
+    task's size; a variable length takes `resize` or the task's size."""
+    if not isinstance(length, int) or length <= 0:
+        return requested_size(requested, image_size)
+    if length % 3 or round((length // 3) ** 0.5) ** 2 != length // 3:
+        raise ValueError(f"a flat input of {length} values per image is not S x S x 3 pixels")
+    fixed = round((length // 3) ** 0.5)
+    if requested is not None and fixed != requested:
+        raise ValueError(f"`resize = {requested}` but the model takes {length} values ({fixed}x{fixed}x3)")
+    return None if fixed == image_size else (fixed, fixed)
 
 
 def resize(images: np.ndarray, size: tuple[int, int], interpolation: str = "bilinear") -> np.ndarray:

@@ -111,10 +111,19 @@ HTTP_V2_OPTIONS = (
         "layout",
         "str",
         "auto",
-        choices=("auto", "NCHW", "NHWC"),
-        help="protocol v2: input layout (auto: read from the model metadata's shape)",
+        choices=("auto", "NCHW", "NHWC", "flat"),
+        help="protocol v2: input layout (auto: read from the model metadata's shape); flat sends each image "
+        "as one vector of H x W x 3 values (NHWC order), for models served on [-1, D]",
     ),
     Option("output", "str", None, help="protocol v2: output tensor to read (default: the first output)"),
+    Option(
+        "tensor_encoding",
+        "str",
+        "auto",
+        choices=("auto", "binary", "json"),
+        help="protocol v2: the input tensor as raw bytes (the binary tensor extension) or as a JSON list; "
+        "auto tries binary once and falls back to JSON if the server refuses it",
+    ),
 )
 HTTP_JSON_OPTIONS = (
     Option(
@@ -175,9 +184,9 @@ HTTP_OPTIONS = (
         "token_env",
         "str",
         None,
-        secret=True,
+        secret="env",
         help="name of the environment variable holding the API token (the token itself never goes in the "
-        "audit file, the reports or the cache)",
+        "audit file, the reports, the cache or any message)",
     ),
     Option("auth_header", "str", "Authorization", help="header that carries the token"),
     Option(
@@ -188,7 +197,12 @@ HTTP_OPTIONS = (
     ),
     Option("images_per_request", "int", 16, min=1, help="images in one request"),
     Option("concurrency", "int", 4, min=1, help="requests in flight at once"),
-    Option("timeout", "float", 30.0, help="seconds for one whole response to arrive (at most 64 MiB)"),
+    Option(
+        "timeout",
+        "float",
+        30.0,
+        help="seconds for one whole request: connecting, sending, and the whole response (at most 64 MiB)",
+    ),
     Option(
         "retries",
         "int",
@@ -211,7 +225,8 @@ HTTP_OPTIONS = (
         "budget",
         "int",
         None,
-        help="most images this suspect may be sent, over all runs (answers are cached; default: no limit)",
+        help="most images this suspect may be sent, over all runs, retries included (answers are cached; "
+        "default: no limit)",
     ),
     Option(
         "revision",

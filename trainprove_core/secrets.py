@@ -1,0 +1,104 @@
+"""Secrets never leave the process: one registry of secret values, and one function that removes them.
+
+A secret is declared once: an option marked `Option(..., secret=True)` (its value is the secret) or
+`secret="env"` (its value names an environment variable, and that variable's value is the secret) is
+registered by the core when a table is validated; a plugin that obtains a credential any other way calls
+`register(value)`. From then on `redact` replaces, in any text, every registered value, the forms in which
+it travels (base64, as in a basic-auth header; percent-encoded, as in a URL or a `Location` header) and any
+start of one of them of `PREFIX` characters or more (an excerpt cut in the middle of a token) with
+`<secret>`.
+
+The core applies it where text leaves the process: the report (`report.json`, and `report.html`, which is
+rendered from it), every message the CLI prints, and progress lines. Plugins apply it too where they
+quote what a server sent, so a message is clean even where a library user prints it. `redact` is cheap
+when nothing is registered (one attribute read).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+MASK = "<secret>"
+PREFIX = 8
+"""A start of a secret this long or longer is redacted too (a message that quotes a server's answer may
+be cut mid-token)."""
+SHORTEST = 4
+"""Values shorter than this are not registered: replacing them everywhere would garble every message
+without protecting anything (a 3-character credential is no secret)."""
+
+_lock = threading.Lock()
+_values: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+
+
+def forms(value: str) -> set[str]:
+    """The ways `value` travels in a request or an answer: as is, percent-encoded, and base64 (standard
+    and URL-safe, with and without padding) of itself and of the basic-auth pairs `value:` and `:value`
+    (a token sent as the user name or as the password)."""
+    encoded = set()
+    for raw in (value, f"{value}:", f":{value}"):
+        data = raw.encode("utf-8")
+        encoded |= {base64.b64encode(data).decode("ascii"), base64.urlsafe_b64encode(data).decode("ascii")}
+    encoded |= {e.rstrip("=") for e in encoded}
+    return {value, quote(value, safe=""), quote(value), *encoded}
+
+
+def register(*values: str | None) -> None:
+    """Declare `values` secret (None and values shorter than `SHORTEST` are ignored)."""
+    global _pattern
+    new = {v for v in values if isinstance(v, str) and len(v) >= SHORTEST} - _values
+    if not new:
+        return
+    with _lock:
+        _values.update(new)
+        pieces: set[str] = set()
+        for value in _values:
+            for form in forms(value):
+                pieces.add(form)
+                pieces.update(form[:k] for k in range(min(PREFIX, len(form)), len(form)))
+        # Longest first, so a whole value is masked as one, never as a prefix followed by its tail.
+        _pattern = re.compile("|".join(re.escape(p) for p in sorted(pieces, key=len, reverse=True)))
+
+
+def registered() -> frozenset[str]:
+    """The secret values declared so far (for tests that look for them in outputs)."""
+    return frozenset(_values)
+
+
+def redact(text: str) -> str:
+    """`text` with every registered secret, its forms and their long prefixes replaced by `<secret>`."""
+    pattern = _pattern
+    if pattern is None or not text:
+        return text
+    return pattern.sub(MASK, text)
+
+
+def redact_all(obj: Any) -> Any:
+    """A copy of a JSON-like object (dicts, lists, strings, numbers) with every string redacted, keys
+    included."""
+    if _pattern is None:
+        return obj
+    if isinstance(obj, str):
+        return redact(obj)
+    if isinstance(obj, dict):
+        return {redact(k) if isinstance(k, str) else k: redact_all(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [redact_all(v) for v in obj]
+    return obj
+
+
+def register_options(settings: Mapping[str, Any], options: Iterable[Any]) -> None:
+    """Register the secrets a validated table declares: the value of each `secret=True` option, and the
+    environment variable named by each `secret="env"` option."""
+    import os
+
+    for option in options:
+        value = settings.get(option.name)
+        if not option.secret or not isinstance(value, str):
+            continue
+        register(os.environ.get(value) if option.secret == "env" else value)
