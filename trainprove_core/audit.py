@@ -625,6 +625,7 @@ def run_audit(
                     answers=key,
                     accuracy=float(np.mean(answers.labels == validation.labels)),
                     returns="probabilities" if answers.probabilities is not None else "labels",
+                    unanswered=int(np.count_nonzero(answers.labels < 0)),
                 )
                 verdicts += run.judge(run.evidence(suspect.name, answers), suspect.truth)
                 clock.lap("decisions")
@@ -638,6 +639,9 @@ def run_audit(
                 )
                 if usage is not None:
                     entry["queries_paid"] = usage.paid
+                remarks = getattr(adapters[suspect.name], "remarks", None)  # what its answers had
+                if remarks:
+                    entry["remarks"] = [str(r) for r in remarks]
                 close = getattr(adapters[suspect.name], "close", None)
                 if callable(close):
                     close()
