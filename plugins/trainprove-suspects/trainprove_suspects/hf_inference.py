@@ -27,17 +27,24 @@ from trainprove_core.task import Task
 from .answers import AnswerError
 from .images import Preprocessing, encode_image, requested_size
 from .names import NameIndex
+from .options import IMAGES_PER_REQUEST
 from .transport import Transport, excerpt, read_json
 
 NOT_ANSWERED = -1
 
 
-def check_image_format(settings: Mapping[str, Any], protocol: str) -> None:
-    """The one-image styles send an image file: PNG or JPEG, not nested arrays."""
+def check_one_image(settings: Mapping[str, Any], protocol: str) -> None:
+    """The one-image styles send one image file a request: PNG or JPEG, not nested arrays."""
     if settings["image_format"] == "array":
         raise ConfigError(
             f"key 'image_format': protocol = {protocol!r} sends an image file, png or jpeg, not arrays",
             key="image_format",
+        )
+    if settings["images_per_request"] not in (1, IMAGES_PER_REQUEST.default):
+        raise ConfigError(
+            f"key 'images_per_request': protocol = {protocol!r} sends one image a request; leave it out "
+            "(`concurrency` sets how many are in flight)",
+            key="images_per_request",
         )
 
 
@@ -47,7 +54,7 @@ class HfInferenceProtocol:
     images_per_request = 1
 
     def __init__(self, settings: Mapping[str, Any], task: Task, label_space: Sequence[str]) -> None:
-        check_image_format(settings, "hf-inference")
+        check_one_image(settings, "hf-inference")
         self.url = settings["url"]
         self.settings = settings
         self.index = NameIndex(label_space)

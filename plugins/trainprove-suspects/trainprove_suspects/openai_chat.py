@@ -34,7 +34,7 @@ from trainprove_core.records import Answers
 from trainprove_core.task import Task
 
 from .answers import AnswerError
-from .hf_inference import NOT_ANSWERED, check_image_format
+from .hf_inference import NOT_ANSWERED, check_one_image
 from .images import Preprocessing, encode_base64, requested_size
 from .ledger import USAGE, Ledger
 from .names import NameIndex, normalise
@@ -101,7 +101,7 @@ class OpenAIChatProtocol:
     images_per_request = 1
 
     def __init__(self, settings: Mapping[str, Any], task: Task, label_space: Sequence[str]) -> None:
-        check_image_format(settings, "openai-chat")
+        check_one_image(settings, "openai-chat")
         if not settings["model"]:
             raise ConfigError(
                 "key 'model' is required with protocol = 'openai-chat' (the request's `model`)", key="model"

@@ -173,6 +173,13 @@ HTTP_JSON_OPTIONS = (
         "indices, * for every element); required for json",
     ),
 )
+IMAGES_PER_REQUEST = Option(
+    "images_per_request",
+    "int",
+    16,
+    min=1,
+    help="images in one request (hf-inference and openai-chat: always 1)",
+)
 HF_INFERENCE_OPTIONS = (
     Option(
         "image_payload",
@@ -292,7 +299,7 @@ HTTP_OPTIONS = (
         "Bearer",
         help='prefix of the token in that header ("" for APIs that take the bare key, e.g. x-api-key)',
     ),
-    Option("images_per_request", "int", 16, min=1, help="images in one request"),
+    IMAGES_PER_REQUEST,
     Option("concurrency", "int", 4, min=1, help="requests in flight at once"),
     Option(
         "timeout",
