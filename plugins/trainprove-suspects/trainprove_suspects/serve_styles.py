@@ -149,6 +149,7 @@ def create_openai_app(
     *,
     model_name: str = "suspect-vlm",
     odd_every: int = 0,
+    logprobs: bool = True,
     token: str | None = None,
     seen: Seen | None = None,
 ) -> Any:
@@ -160,7 +161,8 @@ def create_openai_app(
     `response_format` JSON schema `{"label": name}`. With `odd_every` = n, two images in n (by hash)
     get an unconstrained answer that names no class or two. `logprobs` / `top_logprobs` are answered
     per token (words and punctuation), the class token's alternatives being the other class names with
-    the model's log-softmax. `usage` counts tokens roughly as such a server would.
+    the model's log-softmax (unless `logprobs` is false: a server that ignores the request for them, as
+    some do). `usage` counts tokens roughly as such a server would.
     """
     from fastapi import Request
 
@@ -213,7 +215,7 @@ def create_openai_app(
         choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": content}}
         choice["finish_reason"] = "stop"
         tokens = TOKENS.findall(content)
-        if body.get("logprobs"):
+        if body.get("logprobs") and logprobs:
             ends = np.cumsum([len(t) for t in tokens])
             at = int(np.searchsorted(ends, len(before), side="right"))  # the token the name starts in
             choice["logprobs"] = {"content": _logprobs(tokens, at, word, names, logits, body)}
