@@ -40,7 +40,7 @@ def ask(servers, task, http_settings, monkeypatch):
     made = []
 
     def build(server="clean", **table):
-        suspect = HttpSuspect(http_settings(url=servers[server], **{**HF, **table}), task)
+        suspect = HttpSuspect(http_settings(**{"url": servers[server], **HF, **table}), task)
         made.append(suspect)
         return suspect
 
@@ -68,6 +68,14 @@ def test_the_image_file_as_the_body_and_the_top_label_only(ask, images, expected
 
     answers = ask(image_payload="bytes", output_kind="labels").predict(images)  # PNG: lossless
     np.testing.assert_array_equal(answers.labels, expected.argmax(1))
+
+
+def test_torchserve_s_image_classifier_is_the_same_exchange(servers, ask, images, expected, helpers):
+    url = servers["clean"].replace("/models/org/suspect", "/predictions/suspect")
+    suspect = ask(image_payload="bytes", url=url)  # {label: probability} of the 5 best, 3 classes here
+    answers = suspect.predict(images)
+    np.testing.assert_array_equal(answers.labels, expected.argmax(1))
+    np.testing.assert_allclose(answers.probabilities, helpers.softmax(expected), atol=1e-5)
 
 
 def test_fewer_scores_than_classes_give_the_top_label(ask, images, expected, seen):

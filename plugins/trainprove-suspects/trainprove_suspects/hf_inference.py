@@ -3,10 +3,13 @@
 
 One image per request, as `{"inputs": "<base64 image>", "parameters": {"top_k": k}}` JSON or as the
 image file itself with its Content-Type; the answer is a list of `{"label": ..., "score": ...}`, best
-first. Labels are matched to the label space by name (exactly, else ignoring case, spaces and
-underscores: `names.NameIndex`); a label that names no class is counted and reported, never mapped to
-one. When every class is scored (`top_k` at least the number of classes, the default) the scores are the
-answer's probabilities; with fewer, the answer is the top label only.
+first. TorchServe's image classifier (`POST /predictions/{model}`, the file as the body, `{label: score}`
+back) is the same exchange, read with `image_payload = "bytes"`.
+
+Labels are matched to the label space by name (exactly, else ignoring case, spaces and underscores:
+`names.NameIndex`); a label that names no class is counted and reported, never mapped to one. When
+every class is scored (`top_k` at least the number of classes, the default) the scores are the answer's
+probabilities; with fewer, the answer is the top label only.
 """
 
 from __future__ import annotations
@@ -168,10 +171,12 @@ class HfInferenceProtocol:
 
 
 def scored_labels(document: Any) -> list[tuple[str, float]]:
-    """The `(label, score)` pairs of one image's answer: `[{label, score}, ...]`, or that list wrapped in
-    a list of one (what a batched pipeline answers)."""
+    """The `(label, score)` pairs of one image's answer: `[{label, score}, ...]`, that list wrapped in a
+    list of one (what a batched pipeline answers), or `{label: score, ...}` (TorchServe's classifier)."""
     if isinstance(document, list) and len(document) == 1 and isinstance(document[0], list):
         document = document[0]
+    if isinstance(document, dict) and document and "label" not in document:
+        document = [{"label": label, "score": score} for label, score in document.items()]
     if not isinstance(document, list) or not document:
         raise AnswerError(
             'expected a list of {"label": ..., "score": ...} for the image; got '

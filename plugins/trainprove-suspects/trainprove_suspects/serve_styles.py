@@ -95,7 +95,8 @@ def create_hf_app(
     token: str | None = None,
     seen: Seen | None = None,
 ) -> Any:
-    """`POST /models/{model_id}`, as the HF Inference API: the image file as the body (any `image/*`
+    """`POST /models/{model_id}`, as the HF Inference API (and `POST /predictions/{name}`, as TorchServe's
+    image classifier, `name` the last part of `model_id`): the image file as the body (any `image/*`
     Content-Type), or `{"inputs": "<base64>", "parameters": {"top_k": k}}`; the answer is
     `[{"label": ..., "score": ...}, ...]`, best first, `top_k` (default 5, the pipeline's) entries.
 
@@ -139,6 +140,24 @@ def create_hf_app(
             odd = "unknown-label"
         seen.count(shown, odd)
         return respond(answer[:top_k])
+
+    @app.post("/predictions/{name}")
+    async def torchserve(name: str, request: Request) -> Any:
+        """TorchServe's image_classifier handler: the image file as the body, `{label: probability}`
+        of the 5 best classes back (its `topk`)."""
+        if not authorised(request):
+            return respond(
+                {"code": 401, "type": "Unauthorized", "message": "Token Authorization failed"}, 401
+            )
+        if name != model_id.rsplit("/", 1)[-1]:
+            return respond({"code": 404, "type": "ModelNotFoundException", "message": f"{name}"}, 404)
+        try:
+            image = decode_image(await request.body())
+        except (ValueError, OSError) as exc:
+            return respond({"code": 400, "type": "BadRequest", "message": type(exc).__name__}, 400)
+        p = np.exp(log_softmax(predict(image[None])[0]))
+        seen.count({"torchserve": True})
+        return respond({labels[i]: float(p[i]) for i in np.argsort(-p)[:5]})
 
     return app
 
