@@ -193,3 +193,11 @@ def test_an_audit_over_openai_chat_gives_the_local_verdicts(tmp_path_factory):
         assert ours["accuracy"] <= theirs["accuracy"] <= ours["accuracy"] + ours["unanswered"] / 120
         if ours["unanswered"]:
             assert ours["remarks"][0].startswith(f"{ours['unanswered']} of 120 answers named no class")
+
+
+def test_an_answer_that_quotes_the_token_is_redacted_in_the_remarks(ask):
+    suspect = ask()
+    document = {"choices": [{"message": {"content": f"Bearer {TOKEN}"}}], "usage": {"total_tokens": 3}}
+    assert suspect.protocol.decode(document, 1).labels.tolist() == [-1]
+    (remark, _) = suspect.remarks
+    assert TOKEN not in remark and "<secret>" in remark
