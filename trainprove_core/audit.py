@@ -1029,6 +1029,7 @@ def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
                     answers=key,
                     accuracy=float(np.mean(answers.labels == validation.labels)),
                     returns="probabilities" if answers.probabilities is not None else "labels",
+                    unanswered=int(np.count_nonzero(answers.labels < 0)),
                 )
                 verdicts += run.verdicts(suspect.name, answers, key, suspect.truth)
             except TrainproveError as exc:
@@ -1041,6 +1042,9 @@ def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
                 )
                 if usage is not None:
                     entry["queries_paid"] = usage.paid
+                remarks = getattr(adapters[suspect.name], "remarks", None)  # what its answers had
+                if remarks:
+                    entry["remarks"] = [str(r) for r in remarks]
                 close = getattr(adapters[suspect.name], "close", None)
                 if callable(close):
                     close()

@@ -193,6 +193,8 @@ class SuspectAdapter(Protocol):
     (reported as what it sent and what was paid), and define `attach(folder)`: the core calls it before
     the first query with a folder of the store that is this adapter's own (keyed by its identity), where
     it may keep what must outlive the run (counts against its budget, answers of a chunk that failed).
+    It may also keep `remarks`, sentences about this run's answers (how many were unparseable, say),
+    reported as the suspect's `remarks`; the report counts every suspect's `unanswered` images itself.
     """
 
     identity: Mapping[str, Any]

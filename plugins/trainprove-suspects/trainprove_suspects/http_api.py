@@ -1,10 +1,12 @@
 """The `http` suspect adapter: a classifier behind someone's HTTP API.
 
-Two request styles share one transport (timeouts, retries, rate limits; see `transport.py`):
+Request styles share one transport (timeouts, retries, rate limits; see `transport.py`):
 - `V2Protocol`, the Open Inference Protocol v2 (KServe, Triton, MLServer): images go as one input tensor
   whose name, datatype and shape are read from the model's metadata; answers come back in `outputs`;
 - `JsonProtocol`, any JSON API: a request template with the images as base64 PNG/JPEG or nested arrays,
-  and a path into the response where the answers are.
+  and a path into the response where the answers are;
+- `hf_inference.HfInferenceProtocol` and `openai_chat.OpenAIChatProtocol`, one image per request, in
+  their own modules.
 A `predict` call is cut into requests of `images_per_request` images, at most `concurrency` in flight.
 """
 
@@ -30,7 +32,7 @@ from trainprove_core.task import Task
 from .answers import AnswerError, OutputKind, concatenate, from_labels, from_output, from_scores
 from .images import Preprocessing, encode_base64, infer_layout, requested_size, spatial_size
 from .ledger import Ledger
-from .options import HTTP_JSON_OPTIONS, HTTP_V2_OPTIONS
+from .options import STYLE_OPTIONS
 from .transport import MalformedBody, RetryPolicy, Transport, read_json
 
 V2_DATATYPES = {"FP32": np.float32, "FP16": np.float16, "FP64": np.float64, "UINT8": np.uint8}
@@ -413,16 +415,33 @@ def read_token(settings: Mapping[str, Any]) -> str | None:
 
 
 def _check_protocol_keys(settings: Mapping[str, Any]) -> None:
-    """A key of the other request style is a mistake worth naming, not something to ignore silently."""
-    other = HTTP_JSON_OPTIONS if settings["protocol"] == "v2" else HTTP_V2_OPTIONS
-    for option in other:
-        if settings[option.name] == option.default:
-            continue
-        raise ConfigError(
-            f"key {option.name!r} applies to protocol = '{'json' if settings['protocol'] == 'v2' else 'v2'}' "
-            f"only; this suspect uses protocol = {settings['protocol']!r}",
-            key=option.name,
-        )
+    """A key of another request style is a mistake worth naming, not something to ignore silently."""
+    protocol = settings["protocol"]
+    own = {option.name for option in STYLE_OPTIONS[protocol]}
+    for options in STYLE_OPTIONS.values():
+        for option in options:
+            if option.name in own or settings[option.name] == option.default:
+                continue
+            first, *more = [s for s, keys in STYLE_OPTIONS.items() if option in keys]
+            also = f" (and {', '.join(repr(s) for s in more)})" if more else ""
+            raise ConfigError(
+                f"key {option.name!r} applies to protocol = {first!r} only{also}; this suspect uses "
+                f"protocol = {protocol!r}",
+                key=option.name,
+            )
+
+
+def _request_style(protocol: str) -> type:
+    """The `RequestStyle` class of a `protocol` (the styles of other modules load when asked for)."""
+    if protocol == "hf-inference":
+        from .hf_inference import HfInferenceProtocol
+
+        return HfInferenceProtocol
+    if protocol == "openai-chat":
+        from .openai_chat import OpenAIChatProtocol
+
+        return OpenAIChatProtocol
+    return V2Protocol if protocol == "v2" else JsonProtocol
 
 
 class HttpSuspect:
@@ -434,15 +453,20 @@ class HttpSuspect:
         _check_protocol_keys(settings)
         self.label_names: Sequence[str] | None = settings["label_names"]
         label_space = list(self.label_names) if self.label_names is not None else list(task.classes)
-        style = V2Protocol if settings["protocol"] == "v2" else JsonProtocol
-        self.protocol: RequestStyle = style(settings, task, label_space)
+        self.protocol: RequestStyle = _request_style(settings["protocol"])(settings, task, label_space)
         self.url = self.protocol.url
-        self.returns = "labels" if settings["output_kind"] == "labels" else "probabilities"
+        # A style that asks one image at a time, or reads answers its own way, says so (`returns`,
+        # `images_per_request`, and a `ledger` that counts what its API bills).
+        self.returns = getattr(self.protocol, "returns", None) or (
+            "labels" if settings["output_kind"] == "labels" else "probabilities"
+        )
         self.batch_size = settings["batch_size"]
-        self.images_per_request = settings["images_per_request"]
+        self.images_per_request = getattr(self.protocol, "images_per_request", settings["images_per_request"])
         self.concurrency = settings["concurrency"]
-        self.cost = QueryCost(remote=True, budget=settings["budget"])
-        self.ledger = Ledger(settings["budget"], label_space)
+        self.ledger = getattr(self.protocol, "ledger", None) or Ledger(settings["budget"], label_space)
+        # A budget of tokens is the ledger's to keep; the core's check before sending counts images.
+        images_budget = None if settings["cost"] == "tokens" else settings["budget"]
+        self.cost = QueryCost(remote=True, budget=images_budget)
         token = read_token(settings)
         if token is not None and any(form in settings["url"] for form in secrets.forms(token)):
             raise ConfigError(
@@ -472,6 +496,11 @@ class HttpSuspect:
             },
             "revision": settings["revision"],
         }
+
+    @property
+    def remarks(self) -> list[str]:
+        """What this run's answers had that the report should say (unparseable answers, unknown labels)."""
+        return list(getattr(self.protocol, "remarks", ()))
 
     @property
     def usage(self) -> QueryUsage:

@@ -92,8 +92,15 @@ ONNX_OPTIONS = (
     Option("threads", "int", 0, help="onnxruntime intra-op threads (0: onnxruntime's default, all cores)"),
 )
 
+MODEL = Option(
+    "model",
+    "str",
+    None,
+    help="protocol v2: the model's name on the server; protocol openai-chat: the request's `model` "
+    "(required for both)",
+)
 HTTP_V2_OPTIONS = (
-    Option("model", "str", None, help="protocol v2: the model's name on the server (required for v2)"),
+    MODEL,
     Option(
         "model_version", "str", None, help="protocol v2: the model version (default: the server's choice)"
     ),
@@ -143,9 +150,15 @@ HTTP_JSON_OPTIONS = (
         "str",
         "png",
         choices=("png", "jpeg", "array"),
-        help="protocol json: images as base64 PNG, base64 JPEG, or nested arrays (H x W x 3 integers 0-255)",
+        help="protocol json: images as base64 PNG, base64 JPEG, or nested arrays (H x W x 3 integers 0-255); "
+        "protocols hf-inference and openai-chat: png or jpeg",
     ),
-    Option("jpeg_quality", "int", 95, help="protocol json: JPEG quality (1-95) with image_format = jpeg"),
+    Option(
+        "jpeg_quality",
+        "int",
+        95,
+        help="protocols json, hf-inference, openai-chat: JPEG quality (1-95) with image_format = jpeg",
+    ),
     Option(
         "data_url",
         "bool",
@@ -160,6 +173,93 @@ HTTP_JSON_OPTIONS = (
         "indices, * for every element); required for json",
     ),
 )
+IMAGES_PER_REQUEST = Option(
+    "images_per_request",
+    "int",
+    16,
+    min=1,
+    help="images in one request (hf-inference and openai-chat: always 1)",
+)
+HF_INFERENCE_OPTIONS = (
+    Option(
+        "image_payload",
+        "str",
+        "base64",
+        choices=("base64", "bytes"),
+        help='protocol hf-inference: the body of a request: base64 = {"inputs": "<base64 image>"} JSON '
+        "(with `parameters`), bytes = the image file itself with its Content-Type (no parameters can go "
+        "with it: the server's own top_k applies)",
+    ),
+    Option(
+        "top_k",
+        "int",
+        None,
+        min=1,
+        max=1000,
+        help="protocol hf-inference: parameters.top_k of each request (default: the number of classes, so "
+        "every class gets its score and answers carry probabilities; fewer: the top label only)",
+    ),
+)
+OPENAI_CHAT_OPTIONS = (
+    Option(
+        "prompt",
+        "str",
+        "Which one of these classes does the image show: {classes}? Answer with the class name only.",
+        help="protocol openai-chat: the text beside the image; {classes} becomes the class names, "
+        "comma-separated, in label-space order",
+    ),
+    Option(
+        "fallback",
+        "str",
+        "contains",
+        choices=("contains", "none"),
+        help="protocol openai-chat: an answer that is not a class name (exactly or ignoring case, spaces "
+        "and punctuation): contains = the one class name the text contains as whole words; none = "
+        "unparseable. Unparseable answers are label -1 (not answered), counted in the report",
+    ),
+    Option(
+        "constrain",
+        "str",
+        "none",
+        choices=("none", "guided_choice", "json_schema"),
+        help="protocol openai-chat: make the server answer a class name, where it supports it: "
+        "guided_choice (vLLM's extra parameter) or json_schema (response_format with an enum of the "
+        "classes: OpenAI structured outputs, vLLM, SGLang)",
+    ),
+    Option(
+        "logprobs",
+        "bool",
+        False,
+        help="protocol openai-chat: ask for logprobs and read the class token's top_logprobs as "
+        "probabilities (for servers that offer them)",
+    ),
+    Option(
+        "top_logprobs",
+        "int",
+        None,
+        min=1,
+        max=20,
+        help="protocol openai-chat with logprobs: alternatives per token (default: the number of classes, "
+        "at most 20, OpenAI's limit)",
+    ),
+    Option("max_tokens", "int", 32, min=1, help="protocol openai-chat: the longest answer, in tokens"),
+    Option(
+        "temperature",
+        "float",
+        0.0,
+        min=0.0,
+        max=2.0,
+        help="protocol openai-chat: sampling temperature (0: the same image gets the same answer)",
+    ),
+    Option(
+        "cost",
+        "str",
+        "requests",
+        choices=("requests", "tokens"),
+        help="protocol openai-chat: what `budget` counts: requests (one image each) or tokens (each "
+        "response's usage.total_tokens, over all runs)",
+    ),
+)
 HTTP_OPTIONS = (
     Option(
         "url",
@@ -171,14 +271,18 @@ HTTP_OPTIONS = (
         "protocol",
         "str",
         "v2",
-        choices=("v2", "json"),
+        choices=("v2", "json", "hf-inference", "openai-chat"),
         help="v2: the Open Inference Protocol (KServe, Triton, MLServer); json: any JSON API described by "
-        "the protocol-json keys",
+        "the protocol-json keys; hf-inference: Hugging Face Inference image classification (one image a "
+        "request, [{label, score}] back); openai-chat: an OpenAI-compatible chat-completions API asked "
+        "in words (a vision-language model)",
     ),
     LABEL_NAMES,
     OUTPUT_KIND,
     *HTTP_V2_OPTIONS,
     *HTTP_JSON_OPTIONS,
+    *HF_INFERENCE_OPTIONS,
+    *OPENAI_CHAT_OPTIONS,
     *PREPROCESSING_OPTIONS,
     Option(
         "token_env",
@@ -195,7 +299,7 @@ HTTP_OPTIONS = (
         "Bearer",
         help='prefix of the token in that header ("" for APIs that take the bare key, e.g. x-api-key)',
     ),
-    Option("images_per_request", "int", 16, min=1, help="images in one request"),
+    IMAGES_PER_REQUEST,
     Option("concurrency", "int", 4, min=1, help="requests in flight at once"),
     Option(
         "timeout",
@@ -226,7 +330,7 @@ HTTP_OPTIONS = (
         "int",
         None,
         help="most images this suspect may be sent, over all runs, retries included (answers are cached; "
-        "default: no limit)",
+        "default: no limit); openai-chat with cost = tokens: most tokens its answers may use",
     ),
     Option(
         "revision",
@@ -242,3 +346,16 @@ HTTP_OPTIONS = (
         help="images per cached chunk (a resumed audit re-sends at most one chunk)",
     ),
 )
+
+
+def _named(options: tuple[Option, ...], *names: str) -> tuple[Option, ...]:
+    return tuple(o for o in options if o.name in names)
+
+
+STYLE_OPTIONS = {
+    "v2": HTTP_V2_OPTIONS,
+    "json": HTTP_JSON_OPTIONS,
+    "hf-inference": HF_INFERENCE_OPTIONS + _named(HTTP_JSON_OPTIONS, "image_format", "jpeg_quality"),
+    "openai-chat": (MODEL, *OPENAI_CHAT_OPTIONS, *_named(HTTP_JSON_OPTIONS, "image_format", "jpeg_quality")),
+}
+"""The keys that only some request styles read (`protocol`); set for another style they are an error."""
