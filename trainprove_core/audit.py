@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__, progress
-from .config import AuditConfig, ImageSetConfig, PluginTable, validate_table
+from .config import AuditConfig, ImageSetConfig, PluginTable, check_disk, table_error, validate_table
 from .errors import BudgetExceeded, InputError, TrainproveError
 from .evidence import declined
 from .plugins import PluginSet
@@ -399,6 +399,7 @@ class AuditRun:
         self.plugins = plugins
         self.store = store
         self.task = config.task
+        check_disk(config, store.root)
         try:
             executor = plugins.get("executor", config.executor.use).spec.factory(config.executor.settings)
         except TrainproveError as exc:
@@ -432,12 +433,22 @@ class AuditRun:
             if suspect.name in self.adapters:
                 continue
             spec = self.plugins.get("suspect", suspect.adapter.use).spec
-            where = f"{self.config.source}: [suspect {suspect.name}]"
+            source, where = self.config.source, f"suspect {suspect.name}"
             try:
                 adapter = spec.factory(suspect.adapter.settings, self.task)
-                self.workspace._label_map(suspect.name, adapter)
-            except TrainproveError as exc:
-                raise InputError(f"{where} {exc}") from None
+            except Exception as exc:  # noqa: BLE001 - a plugin's fault is reported, not a traceback
+                raise table_error(
+                    exc, source, where, f"opening it with adapter {suspect.adapter.use!r}"
+                ) from None
+            if adapter.label_names is not None:
+                try:
+                    self.task.label_map(list(adapter.label_names))
+                except ValueError as exc:
+                    raise InputError(
+                        f"{source}: [{where}] key 'label_names': the model's {exc} (set `label_names` in its "
+                        "table to the model's class names in its output order, or map them to the task's "
+                        "[task] classes)"
+                    ) from None
             self.adapters[suspect.name] = adapter
         return self.adapters
 
