@@ -578,6 +578,8 @@ def config_from_dict(
             task = _task(tables[0].core, source)
         if spec.kind is KIND["generator"]:
             _check_generator_classes(tables[0], task, plugins, source, spec.name)
+        if spec.name in ("shadow", "validation"):
+            _check_prompt_names_the_label(tables[0], loaded["generator"][0], plugins, source)
         loaded[spec.name] = tables
         public[spec.name] = [t.public for t in tables] if spec.many else tables[0].public
     assert task is not None
@@ -587,13 +589,15 @@ def config_from_dict(
     suspects: list[SuspectConfig] = []
     for t in loaded["suspect"]:
         if any(s.name == t.core["name"] for s in suspects):
-            raise ConfigError(f"suspect name {t.core['name']!r} is used twice", source, t.where)
+            raise ConfigError(f"key 'name': suspect name {t.core['name']!r} is used twice", source, t.where)
         suspects.append(SuspectConfig(t.core["name"], t.plugin, t.core["truth"]))
     tests: list[TestConfig] = []
     for t in loaded["test"]:
         name = t.core["name"] or t.core["use"]
         if any(x.name == name for x in tests):
-            raise ConfigError(f"test name {name!r} is used twice; give one a `name`", source, t.where)
+            raise ConfigError(
+                f"key 'name': test name {name!r} is used twice; give one a `name`", source, t.where
+            )
         tests.append(TestConfig(name, t.plugin))
 
     def image_set(settings: dict[str, Any], offset: int) -> ImageSetConfig:
@@ -640,7 +644,26 @@ def _task(settings: Mapping[str, Any], source: str) -> Task:
     try:
         return Task(tuple(settings["classes"]), settings["image_size"])
     except ValueError as exc:
-        raise ConfigError(str(exc), source, "task") from None
+        raise ConfigError(f"key 'classes': {exc}", source, "task") from None
+
+
+def _check_prompt_names_the_label(
+    table: LoadedTable, generator: LoadedTable, plugins: Any, source: str
+) -> None:
+    """A generator prompted by text (one not conditioned on the class index) makes one class from each
+    prompt: a template without {label} would give every class the same images."""
+    assert generator.plugin is not None
+    if plugins.generator(generator.plugin.use).spec.classes is not None:
+        return
+    prompt = table.core["prompt"]
+    if prompt.format(label="x") == prompt.format(label="y"):
+        raise ConfigError(
+            f"key 'prompt': {prompt!r} does not name the class; generator {generator.plugin.use!r} is "
+            "prompted by text, so every class would get the same images: put {label} where the class name "
+            'goes, e.g. "a photo of a {label}"',
+            source,
+            table.where,
+        )
 
 
 def _check_generator_classes(

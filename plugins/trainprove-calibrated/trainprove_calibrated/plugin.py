@@ -55,6 +55,7 @@ OPTIONS = (
         "int",
         None,
         min=1,
+        max=1_000_000,
         help="validation images per class of each reference source (default: [validation] per_class / "
         "number of references, at least 10); the suspect answers these too",
     ),

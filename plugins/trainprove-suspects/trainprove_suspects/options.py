@@ -7,7 +7,7 @@ them without importing each other; like the entry point it imports nothing heavy
 
 from __future__ import annotations
 
-from trainprove_core.checks import http_url, per_channel
+from trainprove_core.checks import http_url, not_blank, per_channel
 from trainprove_core.records import Option
 
 LABEL_NAMES = Option(
@@ -199,7 +199,7 @@ HTTP_OPTIONS = (
         help="name of the environment variable holding the API token (the token itself never goes in the "
         "audit file, the reports or the cache)",
     ),
-    Option("auth_header", "str", "Authorization", help="header that carries the token"),
+    Option("auth_header", "str", "Authorization", help="header that carries the token", check=not_blank),
     Option(
         "auth_scheme",
         "str",
