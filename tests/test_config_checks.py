@@ -97,6 +97,12 @@ def test_files_that_are_not_utf8_say_so(plugins, tmp_path, data, message, monkey
             lambda d: d["validation"].update(batch_size=300),
             r"^a.toml: \[validation\] key .batch_size. \(300\) puts all 300 validation images .* one batch",
         ),
+        (
+            lambda d: d.update(
+                test=[{"use": "calibrated", "references": ["a", "b"], "recipes": {"r": {"share": 2}}}]
+            ),
+            r"^a.toml: \[test 1\] key 'recipes': recipe 'r': `share` must be a number above 0 and at most 1",
+        ),
         (lambda d: d["shadow"].update(prompt="a photo"), r"\[shadow\] key 'prompt': 'a photo' does not name"),
         (
             lambda d: d["shadow"].update(per_class=10**12),
