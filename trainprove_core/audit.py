@@ -23,7 +23,15 @@ from typing import Any
 import numpy as np
 
 from . import __version__, progress
-from .config import AuditConfig, ImageSetConfig, PluginTable, check_disk, table_error, validate_table
+from .config import (
+    AuditConfig,
+    ImageSetConfig,
+    PluginTable,
+    check_disk,
+    check_plugin_settings,
+    table_error,
+    validate_table,
+)
 from .errors import BudgetExceeded, InputError, TrainproveError
 from .evidence import declined
 from .plugins import PluginSet
@@ -140,6 +148,7 @@ class Workspace:
             where=kind,
             owner=f"{kind} {use!r}",
         )
+        check_plugin_settings(registered, validated, source=where or "<workspace>", where=kind)
         return PluginTable(use, validated, dict(validated), registered.distribution, registered.version)
 
     def generator(self, table: PluginTable) -> Generator:

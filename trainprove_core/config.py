@@ -391,6 +391,15 @@ def _run_validate(registered: Any, settings: Mapping[str, Any], *, source: str, 
         raise ConfigError(_refusal(exc, f"the settings check of {owner}"), source, where) from None
 
 
+def check_plugin_settings(registered: Any, settings: Mapping[str, Any], *, source: str, where: str) -> None:
+    """The load-time checks of a plugin's validated settings: each option's `check`, then the spec's
+    `validate`. The loader runs them on every table; `Workspace.plugin_table` on the tables a decision
+    test or a benchmark builds itself."""
+    owner = f"{registered.kind} {registered.name!r}"
+    _run_checks(settings, registered.spec.options, source=source, where=where, owner=owner)
+    _run_validate(registered, settings, source=source, where=where)
+
+
 def _load_table(
     raw: Any, spec: TableSpec, plugins: Any, *, source: str, where: str, base_dir: Path
 ) -> LoadedTable:
@@ -445,9 +454,7 @@ def _load_table(
         if o.name in core_names and not o.required:
             plugin_settings[o.name] = o.default
     _run_checks(core, spec.core, source=source, where=where)
-    owner = f"{kind.name} {name!r}"
-    _run_checks(plugin_settings, plugin_options, source=source, where=where, owner=owner)
-    _run_validate(registered, plugin_settings, source=source, where=where)
+    check_plugin_settings(registered, plugin_settings, source=source, where=where)
     table = PluginTable(
         name,
         plugin_settings,
@@ -462,7 +469,7 @@ def _load_table(
         try:
             registered.spec.factory(plugin_settings)
         except Exception as exc:  # noqa: BLE001 - a plugin's fault is reported, not a traceback
-            raise ConfigError(_refusal(exc, f"building {owner}"), source, where) from None
+            raise ConfigError(_refusal(exc, f"building {kind.name} {name!r}"), source, where) from None
     return LoadedTable(where, core, table, public)
 
 
