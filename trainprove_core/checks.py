@@ -7,7 +7,6 @@ to ask it about a device other than `auto` or `cpu`.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -43,7 +42,7 @@ def http_url(value: str, settings: Mapping[str, Any]) -> None:
         raise ValueError("must be an http:// or https:// URL, got an empty string")
     try:
         parts = urlsplit(value)
-        port = parts.port  # raises ValueError for a port that is not a number in range
+        parts.port  # noqa: B018 - reading it checks it: a port that is not a number in range raises
     except ValueError as exc:
         raise ValueError(f"{value!r} is not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https"):
@@ -51,7 +50,6 @@ def http_url(value: str, settings: Mapping[str, Any]) -> None:
         raise ValueError(f"{value!r} must be an http:// or https:// URL ({got})")
     if not parts.hostname or re.search(r"\s", value):
         raise ValueError(f"{value!r} is not a valid URL: it needs a host, e.g. http://127.0.0.1:8080")
-    del port
 
 
 _DEVICE = re.compile(r"^(?P<type>[a-z_]+)(?::(?P<index>\d+))?$")
@@ -90,8 +88,3 @@ def torch_device(value: str, settings: Mapping[str, Any]) -> None:
     available = getattr(backend, "is_available", None)
     if not callable(available) or not available():
         raise ValueError(f"{value!r}: torch has no {kind} device on this machine (use auto or cpu)")
-
-
-def finite(value: Any) -> bool:
-    """True for a number that is neither NaN nor infinite."""
-    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))

@@ -66,6 +66,8 @@ VALIDATION_OPTIONS = SET_OPTIONS + (
         "batch_size", "int", min=1, help="validation images per batch of the test (the paper: 128 for CIFAR)"
     ),
 )
+SHADOW_NAME = "shadow"
+"""The name the shadow model's answers go by (in the cache and the query counts): no suspect's."""
 
 
 def _suspect_name(name: str, settings: Mapping[str, Any]) -> None:
@@ -74,7 +76,6 @@ def _suspect_name(name: str, settings: Mapping[str, Any]) -> None:
         raise ValueError(f"{name!r} is the shadow model's name in reports and the cache; choose another")
 
 
-SHADOW_NAME = "shadow"
 SUSPECT_OPTIONS = (
     Option("name", "str", help="a name for this suspect, unique in the file", check=_suspect_name),
     Option("use", "str", help="suspect adapter plugin"),
