@@ -56,7 +56,7 @@ def suspect_pool(tmp_path_factory) -> dict[str, Path]:
                 "batch_size": 64,
                 "hflip": False,
                 "crop_scale": [0.7, 1.0],
-                "seed": 5,
+                "train_seed": 5,
             },
         )
         trainer = plugin_set.get("shadow-trainer", "timm").spec.factory(trainer_table.settings)

@@ -122,7 +122,9 @@ def test_a_label_space_that_does_not_match_is_refused_before_any_work(
 ):
     doc = base_audit(suspect=[_suspect(suspect_pool, order=["disc", "ring", "square"])])
     with pytest.raises(
-        InputError, match=r"suspect 'vendor': label space does not match .*missing \['hbar'\]"
+        InputError,
+        match=r"^<audit>: \[suspect vendor\] key 'label_names': the model's label space does not match "
+        r".*missing \['hbar'\]",
     ):
         run_audit(
             config_from_dict(doc, relabel_plugins), relabel_plugins, tmp_path / "o", Store(tmp_path / "s")

@@ -28,12 +28,16 @@ def test_valid_audit_fills_defaults(plugins, tmp_path):
     assert cfg.suspects[0].adapter.settings["checkpoint"] == str(tmp_path / "model.safetensors")
     assert cfg.shadow.seed != cfg.validation.seed
     assert cfg.executor.use == "local"
-    # [shadow]'s core keys stay the core's: its `seed` is the set's; the trainer keeps its own default.
+    # [shadow]'s core keys stay the core's: its `seed` is the set's; the trainer's own is `train_seed`.
     assert cfg.trainer.settings["epochs"] == 12 and "per_class" not in cfg.trainer.settings
     doc = _doc()
-    doc["shadow"]["seed"] = 5
+    doc["shadow"].update(seed=5, train_seed=7)
     cfg = config_from_dict(doc, plugins, base_dir=tmp_path)
-    assert cfg.shadow.seed == 5 and cfg.trainer.settings["seed"] == 0
+    assert (
+        cfg.shadow.seed == 5
+        and cfg.trainer.settings["train_seed"] == 7
+        and "seed" not in cfg.trainer.settings
+    )
     assert cfg.public_document()["shadow"]["seed"] == 5
 
 
@@ -56,7 +60,7 @@ def test_valid_audit_fills_defaults(plugins, tmp_path):
         ),
         (lambda d: d["shadow"].update(epochs="ten"), r"\[shadow\] key 'epochs' must be int, got str"),
         (lambda d: d["validation"].pop("batch_size"), r"\[validation\] missing required key 'batch_size'"),
-        (lambda d: d["task"].update(classes=["a", "a"]), r"\[task\] class names must be unique"),
+        (lambda d: d["task"].update(classes=["a", "a"]), r"\[task\] key 'classes': class names must be unique"),
         (lambda d: d["suspect"][0].update(truth="guilty"), r"\[suspect s\] key 'truth' must be one of"),
         (
             lambda d: d.update(test=[{"use": "trainprove", "alpha": "0.05"}]),

@@ -312,6 +312,7 @@ def test_json_keeps_the_old_fields_and_adds_options_and_plugins(site):
         "secret": False,
         "min": None,
         "max": None,
+        "exclusive_min": False,
     }
     assert options["mode"]["choices"] == ["fast", "careful"] and options["mode"]["default"] == "fast"
     assert options["token_env"]["secret"] is True and options["token_env"]["required"] is False

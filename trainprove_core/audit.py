@@ -29,7 +29,16 @@ import numpy as np
 
 from . import __version__, identity_cache, progress, secrets
 from .accounting import Accounts, phase
-from .config import AuditConfig, ImageSetConfig, PluginTable, _run_checks, validate_table
+from .config import (
+    AuditConfig,
+    ImageSetConfig,
+    PluginTable,
+    _run_checks,
+    check_disk,
+    check_plugin_settings,
+    table_error,
+    validate_table,
+)
 from .errors import BudgetExceeded, InputError, TrainproveError
 from .evidence import declined
 from .executors import write_files
@@ -209,6 +218,7 @@ class Workspace:
             where=kind,
             owner=f"{kind} {use!r}",
         )
+        check_plugin_settings(registered, validated, source=where or "<workspace>", where=kind)
         return PluginTable(use, validated, dict(validated), registered.distribution, registered.version)
 
     def generator(self, table: PluginTable) -> Generator:
@@ -698,6 +708,7 @@ class AuditRun:
         self.plugins = plugins
         self.store = store
         self.task = config.task
+        check_disk(config, store.root)
         # An executor the caller passes (a fleet of audits sharing one cluster) stays the caller's to
         # close; otherwise the audit's `[executor]` is built here and closed by `close()`.
         self.owns_executor = executor is None
@@ -752,11 +763,22 @@ class AuditRun:
                 for suspect in self.config.suspects:
                     if suspect.name in self.adapters:
                         continue
+                    source, where = self.config.source, f"suspect {suspect.name}"
                     try:
                         adapter = self.workspace.suspect_adapter(suspect.adapter)
-                        self.workspace._label_map(suspect.name, adapter)
-                    except TrainproveError as exc:
-                        raise InputError(f"{self._where(suspect.name)} {exc}") from None
+                    except Exception as exc:  # noqa: BLE001 - a plugin's fault is reported, not a traceback
+                        raise table_error(
+                            exc, source, where, f"opening it with adapter {suspect.adapter.use!r}"
+                        ) from None
+                    if adapter.label_names is not None:
+                        try:
+                            self.task.label_map(list(adapter.label_names))
+                        except ValueError as exc:
+                            raise InputError(
+                                f"{source}: [{where}] key 'label_names': the model's {exc} (set "
+                                "`label_names` in its table to the model's class names in its output "
+                                "order, or map them to the task's [task] classes)"
+                            ) from None
                     self.adapters[suspect.name] = adapter
             validation = content_key(
                 self.workspace.image_set_identity(self.generator, self.config.validation)

@@ -130,6 +130,35 @@ def audit(
         ctx.exit(1)
 
 
+@cli.command()
+@click.argument("audit_file", type=click.Path(dir_okay=False, path_type=Path))
+@store_option
+@click.pass_context
+def check(ctx: click.Context, audit_file: Path, store_dir: Path | None) -> None:
+    """Check AUDIT_FILE as `trainprove audit` does before any work, and do nothing else.
+
+    Every key of every table (the core's and each plugin's), every decision test's settings, each
+    suspect's checkpoint and label space, and whether the image sets fit in memory and on the store's
+    disk. Exit code 0 when the audit would start, 2 with the file, table and key of the first problem.
+    """
+    from .audit import AuditRun
+    from .config import image_sets, load_config
+    from .store import Store, default_store_root
+
+    plugins = _plugins(ctx)
+    config = load_config(audit_file, plugins)
+    run = AuditRun(config, plugins, Store(store_dir or default_store_root()), show_progress=False)
+    run.open_suspects()
+    for close in (getattr(a, "close", None) for a in run.adapters.values()):
+        if callable(close):
+            close()
+    sets = ", ".join(f"{table} {n}" for table, n, _ in image_sets(config))
+    click.echo(
+        f"{audit_file}: ok: {len(config.suspects)} suspect(s), {len(config.tests)} decision test(s); "
+        f"images: {sets}; each suspect answers the validation set"
+    )
+
+
 def echo_verdicts(report: dict) -> None:
     """One line per verdict; an inconclusive one says why, on the next line."""
     width = max([len(v["suspect"]) for v in report["verdicts"]] + [8])

@@ -15,13 +15,17 @@ table for `AuditConfig.public_document()`. Nothing here generates, trains or que
 from __future__ import annotations
 
 import difflib
+import math
+import os
+import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import secrets
+from .checks import not_blank
 from .errors import ConfigError, PluginError, TrainproveError
 from .records import DECISIONS, KIND, Kind, Option
 from .task import Task
@@ -31,9 +35,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+SEED_MAX = 2**32 - 1
+"""The largest seed: every seed is an unsigned 32-bit number (numpy's and torch's seeds take it)."""
+MAX_IMAGE_SIZE = 4096
+SEED = Option("seed", "int", 0, max=SEED_MAX, help="global seed; each set's seed derives from it unless set")
 TASK_OPTIONS = (
     Option("classes", "list[str]", help="class names in the suspect's index order"),
-    Option("image_size", "int", min=4, help="side of the square images the suspect takes"),
+    Option(
+        "image_size", "int", min=4, max=MAX_IMAGE_SIZE, help="side of the square images the suspect takes"
+    ),
 )
 
 
@@ -49,7 +59,7 @@ def _check_template(template: str, settings: Mapping[str, Any]) -> None:
 SET_OPTIONS = (
     Option("prompt", "str", help="prompt template; {label} is the class name", check=_check_template),
     Option("per_class", "int", min=1, help="images per class"),
-    Option("seed", "int", None, help="seed of this set (default: derived from the audit seed)"),
+    Option("seed", "int", None, max=SEED_MAX, help="seed of this set (default: derived from the audit seed)"),
 )
 SHADOW_OPTIONS = SET_OPTIONS + (Option("trainer", "str", "timm", help="shadow trainer plugin"),)
 VALIDATION_OPTIONS = SET_OPTIONS + (
@@ -57,20 +67,30 @@ VALIDATION_OPTIONS = SET_OPTIONS + (
         "batch_size", "int", min=1, help="validation images per batch of the test (the paper: 128 for CIFAR)"
     ),
 )
+SHADOW_NAME = "shadow"
+"""The name the shadow model's answers go by (in the cache and the query counts): no suspect's."""
+
+
+def _suspect_name(name: str, settings: Mapping[str, Any]) -> None:
+    not_blank(name, settings)
+    if name == SHADOW_NAME:
+        raise ValueError(f"{name!r} is the shadow model's name in reports and the cache; choose another")
+
+
 SUSPECT_OPTIONS = (
-    Option("name", "str", help="a name for this suspect, unique in the file"),
+    Option("name", "str", help="a name for this suspect, unique in the file", check=_suspect_name),
     Option("use", "str", help="suspect adapter plugin"),
     Option("truth", "str", None, choices=DECISIONS[:2], help="the right decision, where known (benchmarks)"),
 )
 TEST_OPTIONS = (
     Option("use", "str", help="decision test plugin"),
-    Option("name", "str", None, help="a name for this test (default: the plugin name)"),
+    Option("name", "str", None, help="a name for this test (default: the plugin name)", check=not_blank),
 )
 PLUGIN_OPTIONS = (Option("use", "str", help="plugin name"),)
 CONTROL_OPTIONS = (
     Option("use", "str", help="generator plugin of a source known to differ (another generator, real data)"),
     Option("per_class", "int", None, min=1, help="training images per class (default: the shadow set's)"),
-    Option("seed", "int", None, help="seed of the control's training set (default: derived)"),
+    Option("seed", "int", None, max=SEED_MAX, help="seed of the control's training set (default: derived)"),
 )
 POSITIVE_CONTROL_OPTIONS = (
     Option(
@@ -81,7 +101,7 @@ POSITIVE_CONTROL_OPTIONS = (
         "should differ from [shadow]'s (another architecture, length, augmentation)",
     ),
     Option("per_class", "int", None, min=1, help="training images per class (default: the shadow set's)"),
-    Option("seed", "int", None, help="seed of the control's training set (default: derived)"),
+    Option("seed", "int", None, max=SEED_MAX, help="seed of the control's training set (default: derived)"),
 )
 DEFAULT_TESTS = ({"use": "trainprove"},)
 
@@ -232,10 +252,18 @@ def _number(value: float) -> str:
 
 
 def _check_bounds(key: str, value: Any, option: Option) -> str | None:
-    """The message for a number outside the option's bounds (an int without `min` must not be negative)."""
+    """The message for a number outside the option's bounds (an int without `min` must not be negative;
+    a float, and every number of a list[float], must be finite)."""
+    if option.type == "list[float]" and value is not None:
+        bad = [v for v in value if isinstance(v, float) and not math.isfinite(v)]
+        return f"key {key!r} must hold finite numbers, got {value}" if bad else None
     if option.type not in ("int", "float") or value is None:
         return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"key {key!r} must be a finite number (got {value})"
     low = option.min if option.min is not None else (0 if option.type == "int" else None)
+    if low is not None and option.exclusive_min and value <= low:
+        return f"key {key!r} must be above {_number(low)} (got {value})"
     if low is not None and value < low:
         return f"key {key!r} must be at least {_number(low)} (got {value})"
     if option.max is not None and value > option.max:
@@ -315,6 +343,12 @@ def public_settings(settings: Mapping[str, Any], options: tuple[Option, ...]) ->
     return {k: ("<secret>" if k in secret and v is not None else v) for k, v in settings.items()}
 
 
+def table_error(exc: Exception, source: str, where: str, what: str) -> ConfigError:
+    """`exc`, raised while a table was being used before any work (`what`: the plugin that raised it), as
+    the one error format: the file, the table, and the plugin's own sentence (or its fault, named)."""
+    return ConfigError(_refusal(exc, what), source, where)
+
+
 def _bare_message(exc: Exception) -> str:
     """An error's message without the `[table] ` prefix a plugin's ConfigError(key=...) put in front."""
     message = str(exc)
@@ -325,7 +359,17 @@ def _bare_message(exc: Exception) -> str:
     return message
 
 
-def _run_checks(settings: Mapping[str, Any], options: tuple[Option, ...], *, source: str, where: str) -> None:
+def _refusal(exc: Exception, what: str) -> str:
+    """A check's message: its own sentence for a refusal (ValueError, TrainproveError), else the fault of
+    the plugin that checks (`what`), named, without a traceback."""
+    if isinstance(exc, (ValueError, TrainproveError)):
+        return _bare_message(exc)
+    return f"{what} failed: {type(exc).__name__}: {exc}"
+
+
+def _run_checks(
+    settings: Mapping[str, Any], options: tuple[Option, ...], *, source: str, where: str, owner: str = "core"
+) -> None:
     """The options' load-time checks (`Option.check`), in declaration order."""
     for option in options:
         value = settings.get(option.name)
@@ -333,8 +377,30 @@ def _run_checks(settings: Mapping[str, Any], options: tuple[Option, ...], *, sou
             continue
         try:
             option.check(value, settings)
-        except (ValueError, TrainproveError) as exc:
-            raise ConfigError(f"key {option.name!r}: {_bare_message(exc)}", source, where) from None
+        except Exception as exc:  # noqa: BLE001 - a plugin's fault is reported, not a traceback
+            message = _refusal(exc, f"the check of {owner}")
+            raise ConfigError(f"key {option.name!r}: {message}", source, where) from None
+
+
+def _run_validate(registered: Any, settings: Mapping[str, Any], *, source: str, where: str) -> None:
+    """The spec's own `validate(settings)`, after every option passed."""
+    validate = getattr(registered.spec, "validate", None)
+    if validate is None:
+        return
+    try:
+        validate(settings)
+    except Exception as exc:  # noqa: BLE001 - a plugin's fault is reported, not a traceback
+        owner = f"{registered.kind} {registered.name!r} ({registered.distribution})"
+        raise ConfigError(_refusal(exc, f"the settings check of {owner}"), source, where) from None
+
+
+def check_plugin_settings(registered: Any, settings: Mapping[str, Any], *, source: str, where: str) -> None:
+    """The load-time checks of a plugin's validated settings: each option's `check`, then the spec's
+    `validate`. The loader runs them on every table; `Workspace.plugin_table` on the tables a decision
+    test or a benchmark builds itself."""
+    owner = f"{registered.kind} {registered.name!r}"
+    _run_checks(settings, registered.spec.options, source=source, where=where, owner=owner)
+    _run_validate(registered, settings, source=source, where=where)
 
 
 def _load_table(
@@ -391,7 +457,7 @@ def _load_table(
         if o.name in core_names and not o.required:
             plugin_settings[o.name] = o.default
     _run_checks(core, spec.core, source=source, where=where)
-    _run_checks(plugin_settings, plugin_options, source=source, where=where)
+    check_plugin_settings(registered, plugin_settings, source=source, where=where)
     table = PluginTable(
         name,
         plugin_settings,
@@ -405,16 +471,17 @@ def _load_table(
     if spec.build:
         try:
             registered.spec.factory(plugin_settings)
-        except (ValueError, TrainproveError) as exc:
-            raise ConfigError(_bare_message(exc), source, where) from None
+        except Exception as exc:  # noqa: BLE001 - a plugin's fault is reported, not a traceback
+            raise ConfigError(_refusal(exc, f"building {kind.name} {name!r}"), source, where) from None
     return LoadedTable(where, core, table, public)
 
 
 def _where(spec: TableSpec, raw: Any, index: int) -> str:
     if not spec.many:
         return spec.name
-    if spec.name == "suspect" and isinstance(raw, Mapping) and "name" in raw:
-        return f"suspect {raw['name']!s}"
+    name = raw.get("name") if spec.name == "suspect" and isinstance(raw, Mapping) else None
+    if isinstance(name, str) and name.strip():
+        return f"suspect {name}"
     return f"{spec.name} {index + 1}"
 
 
@@ -423,16 +490,39 @@ def load_config(path: str | Path, plugins: Any) -> AuditConfig:
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError("no such file", source) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", source) from None
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", source) from None
+    document = parse_toml(data, source)
+    return config_from_dict(document, plugins, source=source, base_dir=path.resolve().parent)
+
+
+def parse_toml(data: bytes, source: str) -> dict[str, Any]:
+    """The TOML document in `data`, or a ConfigError that says what is wrong with the file as a file: a
+    byte-order mark, another encoding than UTF-8, a syntax error (with its line and column)."""
+    for bom, encoding in ((b"\xef\xbb\xbf", "UTF-8"), (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+        if data.startswith(bom):
+            raise ConfigError(
+                f"starts with a {encoding} byte-order mark (BOM), which TOML does not allow; save the file "
+                'as UTF-8 without a BOM (most editors: encoding "UTF-8", not "UTF-8 with BOM")',
+                source,
+            )
     try:
-        document = tomllib.loads(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            f"is not UTF-8: byte 0x{data[exc.start]:02x} at line {line}, column {column} is not valid UTF-8 "
+            "(a Latin-1 or Windows-1252 file?); TOML files must be UTF-8: save it again as UTF-8",
+            source,
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", source) from None
-    return config_from_dict(document, plugins, source=source, base_dir=path.resolve().parent)
 
 
 def config_from_dict(
@@ -454,8 +544,11 @@ def config_from_dict(
                 source,
             )
     seed = document.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConfigError(f"top-level key 'seed' must be int, got {seed!r}", source)
+    if not _check_type(seed, SEED):
+        raise ConfigError(f"top-level key 'seed' must be int, got {type(seed).__name__} {seed!r}", source)
+    out_of_bounds = _check_bounds("seed", seed, SEED)
+    if out_of_bounds:
+        raise ConfigError(f"top-level {out_of_bounds}", source)
 
     loaded: dict[str, list[LoadedTable]] = {}
     public: dict[str, Any] = {}
@@ -467,8 +560,26 @@ def config_from_dict(
         if spec.many:
             if isinstance(raw, Mapping):
                 raw = [raw]
-            if not isinstance(raw, list) or not raw:
-                raise ConfigError(f"needs at least one [[{spec.name}]] table", source, spec.name)
+            if not isinstance(raw, list):
+                raise ConfigError(
+                    f"must be an array of tables (one [[{spec.name}]] header per table), got "
+                    f"{type(raw).__name__} {raw!r}",
+                    source,
+                    spec.name,
+                )
+            if not raw:
+                left_out = " (leave it out for the default)" if spec.default is not None else ""
+                raise ConfigError(
+                    f"needs at least one [[{spec.name}]] table, got an empty list{left_out}",
+                    source,
+                    spec.name,
+                )
+        elif isinstance(raw, list):
+            raise ConfigError(
+                f"must be one [{spec.name}] table, not an array of tables ([[{spec.name}]])",
+                source,
+                spec.name,
+            )
         tables = [
             _load_table(r, spec, plugins, source=source, where=_where(spec, r, i), base_dir=base_dir)
             for i, r in enumerate(raw if spec.many else [raw])
@@ -477,6 +588,8 @@ def config_from_dict(
             task = _task(tables[0].core, source)
         if spec.kind is KIND["generator"]:
             _check_generator_classes(tables[0], task, plugins, source, spec.name)
+        if spec.name in ("shadow", "validation"):
+            _check_prompt_names_the_label(tables[0], loaded["generator"][0], plugins, source)
         loaded[spec.name] = tables
         public[spec.name] = [t.public for t in tables] if spec.many else tables[0].public
     assert task is not None
@@ -486,13 +599,15 @@ def config_from_dict(
     suspects: list[SuspectConfig] = []
     for t in loaded["suspect"]:
         if any(s.name == t.core["name"] for s in suspects):
-            raise ConfigError(f"suspect name {t.core['name']!r} is used twice", source, t.where)
+            raise ConfigError(f"key 'name': suspect name {t.core['name']!r} is used twice", source, t.where)
         suspects.append(SuspectConfig(t.core["name"], t.plugin, t.core["truth"]))
     tests: list[TestConfig] = []
     for t in loaded["test"]:
         name = t.core["name"] or t.core["use"]
         if any(x.name == name for x in tests):
-            raise ConfigError(f"test name {name!r} is used twice; give one a `name`", source, t.where)
+            raise ConfigError(
+                f"key 'name': test name {name!r} is used twice; give one a `name`", source, t.where
+            )
         tests.append(TestConfig(name, t.plugin))
 
     def image_set(settings: dict[str, Any], offset: int) -> ImageSetConfig:
@@ -512,7 +627,7 @@ def config_from_dict(
 
     negative_control, control_set = control("negative_control", 3)
     positive_control, positive_set = control("positive_control", 4)
-    return AuditConfig(
+    config = AuditConfig(
         source=source,
         seed=seed,
         task=task,
@@ -530,13 +645,35 @@ def config_from_dict(
         document=dict(document),
         public_tables=public,
     )
+    _check_batches(config)
+    check_memory(config)
+    return config
 
 
 def _task(settings: Mapping[str, Any], source: str) -> Task:
     try:
         return Task(tuple(settings["classes"]), settings["image_size"])
     except ValueError as exc:
-        raise ConfigError(str(exc), source, "task") from None
+        raise ConfigError(f"key 'classes': {exc}", source, "task") from None
+
+
+def _check_prompt_names_the_label(
+    table: LoadedTable, generator: LoadedTable, plugins: Any, source: str
+) -> None:
+    """A generator prompted by text (one not conditioned on the class index) makes one class from each
+    prompt: a template without {label} would give every class the same images."""
+    assert generator.plugin is not None
+    if plugins.generator(generator.plugin.use).spec.classes is not None:
+        return
+    prompt = table.core["prompt"]
+    if prompt.format(label="x") == prompt.format(label="y"):
+        raise ConfigError(
+            f"key 'prompt': {prompt!r} does not name the class; generator {generator.plugin.use!r} is "
+            "prompted by text, so every class would get the same images: put {label} where the class name "
+            'goes, e.g. "a photo of a {label}"',
+            source,
+            table.where,
+        )
 
 
 def _check_generator_classes(
@@ -559,3 +696,138 @@ def _check_generator_classes(
         source,
         "task",
     )
+
+
+def _check_batches(config: AuditConfig) -> None:
+    """The tests compare the suspect with the spread of the shadow's per-batch accuracies: one batch
+    has no spread, and every verdict would come out inconclusive after the whole audit ran."""
+    images = config.validation.per_class * config.task.num_classes
+    batch_size = config.validation.batch_size or images
+    if math.ceil(images / batch_size) < 2:
+        raise ConfigError(
+            f"key 'batch_size' ({batch_size}) puts all {images} validation images (per_class "
+            f"{config.validation.per_class} x {config.task.num_classes} classes) in one batch; the decision "
+            "tests compare per-batch accuracies and need several batches (the paper: 40; its Grubbs test at "
+            f"alpha = 0.05 at least 8): use a batch_size of at most {images // 2}",
+            config.source,
+            "validation",
+        )
+
+
+# --------------------------------------------------------------------------------------------------------
+# What the machine can hold
+# --------------------------------------------------------------------------------------------------------
+
+
+def image_sets(config: AuditConfig) -> list[tuple[str, int, bool]]:
+    """Every image set the audit makes: (the table whose `per_class` sizes it, images, trained on)."""
+    classes = config.task.num_classes
+    sets = [("shadow", config.shadow.per_class * classes, True)]
+    sets.append(("validation", config.validation.per_class * classes, False))
+    for table, image_set in (
+        ("negative_control", config.control_set),
+        ("positive_control", config.positive_set),
+    ):
+        if image_set is not None:
+            sets.append((table, image_set.per_class * classes, True))
+    return sets
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _largest(config: AuditConfig) -> str:
+    return max(image_sets(config), key=lambda s: s[1])[0]
+
+
+def memory_needed(config: AuditConfig) -> int:
+    """Bytes an audit holds at once, at least: every image set (uint8, at the task's size) and the float32
+    copy a trainer makes of the largest training set."""
+    per_image = config.task.image_size**2 * 3
+    sets = image_sets(config)
+    return (
+        sum(n for _, n, _ in sets) * per_image + 4 * max(n for _, n, trained in sets if trained) * per_image
+    )
+
+
+def check_memory(config: AuditConfig, available: int | None = None) -> None:
+    """Refuse an audit whose image sets cannot fit in this machine's memory (`available` bytes, default:
+    all of it), naming the largest set's `per_class`."""
+    available = physical_memory() if available is None else available
+    needed = memory_needed(config)
+    if available is None or needed <= available:
+        return
+    table = _largest(config)
+    raise ConfigError(
+        f"key 'per_class': this audit holds at least {_size(needed)} of images in memory (its image sets "
+        f"at {config.task.image_size} px, and a float copy of the largest training set), more than this "
+        f"machine's {_size(available)}; lower per_class here or in the other sets, or [task] image_size",
+        config.source,
+        table,
+    )
+
+
+def check_disk(config: AuditConfig, store_root: Path, free: int | None = None) -> None:
+    """Refuse an audit whose image sets cannot fit on the store's disk (`free` bytes, default: what the
+    disk of `store_root` has free): each set is written in chunks and then merged, twice its size."""
+    per_image = config.task.image_size**2 * 3
+    sets = image_sets(config)
+    needed = sum(n for _, n, _ in sets) * per_image + max(n for _, n, _ in sets) * per_image
+    if free is None:
+        existing = Path(store_root)
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        try:
+            free = shutil.disk_usage(existing).free
+        except OSError:
+            return
+    if needed <= free:
+        return
+    raise ConfigError(
+        f"key 'per_class': this audit writes about {_size(needed)} of images to the store ({store_root}) "
+        f"while they are made, and its disk has {_size(free)} free; lower per_class here or in the other "
+        "sets, or [task] image_size, or use --store on a larger disk",
+        config.source,
+        _largest(config),
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Keys a core key would hide
+# --------------------------------------------------------------------------------------------------------
+
+
+def shadowed_options(registrations: Iterable[Any]) -> list[str]:
+    """One line per option one of `registrations` (`PluginSet.all_registered()`) declares that a core key
+    of a table where it can be selected takes for itself: such an option could never be set from the
+    audit file. Should be empty (a test keeps it so for the installed plugins; `trainprove plugins` lists
+    any as a problem of the plugin)."""
+    registrations = list(registrations)
+    out = []
+    for spec in TABLES:
+        if spec.kind is None:
+            continue
+        core = {o.name for o in spec.core}
+        for registered in registrations:
+            if registered.kind != spec.kind.name:
+                continue
+            for option in registered.spec.options:
+                if option.name in core:
+                    out.append(
+                        f"{registered.kind} {registered.name!r} ({registered.distribution}) declares the key "
+                        f"{option.name!r}, which the core owns in [{spec.name}]: it can never be set there"
+                    )
+    return out

@@ -152,9 +152,9 @@ class PixelTrainer:
 def _source_options(noise: float, batch_size: int) -> tuple[Option, ...]:
     return (
         Option("style", "float", 0.0, help="strength of this source's house style"),
-        Option("noise", "float", noise, help="pixel noise"),
+        Option("noise", "float", noise, min=0, help="pixel noise"),
         Option("batch_size", "int", batch_size, min=1, help="images per chunk"),
-        Option("delay", "float", 0.0, help="seconds to sleep per chunk (to interrupt runs in tests)"),
+        Option("delay", "float", 0.0, min=0, help="seconds to sleep per chunk (to interrupt runs in tests)"),
         Option("log", "str", None, help="file to which the seed of every generated image is appended"),
     )
 

@@ -56,8 +56,11 @@ def option_default(option: Option) -> str:
 
 
 def option_bounds(option: Option) -> str:
-    """The declared bounds of a number: "at least 1", "at most 0.5", "from 0.0 to 1.0" ("" if none)."""
+    """The declared bounds of a number: "at least 1", "above 0", "at most 0.5", "from 0.0 to 1.0",
+    "above 0, at most 10" ("" if none)."""
     low, high = getattr(option, "min", None), getattr(option, "max", None)
+    if low is not None and getattr(option, "exclusive_min", False):
+        return f"above {toml_value(low)}" + (f", at most {toml_value(high)}" if high is not None else "")
     if low is not None and high is not None:
         return f"from {toml_value(low)} to {toml_value(high)}"
     if low is not None:

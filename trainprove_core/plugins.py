@@ -159,7 +159,8 @@ def json_safe(value: Any) -> Any:
 
 def option_record(option: Option) -> dict[str, Any]:
     """One audit-file key as JSON: a required key has `default` null and `required` true; `min` and `max`
-    are the declared inclusive bounds of a number (null: none declared)."""
+    are the declared inclusive bounds of a number (null: none declared), `exclusive_min` true where `min`
+    itself is excluded."""
     return {
         "name": option.name,
         "type": option.type,
@@ -170,6 +171,7 @@ def option_record(option: Option) -> dict[str, Any]:
         "secret": bool(option.secret),
         "min": json_safe(getattr(option, "min", None)),
         "max": json_safe(getattr(option, "max", None)),
+        "exclusive_min": bool(getattr(option, "exclusive_min", False)),
     }
 
 
@@ -286,6 +288,9 @@ class PluginSet:
         for kind, name, claims in self.conflicts():
             if any(r.plugin == plugin_name for r in claims):
                 out.append(conflict_message(kind, name, claims, used=False))
+        from .config import shadowed_options
+
+        out += shadowed_options(r for r in self.all_registered() if r.plugin == plugin_name)
         unknown = [h for h in self.hooks_of(plugin_name) if h not in HOOK_NAMES]
         if unknown:
             out.append(

@@ -5,6 +5,14 @@ audit-file keys the plugin owns). Factories build the working objects (a `Genera
 `ShadowTrainer`, a `DecisionTest`) from the plugin's validated settings. `KINDS` has one row per kind of
 registration (its hook, spec type, audit-file table and titles); everything else derives from it. Nothing
 here imports numpy at module level, so the CLI stays fast to start.
+
+Every spec may carry `validate(settings)`, for what one option's bounds or `check` cannot say (a name that
+must exist in the plugin's library, a URL, a device, two keys that must agree). The core calls it while the
+audit file is loaded, after every key of the table passed its type, bounds and `check`, with the plugin's
+settings (defaults filled in), before any work. It raises `ValueError` (or a `TrainproveError`; a
+`ConfigError(..., key=NAME)` names the key) with a sentence for the user, and the core prefixes the file
+and the table. It must be cheap: it may import the plugin's library to look a name up, but must not
+download, load a model or reach the network.
 """
 
 from __future__ import annotations
@@ -34,10 +42,12 @@ class Option:
     `type` is one of `OptionType`: "path" is a local path relative to the audit file; "path-or-id" is a
     local directory if one exists there, else kept as written (a hub id such as `org/name`). `choices`
     restricts a `str` option; `min` and `max` bound an `int` or `float` option, inclusively (None:
-    unbounded; an `int` option without `min` must not be negative); `secret` keeps the value out of
-    reports, manifests and cache keys (use it for anything that names a credential): `True` makes the
-    value itself a secret, `"env"` the value of the environment variable it names (an API token's
-    `token_env`); either way `trainprove_core.secrets` redacts that secret from every message.
+    unbounded; an `int` option without `min` must not be negative), and `exclusive_min` excludes `min`
+    itself (a learning rate or a timeout above 0). A `float` (and every number of a `list[float]`) must be
+    finite: NaN and infinities are refused. `secret` keeps the value out of reports, manifests and cache
+    keys (use it for anything that names a credential): `True` makes the value itself a secret, `"env"`
+    the value of the environment variable it names (an API token's `token_env`); either way
+    `trainprove_core.secrets` redacts that secret from every message.
 
     `check`, when given, is called as `check(value, settings)` while an audit file is loaded, after every
     key of the table was validated (`settings` holds them, defaults filled in). It raises `ValueError`
@@ -54,6 +64,7 @@ class Option:
     secret: bool | Literal["env"] = False
     min: float | None = None
     max: float | None = None
+    exclusive_min: bool = False
     check: Callable[[Any, Mapping[str, Any]], None] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -61,6 +72,8 @@ class Option:
             raise TypeError(
                 f"option {self.name!r}: min and max apply to int and float options, not {self.type}"
             )
+        if self.exclusive_min and self.min is None:
+            raise ValueError(f"option {self.name!r}: exclusive_min needs a min")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"option {self.name!r}: min {self.min} is above max {self.max}")
 
@@ -115,6 +128,9 @@ class GeneratorSpec:
     """The class names the generator is conditioned on, in index order, for a generator that is
     conditioned on `GenerationRequest.class_index` rather than on the prompt (None: any task). An audit
     whose `[task] classes` differ from them, in names or order, is refused when it is loaded."""
+    validate: Callable[[Mapping[str, Any]], None] | None = field(default=None, compare=False)
+    """`validate(settings)` checks the plugin's settings as a whole while the audit file is loaded (see the
+    module docstring); None: the options' own bounds and checks are enough."""
 
 
 @dataclass
@@ -214,6 +230,9 @@ class SuspectAdapterSpec:
     factory: Callable[[Mapping[str, Any], Task], SuspectAdapter]
     description: str
     options: tuple[Option, ...] = ()
+    validate: Callable[[Mapping[str, Any]], None] | None = field(default=None, compare=False)
+    """`validate(settings)` checks the plugin's settings as a whole while the audit file is loaded (see the
+    module docstring); None: the options' own bounds and checks are enough."""
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -245,6 +264,9 @@ class ShadowTrainerSpec:
     factory: Callable[[Mapping[str, Any]], ShadowTrainer]
     description: str
     options: tuple[Option, ...] = ()
+    validate: Callable[[Mapping[str, Any]], None] | None = field(default=None, compare=False)
+    """`validate(settings)` checks the plugin's settings as a whole while the audit file is loaded (see the
+    module docstring); None: the options' own bounds and checks are enough."""
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -327,6 +349,9 @@ class DecisionTestSpec:
     factory: Callable[[Mapping[str, Any]], DecisionTest]
     description: str
     options: tuple[Option, ...] = ()
+    validate: Callable[[Mapping[str, Any]], None] | None = field(default=None, compare=False)
+    """`validate(settings)` checks the plugin's settings as a whole while the audit file is loaded (see the
+    module docstring); None: the options' own bounds and checks are enough."""
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -481,6 +506,9 @@ class ExecutorSpec:
     factory: Callable[[Mapping[str, Any]], Executor]
     description: str
     options: tuple[Option, ...] = ()
+    validate: Callable[[Mapping[str, Any]], None] | None = field(default=None, compare=False)
+    """`validate(settings)` checks the plugin's settings as a whole while the audit file is loaded (see the
+    module docstring); None: the options' own bounds and checks are enough."""
 
 
 # --------------------------------------------------------------------------------------------------------

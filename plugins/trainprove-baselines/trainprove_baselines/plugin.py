@@ -16,6 +16,8 @@ MIN_ANSWERED = Option(
     "min_answered",
     "float",
     0.95,
+    min=0,
+    max=1,
     help="inconclusive when the suspect answered less than this fraction of the queries",
 )
 
@@ -24,17 +26,29 @@ THRESHOLD_OPTIONS = (
         "threshold",
         "float",
         0.9,
+        min=0,
+        max=1,
         help="accuracy on the validation set at or above which a suspect counts as trained on the generator",
     ),
     Option("relative", "bool", False, help="read `threshold` as a fraction of the shadow model's accuracy"),
     MIN_ANSWERED,
 )
 WELCH_OPTIONS = (
-    Option("alpha", "float", 0.05, help="significance level; which error it bounds depends on `null`"),
+    Option(
+        "alpha",
+        "float",
+        0.05,
+        min=0,
+        max=0.5,
+        exclusive_min=True,
+        help="significance level; which error it bounds depends on `null`",
+    ),
     Option(
         "margin",
         "float",
         0.02,
+        min=0,
+        max=1,
         help="how far below the shadow's mean batch accuracy a suspect may be and still count as trained",
     ),
     Option(
@@ -46,12 +60,21 @@ WELCH_OPTIONS = (
         "'not-trained' bounds false accusation of suspects at least `margin` below the shadow",
     ),
     Option("sd_floor", "bool", True, help="floor each batch standard deviation at its binomial value"),
-    Option("min_batches", "int", 5, min=3, help="inconclusive with fewer validation batches than this"),
+    Option(
+        "min_batches",
+        "int",
+        5,
+        min=3,
+        max=100_000,
+        help="inconclusive with fewer validation batches than this",
+    ),
     MIN_ANSWERED,
     Option(
         "min_shadow_margin",
         "float",
         0.1,
+        min=0,
+        max=1,
         help="inconclusive when the shadow's validation accuracy is within this of chance",
     ),
 )
@@ -74,19 +97,35 @@ META_OPTIONS = (
         "int",
         3,
         min=2,
+        max=100,
         help="shadow models per source, the defender's generator included",
     ),
     Option(
         "min_loo_accuracy",
         "float",
         0.75,
+        min=0,
+        max=1,
         help="inconclusive when the classifier's leave-one-out accuracy on its own shadows is below this",
     ),
     MIN_ANSWERED,
 )
 RANDOM_OPTIONS = (
-    Option("p_trained", "float", 0.5, help="probability of calling a suspect trained on the generator"),
-    Option("seed", "int", 0, help="seed; a suspect's coin depends only on it and the suspect's name"),
+    Option(
+        "p_trained",
+        "float",
+        0.5,
+        min=0,
+        max=1,
+        help="probability of calling a suspect trained on the generator",
+    ),
+    Option(
+        "seed",
+        "int",
+        0,
+        max=2**32 - 1,
+        help="seed; a suspect's coin depends only on it and the suspect's name",
+    ),
 )
 
 

@@ -55,6 +55,7 @@ OPTIONS = (
         "int",
         None,
         min=1,
+        max=1_000_000,
         help="validation images per class of each reference source (default: [validation] per_class / "
         "number of references, at least 10); the suspect answers these too",
     ),
@@ -96,6 +97,28 @@ OPTIONS = (
 )
 
 
+def _validate(settings: Mapping[str, Any]) -> None:
+    """Each recipe is a table, and the rule's own keys in it are numbers that make sense (the trainer's
+    keys are checked by the trainer when the references are built)."""
+    for name, recipe in (settings["recipes"] or {}).items():
+        if not isinstance(recipe, Mapping):
+            raise ValueError(
+                f"key 'recipes': recipe {name!r} must be a table of trainer keys, got {recipe!r}"
+            )
+        for key, high in (("share", 1), ("per_class_factor", 100)):
+            value = recipe.get(key, 1.0)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= high:
+                raise ValueError(
+                    f"key 'recipes': recipe {name!r}: `{key}` must be a number above 0 and at most {high}, "
+                    f"got {value!r}"
+                )
+    for label, table in (settings["reference_settings"] or {}).items():
+        if not isinstance(table, Mapping):
+            raise ValueError(
+                f"key 'reference_settings': {label!r} must be a table of generator keys, got {table!r}"
+            )
+
+
 def _factory(settings: Mapping[str, Any]):
     from .rule import CalibratedTest
 
@@ -111,5 +134,6 @@ def trainprove_decision_tests() -> list[DecisionTestSpec]:
             "relative error against innocent and guilty reference models; alpha bounds false "
             "accusation, beta false clearing, inconclusive otherwise",
             OPTIONS,
+            validate=_validate,
         )
     ]

@@ -74,14 +74,16 @@ def recipe_defaults(trainer: str, settings: Mapping[str, Any], image_size: int) 
     """The default recipes of the reference models: the shadow's recipe with other seeds, another
     architecture, half the epochs at a higher learning rate, stronger crops on fewer images. `share` and
     `per_class_factor` are the rule's own keys (the fraction of the generator's images in a guilty
-    reference's training set; its size relative to the shadow set); every other key is the trainer's."""
-    seed = int(settings.get("seed", 0))
+    reference's training set; its size relative to the shadow set); every other key is the trainer's
+    (`train_seed` is the timm trainer's seed, the name trainers use for it: `seed` in [shadow] is the
+    shadow set's)."""
+    seed = int(settings.get("train_seed", 0))
     if trainer != "timm":  # only seeds and data are varied for a trainer whose keys are unknown here
         return [
-            {"seed": seed + 101},
-            {"seed": seed + 102, "share": 0.5},
-            {"seed": seed + 103, "per_class_factor": 0.5},
-            {"seed": seed + 104, "share": 0.25},
+            {"train_seed": seed + 101},
+            {"train_seed": seed + 102, "share": 0.5},
+            {"train_seed": seed + 103, "per_class_factor": 0.5},
+            {"train_seed": seed + 104, "share": 0.25},
         ]
     # timm: the shadow's recipe with other seeds, another architecture, half the epochs, stronger crops on
     # fewer images, a quarter share, and an under-trained model.
@@ -90,12 +92,12 @@ def recipe_defaults(trainer: str, settings: Mapping[str, Any], image_size: int) 
     epochs = int(settings.get("epochs", 12))
     lr = float(settings.get("lr", 1e-3))
     return [
-        {"seed": seed + 101},
-        {"seed": seed + 102, "arch": other_arch},
-        {"seed": seed + 103, "epochs": max(2, epochs // 2), "lr": lr * 3, "share": 0.5},
-        {"seed": seed + 104, "crop_scale": [0.5, 1.0], "per_class_factor": 0.5},
-        {"seed": seed + 105, "arch": other_arch, "epochs": max(2, epochs // 2), "share": 0.25},
-        {"seed": seed + 106, "epochs": max(1, epochs // 6)},  # under-trained: guilty need not be strong
+        {"train_seed": seed + 101},
+        {"train_seed": seed + 102, "arch": other_arch},
+        {"train_seed": seed + 103, "epochs": max(2, epochs // 2), "lr": lr * 3, "share": 0.5},
+        {"train_seed": seed + 104, "crop_scale": [0.5, 1.0], "per_class_factor": 0.5},
+        {"train_seed": seed + 105, "arch": other_arch, "epochs": max(2, epochs // 2), "share": 0.25},
+        {"train_seed": seed + 106, "epochs": max(1, epochs // 6)},  # under-trained: guilty need not be strong
     ]
 
 

@@ -29,14 +29,21 @@ SEED = 2025
 # training differs from the shadow's: other architectures, learning rates, batch sizes, seeds.
 SUSPECT_SET = {"prompt": "an image of a {label}", "per_class": 120}
 SUSPECT_VARIANTS = (
-    {"arch": "test_resnet", "epochs": 12, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.05, "seed": 11},
+    {
+        "arch": "test_resnet",
+        "epochs": 12,
+        "batch_size": 64,
+        "lr": 3e-3,
+        "weight_decay": 0.05,
+        "train_seed": 11,
+    },
     {
         "arch": "test_efficientnet",
         "epochs": 12,
         "batch_size": 128,
         "lr": 5e-3,
         "weight_decay": 0.01,
-        "seed": 12,
+        "train_seed": 12,
     },
 )
 AUGMENT = {"hflip": False, "crop_scale": [0.7, 1.0]}  # digits must not be mirrored
@@ -57,11 +64,11 @@ VALIDATION = {"prompt": "a photo of a {label}", "per_class": 160, "batch_size": 
 # images, stronger crops on fewer images with a quarter share, under-trained), references = the other
 # sources.
 CALIBRATED_RECIPES = {
-    "seed": {"seed": 101},
-    "architecture": {"seed": 102, "arch": "test_efficientnet", "batch_size": 128, "lr": 5e-3},
-    "short-half": {"seed": 103, "epochs": 6, "lr": 6e-3, "share": 0.5},
-    "crops-quarter": {"seed": 104, "crop_scale": [0.5, 1.0], "per_class_factor": 0.5, "share": 0.25},
-    "under-trained": {"seed": 105, "epochs": 2},
+    "seed": {"train_seed": 101},
+    "architecture": {"train_seed": 102, "arch": "test_efficientnet", "batch_size": 128, "lr": 5e-3},
+    "short-half": {"train_seed": 103, "epochs": 6, "lr": 6e-3, "share": 0.5},
+    "crops-quarter": {"train_seed": 104, "crop_scale": [0.5, 1.0], "per_class_factor": 0.5, "share": 0.25},
+    "under-trained": {"train_seed": 105, "epochs": 2},
 }
 
 

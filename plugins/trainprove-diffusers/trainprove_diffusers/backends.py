@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from trainprove_core.checks import torch_device
 from trainprove_core.errors import InputError
 from trainprove_core.records import Option
 
@@ -59,16 +60,23 @@ class Backend:
             Option(
                 "variant", "str", None, help="weight file variant to load, e.g. 'fp16' (default: full files)"
             ),
-            Option("steps", "int", d.steps, min=1, help="denoising steps"),
-            Option("guidance", "float", d.guidance, help="classifier-free guidance scale"),
+            Option("steps", "int", d.steps, min=1, max=1000, help="denoising steps"),
+            Option("guidance", "float", d.guidance, min=0, max=100, help="classifier-free guidance scale"),
             Option(
                 "resolution",
                 "int",
                 d.resolution,
                 help=f"side of the square images made (multiple of "
                 f"{self.resolution_step}); the audit resizes them to the task's size",
+                check=lambda resolution, settings: self.check_resolution(resolution),
             ),
-            Option("device", "str", "auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps"),
+            Option(
+                "device",
+                "str",
+                "auto",
+                help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps (one this machine has)",
+                check=torch_device,
+            ),
             Option(
                 "dtype",
                 "str",
@@ -76,7 +84,7 @@ class Backend:
                 choices=DTYPES,
                 help=f"auto: {d.gpu_dtype} on a GPU, fp32 on the CPU (the paper's code ran fp32)",
             ),
-            Option("batch_size", "int", d.batch_size, min=1, help="images per pipeline call"),
+            Option("batch_size", "int", d.batch_size, min=1, max=100_000, help="images per pipeline call"),
             Option(
                 "cpu_offload", "bool", False, help="keep idle sub-models in CPU memory (small GPUs; slower)"
             ),
@@ -325,8 +333,8 @@ class StableCascade(Backend):
             "decoder_lite",
             help="subfolder of `decoder` holding the decoder UNet ('' or absent: the pipeline's decoder/)",
         ),
-        Option("decoder_steps", "int", 10, min=1, help="decoder denoising steps"),
-        Option("decoder_guidance", "float", 0.0, help="decoder guidance scale"),
+        Option("decoder_steps", "int", 10, min=1, max=1000, help="decoder denoising steps"),
+        Option("decoder_guidance", "float", 0.0, min=0, max=100, help="decoder guidance scale"),
     )
 
     def sampling_identity(self, settings):

@@ -7,7 +7,7 @@ import pytest
 import torch
 import trainprove_embedded.plugin as plugin
 
-from trainprove_core.config import validate_table
+from trainprove_core.config import check_plugin_settings, validate_table
 from trainprove_core.records import GenerationRequest, Generator
 from trainprove_core.testing import isolated_plugins
 
@@ -26,9 +26,10 @@ def make_generator() -> Callable[..., Generator]:
     def make(name: str, **table: Any) -> Generator:
         key = (name, tuple(sorted(table.items())))
         if key not in cache:
-            spec = plugins.get("generator", name).spec
-            settings = validate_table(table, spec.options, source="test.toml", where="generator")
-            cache[key] = spec.factory(settings)
+            registered = plugins.get("generator", name)
+            settings = validate_table(table, registered.spec.options, source="test.toml", where="generator")
+            check_plugin_settings(registered, settings, source="test.toml", where="generator")
+            cache[key] = registered.spec.factory(settings)
         return cache[key]
 
     return make

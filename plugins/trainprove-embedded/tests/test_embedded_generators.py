@@ -104,9 +104,9 @@ def test_class_outside_the_digits_is_an_input_error(make_generator, make_request
 def test_bad_settings_are_input_errors(make_generator):
     with pytest.raises(ConfigError, match=r"\[generator\] key 'steps' must be at least 1 \(got 0\)"):
         make_generator("digits-ddpm", steps=0)
-    with pytest.raises(InputError, match="device of digits-vae"):
+    with pytest.raises(ConfigError, match=r"\[generator\] key 'device': 'no-such-device' is not a device"):
         make_generator("digits-vae", device="no-such-device")
-    with pytest.raises(InputError, match="temperature"):
+    with pytest.raises(ConfigError, match=r"\[generator\] key 'temperature' must be above 0 \(got 0.0\)"):
         make_generator("digits-vae", temperature=0.0)
 
 

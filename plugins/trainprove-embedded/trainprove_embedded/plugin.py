@@ -13,13 +13,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from trainprove_core.checks import torch_device
 from trainprove_core.hookspecs import hookimpl
 from trainprove_core.records import Generator, GeneratorSpec, Option
 
 from . import HOUSE_STYLES
 
-BATCH_SIZE = Option("batch_size", "int", 512, min=1, help="images per generate() call")
-DEVICE = Option("device", "str", "cpu", help='torch device, e.g. "cpu" or "cuda"')
+BATCH_SIZE = Option("batch_size", "int", 512, min=1, max=1_000_000, help="images per generate() call")
+DEVICE = Option(
+    "device",
+    "str",
+    "cpu",
+    help='torch device, e.g. "cpu" or "cuda" (it must exist on this machine)',
+    check=torch_device,
+)
 HOUSE_STYLE = Option(
     "house_style",
     "bool",
@@ -99,7 +106,12 @@ def trainprove_generators() -> list[GeneratorSpec]:
             "digits-ddpm",
             _ddpm,
             "8x8 digits: diffusers UNet2DModel, linear schedule, DDIM sampling." + _style("digits-ddpm"),
-            (Option("steps", "int", 10, min=1, help="DDIM steps (eta = 0)"), DEVICE, BATCH_SIZE, HOUSE_STYLE),
+            (
+                Option("steps", "int", 10, min=1, max=1000, help="DDIM steps (eta = 0)"),
+                DEVICE,
+                BATCH_SIZE,
+                HOUSE_STYLE,
+            ),
             CLASSES,
         ),
         GeneratorSpec(
@@ -108,8 +120,15 @@ def trainprove_generators() -> list[GeneratorSpec]:
             "8x8 digits: diffusers UNet2DModel, cosine schedule, v prediction, DPM-Solver++ with "
             "classifier-free guidance." + _style("digits-cfg"),
             (
-                Option("steps", "int", 8, min=1, help="DPM-Solver++ steps"),
-                Option("guidance", "float", 2.0, help="classifier-free guidance scale (1: no guidance)"),
+                Option("steps", "int", 8, min=1, max=1000, help="DPM-Solver++ steps"),
+                Option(
+                    "guidance",
+                    "float",
+                    2.0,
+                    min=0,
+                    max=100,
+                    help="classifier-free guidance scale (1: no guidance)",
+                ),
                 DEVICE,
                 BATCH_SIZE,
                 HOUSE_STYLE,
@@ -121,7 +140,15 @@ def trainprove_generators() -> list[GeneratorSpec]:
             _vae,
             "8x8 digits: conditional VAE (torch MLPs), decoder mean." + _style("digits-vae"),
             (
-                Option("temperature", "float", 1.0, help="standard deviation of the latent draws"),
+                Option(
+                    "temperature",
+                    "float",
+                    1.0,
+                    min=0,
+                    max=100,
+                    exclusive_min=True,
+                    help="standard deviation of the latent draws",
+                ),
                 DEVICE,
                 BATCH_SIZE,
                 HOUSE_STYLE,

@@ -21,6 +21,9 @@ COMMON_OPTIONS = (
         "alpha",
         "float",
         0.05,
+        min=0,
+        max=0.5,
+        exclusive_min=True,
         help="significance level of the Grubbs test: it bounds the rate of clearing a suspect that did "
         "train on the generator, not the rate of accusing one that did not; with too few batches "
         "(classes, for -sim) to keep it, the test is inconclusive (8 at alpha = 0.05)",
@@ -36,12 +39,16 @@ COMMON_OPTIONS = (
         "min_answered",
         "float",
         0.95,
+        min=0,
+        max=1,
         help="inconclusive when the suspect answered less than this fraction of the validation queries",
     ),
     Option(
         "min_shadow_margin",
         "float",
         0.1,
+        min=0,
+        max=1,
         help="inconclusive when the shadow's validation accuracy is within this of chance",
     ),
 )

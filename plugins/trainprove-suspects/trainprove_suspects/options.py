@@ -7,6 +7,7 @@ them without importing each other; like the entry point it imports nothing heavy
 
 from __future__ import annotations
 
+from trainprove_core.checks import http_url, not_blank, per_channel
 from trainprove_core.records import Option
 
 LABEL_NAMES = Option(
@@ -29,6 +30,8 @@ PREPROCESSING_OPTIONS = (
         "resize",
         "int",
         None,
+        min=1,
+        max=4096,
         help="side to resize images to (default: the model's fixed input size if it declares one, else the "
         "task's image_size, unchanged)",
     ),
@@ -53,12 +56,14 @@ PREPROCESSING_OPTIONS = (
         [0.5, 0.5, 0.5],
         help="per-channel mean subtracted from float inputs, RGB order, in `value_range` units (timm's "
         "default for models without a config: 0.5)",
+        check=per_channel(positive=False),
     ),
     Option(
         "std",
         "list[float]",
         [0.5, 0.5, 0.5],
-        help="per-channel std dividing float inputs, RGB order, in `value_range` units",
+        help="per-channel std dividing float inputs, RGB order, in `value_range` units, each above 0",
+        check=per_channel(positive=True),
     ),
 )
 
@@ -80,6 +85,7 @@ ONNX_OPTIONS = (
         "int",
         64,
         min=1,
+        max=1_000_000,
         help="images per session run when the model's batch axis is dynamic (a fixed one is used as is)",
     ),
     Option(
@@ -89,7 +95,13 @@ ONNX_OPTIONS = (
         choices=("auto", "cpu", "cuda"),
         help="auto: onnxruntime's CUDA provider when it has one, else the CPU",
     ),
-    Option("threads", "int", 0, help="onnxruntime intra-op threads (0: onnxruntime's default, all cores)"),
+    Option(
+        "threads",
+        "int",
+        0,
+        max=4096,
+        help="onnxruntime intra-op threads (0: onnxruntime's default, all cores)",
+    ),
 )
 
 MODEL = Option(
@@ -157,6 +169,8 @@ HTTP_JSON_OPTIONS = (
         "jpeg_quality",
         "int",
         95,
+        min=1,
+        max=95,
         help="protocols json, hf-inference, openai-chat: JPEG quality (1-95) with image_format = jpeg",
     ),
     Option(
@@ -265,7 +279,8 @@ HTTP_OPTIONS = (
         "url",
         "str",
         help="protocol v2: the server's base URL (requests go to {url}/v2/models/{model}/infer); "
-        "protocol json: the full endpoint URL",
+        "protocol json: the full endpoint URL (http:// or https://)",
+        check=http_url,
     ),
     Option(
         "protocol",
@@ -292,7 +307,7 @@ HTTP_OPTIONS = (
         help="name of the environment variable holding the API token (the token itself never goes in the "
         "audit file, the reports, the cache or any message)",
     ),
-    Option("auth_header", "str", "Authorization", help="header that carries the token"),
+    Option("auth_header", "str", "Authorization", help="header that carries the token", check=not_blank),
     Option(
         "auth_scheme",
         "str",
@@ -300,35 +315,44 @@ HTTP_OPTIONS = (
         help='prefix of the token in that header ("" for APIs that take the bare key, e.g. x-api-key)',
     ),
     IMAGES_PER_REQUEST,
-    Option("concurrency", "int", 4, min=1, help="requests in flight at once"),
+    Option("concurrency", "int", 4, min=1, max=1024, help="requests in flight at once"),
     Option(
         "timeout",
         "float",
         30.0,
+        min=0,
+        max=86_400,
+        exclusive_min=True,
         help="seconds for one whole request: connecting, sending, and the whole response (at most 64 MiB)",
     ),
     Option(
         "retries",
         "int",
         5,
+        max=1000,
         help="retries of a request after a timeout, connection error, cut-off or non-JSON body, 429 or 5xx",
     ),
     Option(
         "backoff",
         "float",
         0.5,
+        min=0,
+        max=3600,
         help="first retry delay in seconds; doubles per retry (with jitter), up to max_wait",
     ),
     Option(
         "max_wait",
         "float",
         60.0,
+        min=0,
+        max=86_400,
         help="longest single wait in seconds; a server asking (Retry-After) for longer is an error",
     ),
     Option(
         "budget",
         "int",
         None,
+        min=1,
         help="most images this suspect may be sent, over all runs, retries included (answers are cached; "
         "default: no limit); openai-chat with cost = tokens: most tokens its answers may use",
     ),
@@ -343,6 +367,7 @@ HTTP_OPTIONS = (
         "int",
         256,
         min=1,
+        max=1_000_000,
         help="images per cached chunk (a resumed audit re-sends at most one chunk)",
     ),
 )

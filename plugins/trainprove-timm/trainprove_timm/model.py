@@ -95,13 +95,13 @@ def _read_config(directory: Path) -> dict[str, Any]:
 
 def _weights_file(checkpoint: Path) -> Path:
     if not checkpoint.exists():
-        raise InputError(f"checkpoint {checkpoint} does not exist")
+        raise InputError(f"key 'checkpoint': the checkpoint {checkpoint} does not exist")
     if checkpoint.is_file():
         return checkpoint
     for name in WEIGHT_FILES:
         if (checkpoint / name).exists():
             return checkpoint / name
-    raise InputError(f"checkpoint directory {checkpoint} holds none of {', '.join(WEIGHT_FILES)}")
+    raise InputError(f"key 'checkpoint': the directory {checkpoint} holds none of {', '.join(WEIGHT_FILES)}")
 
 
 def load_state_dict(path: Path, data: bytes | None = None) -> dict[str, torch.Tensor]:

@@ -8,11 +8,44 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from trainprove_core.checks import per_channel, torch_device
 from trainprove_core.hookspecs import hookimpl
 from trainprove_core.records import Option, ShadowTrainerSpec, SuspectAdapterSpec
 from trainprove_core.task import Task
 
-DEVICE = Option("device", "str", "auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps ...")
+DEVICE = Option(
+    "device",
+    "str",
+    "auto",
+    help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps ... (it must exist on this machine)",
+    check=torch_device,
+)
+
+
+def _timm_arch(arch: str, settings: Mapping[str, Any]) -> None:
+    """An architecture timm has (auto picks one by image size). Imports timm, only for a named one."""
+    if arch == "auto":
+        return
+    import timm
+
+    if not timm.is_model(arch):
+        import difflib
+
+        close = difflib.get_close_matches(arch, timm.list_models(), n=3)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(f"timm has no architecture {arch!r}{hint} (`timm.list_models()` lists them)")
+
+
+def _optional_arch(arch: str, settings: Mapping[str, Any]) -> None:
+    if arch == "auto":
+        raise ValueError("'auto' applies to the trainer; name the checkpoint's architecture or leave it out")
+    _timm_arch(arch, settings)
+
+
+def _crop_scale(scale: list[float], settings: Mapping[str, Any]) -> None:
+    if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
+        raise ValueError(f"must be two numbers lo, hi with 0 < lo <= hi <= 1 (area fractions), got {scale}")
+
 
 TRAINER_OPTIONS = (
     Option(
@@ -20,18 +53,31 @@ TRAINER_OPTIONS = (
         "str",
         "auto",
         help="timm architecture; auto: resnet18 (the paper's) for images of 32 px and more, else test_resnet",
+        check=_timm_arch,
     ),
-    Option("epochs", "int", 100, min=1, help="training epochs (the paper: 100)"),
-    Option("batch_size", "int", 512, min=1, help="batch size (the paper: 512 for CIFAR)"),
-    Option("lr", "float", 1e-4, help="AdamW learning rate (the paper: 1e-4)"),
-    Option("weight_decay", "float", 0.9, help="AdamW weight decay (the paper: 0.9)"),
+    Option("epochs", "int", 100, min=1, max=10_000, help="training epochs (the paper: 100)"),
+    Option("batch_size", "int", 512, min=1, max=1_000_000, help="batch size (the paper: 512 for CIFAR)"),
     Option(
-        "crop_scale", "list[float]", [0.08, 1.0], help="RandomResizedCrop area range (torchvision default)"
+        "lr", "float", 1e-4, min=0, max=10, exclusive_min=True, help="AdamW learning rate (the paper: 1e-4)"
+    ),
+    Option("weight_decay", "float", 0.9, min=0, help="AdamW weight decay (the paper: 0.9)"),
+    Option(
+        "crop_scale",
+        "list[float]",
+        [0.08, 1.0],
+        help="RandomResizedCrop area range lo, hi with 0 < lo <= hi <= 1 (torchvision default)",
+        check=_crop_scale,
     ),
     Option(
         "hflip", "bool", True, help="random horizontal flips (the paper: yes; turn off for digits or text)"
     ),
-    Option("seed", "int", 0, help="seed of initialisation, shuffling and augmentation"),
+    Option(
+        "train_seed",
+        "int",
+        0,
+        max=2**32 - 1,
+        help="seed of initialisation, shuffling and augmentation ([shadow] seed is the shadow set's)",
+    ),
     DEVICE,
     Option(
         "checkpoint_every",
@@ -50,7 +96,13 @@ ADAPTER_OPTIONS = (
         "save_pretrained write), or a weights file: .safetensors, or .pt/.pth/.bin (loaded with "
         "weights_only=True; pickled code is never run)",
     ),
-    Option("arch", "str", None, help="timm architecture (default: read from the checkpoint's config.json)"),
+    Option(
+        "arch",
+        "str",
+        None,
+        help="timm architecture (default: read from the checkpoint's config.json)",
+        check=_optional_arch,
+    ),
     Option(
         "label_names",
         "list[str]",
@@ -58,12 +110,20 @@ ADAPTER_OPTIONS = (
         help="the model's class names in its output order (default: config.json's, else the task's)",
     ),
     Option(
-        "mean", "list[float]", None, help="per-channel normalisation mean (default: config.json's, else 0.5)"
+        "mean",
+        "list[float]",
+        None,
+        help="per-channel normalisation mean, R, G, B (default: config.json's, else 0.5)",
+        check=per_channel(positive=False),
     ),
     Option(
-        "std", "list[float]", None, help="per-channel normalisation std (default: config.json's, else 0.5)"
+        "std",
+        "list[float]",
+        None,
+        help="per-channel normalisation std, R, G, B, each above 0 (default: config.json's, else 0.5)",
+        check=per_channel(positive=True),
     ),
-    Option("batch_size", "int", 256, min=1, help="images per forward pass"),
+    Option("batch_size", "int", 256, min=1, max=1_000_000, help="images per forward pass"),
     DEVICE,
     Option(
         "threads",
@@ -78,7 +138,9 @@ ADAPTER_OPTIONS = (
 def _trainer(settings: Mapping[str, Any]):
     from .training import TimmShadowTrainer
 
-    return TimmShadowTrainer(**settings)
+    kwargs = dict(settings)
+    kwargs["seed"] = kwargs.pop("train_seed")  # named apart from [shadow] seed, the set's (the core's key)
+    return TimmShadowTrainer(**kwargs)
 
 
 def _adapter(settings: Mapping[str, Any], task: Task):
