@@ -324,6 +324,20 @@ def sample(
 
 
 @cli.command()
+@click.pass_context
+def schema(ctx: click.Context) -> None:
+    """Print a JSON Schema (draft 2020-12) of audit files, for the plugins installed.
+
+    Editors validate and complete audit files with it: `trainprove schema > audit.schema.json`, then
+    `#:schema ./audit.schema.json` as the first line of an audit file (taplo, Even Better TOML). Every
+    key's type, bounds, choices, default and help come from the core and the plugins' declared options.
+    """
+    from .schema import audit_schema
+
+    click.echo(json.dumps(audit_schema(_plugins(ctx)), indent=2))
+
+
+@cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 def report(run_dir: Path) -> None:
     """Render RUN_DIR/report.html again from RUN_DIR/report.json (report.json is not changed).
