@@ -375,3 +375,7 @@ def main() -> None:
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(2)
     cli(obj={"plugins": plugin_set})
+
+
+if __name__ == "__main__":
+    main()
