@@ -60,7 +60,10 @@ def test_valid_audit_fills_defaults(plugins, tmp_path):
         ),
         (lambda d: d["shadow"].update(epochs="ten"), r"\[shadow\] key 'epochs' must be int, got str"),
         (lambda d: d["validation"].pop("batch_size"), r"\[validation\] missing required key 'batch_size'"),
-        (lambda d: d["task"].update(classes=["a", "a"]), r"\[task\] key 'classes': class names must be unique"),
+        (
+            lambda d: d["task"].update(classes=["a", "a"]),
+            r"\[task\] key 'classes': class names must be unique",
+        ),
         (lambda d: d["suspect"][0].update(truth="guilty"), r"\[suspect s\] key 'truth' must be one of"),
         (
             lambda d: d.update(test=[{"use": "trainprove", "alpha": "0.05"}]),

@@ -102,6 +102,19 @@ def preview_sheet(image_set: ImageSet, task: Task, path: Path, per_class: int = 
     sheet.save(path)
 
 
+def image_requests(task: Task, cfg: ImageSetConfig) -> list[GenerationRequest]:
+    """The requests of an image set, class by class in the task's order, `cfg.per_class` each: image j of a
+    class is prompted with `cfg.prompt` for that class and seeded by (set seed, that prompt, j) only, so a
+    set resumes and regrows identically, and every command that makes a set (an audit, `trainprove sample`)
+    makes the same images from the same settings."""
+    return [
+        GenerationRequest(prompt, ci, name, derive_seed(cfg.seed, prompt, j))
+        for ci, name in enumerate(task.classes)
+        for prompt in [cfg.prompt.format(label=name)]
+        for j in range(cfg.per_class)
+    ]
+
+
 def validation_batches(n_images: int, batch_size: int, seed: int) -> list[np.ndarray]:
     """The paper's partition of the validation set into n = ceil(N / batch_size) query batches.
 
@@ -326,13 +339,7 @@ class Workspace:
     @phase("generation")
     def image_set(self, role: str, generator: Generator, cfg: ImageSetConfig) -> ImageSet:
         """`cfg.per_class` images of every class from `generator`, prompted with `cfg.prompt`."""
-        # An image's seed depends on (set seed, prompt, index) only: a set resumes and regrows identically.
-        requests = [
-            GenerationRequest(prompt, ci, name, derive_seed(cfg.seed, prompt, j))
-            for ci, name in enumerate(self.task.classes)
-            for prompt in [cfg.prompt.format(label=name)]
-            for j in range(cfg.per_class)
-        ]
+        requests = image_requests(self.task, cfg)
         identity = self.image_set_identity(generator, cfg)
         size = max(1, int(generator.batch_size))
         ref = self.model_ref(generator)

@@ -226,6 +226,14 @@ def plugins(
     default=None,
     help="Where the preview sheets go [default: runs/<audit file name>].",
 )
+@click.option(
+    "--export",
+    "export_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write each set as files: EXPORT/shadow and EXPORT/validation, one folder per class of PNGs "
+    "and a manifest.json (ImageFolder layout).",
+)
 @store_option
 @progress_option
 @click.pass_context
@@ -234,13 +242,14 @@ def generate(
     audit_file: Path,
     sets: tuple[str, ...],
     out_dir: Path | None,
+    export_dir: Path | None,
     store_dir: Path | None,
     progress: bool,
 ) -> None:
     """Make an audit's image sets (into the cache) and write a preview sheet of each.
 
     Use it to look at what the generator makes before paying for an audit; the audit then finds the sets
-    in the cache.
+    in the cache. With --export, the sets are written as files too: the audit's images, byte for byte.
     """
     from .audit import AuditRun, preview_sheet
     from .config import load_config
@@ -256,6 +265,109 @@ def generate(
         sheet = out_dir / f"{role}-preview.png"
         preview_sheet(image_set, config.task, sheet)
         click.echo(f"{role}: {len(image_set)} images (key {image_set.key}); preview: {sheet}")
+        if export_dir is not None:
+            from .export import export_image_set
+
+            cfg = config.shadow if role == "shadow" else config.validation
+            export_image_set(image_set, config.task, cfg, export_dir / role, config.generator.use)
+            click.echo(f"{role}: exported to {export_dir / role} (ImageFolder layout, manifest.json)")
+
+
+@cli.command()
+@click.argument("generator")
+@click.option(
+    "--classes",
+    default=None,
+    metavar="A,B,C",
+    help="Class names, comma-separated [default: the generator's own, for one conditioned on classes].",
+)
+@click.option("--per-class", type=int, required=True, help="Images per class.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where the images go: one folder per class of PNGs and a manifest.json (ImageFolder layout).",
+)
+@click.option(
+    "--prompt",
+    default="a photo of a {label}",
+    show_default=True,
+    help="Prompt template; {label} is the class name.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the set (an audit's [validation] seed makes that set's images).",
+)
+@click.option("--image-size", type=int, default=None, help="Side of the images [default: the generator's].")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A key of the generator's table (`trainprove plugins GENERATOR` lists them); VALUE is read as TOML "
+    "where it is a TOML value. Repeat for more.",
+)
+@store_option
+@progress_option
+@click.pass_context
+def sample(
+    ctx: click.Context,
+    generator: str,
+    classes: str | None,
+    per_class: int,
+    out_dir: Path,
+    prompt: str,
+    seed: int,
+    image_size: int | None,
+    settings: tuple[str, ...],
+    store_dir: Path | None,
+    progress: bool,
+) -> None:
+    """Make PER_CLASS images of each class with GENERATOR, without an audit file, and write them to OUT.
+
+    The images are made and cached exactly as an audit's set with the same generator settings, prompt,
+    seed, size and classes would be (image j of a class depends on the seed, its prompt and j only).
+    """
+    from .export import parse_settings
+    from .export import sample as make_sample
+    from .store import Store, default_store_root
+
+    names = None if classes is None else tuple(c.strip() for c in classes.split(",") if c.strip())
+    manifest = make_sample(
+        _plugins(ctx),
+        Store(store_dir or default_store_root()),
+        generator,
+        out_dir,
+        classes=names,
+        per_class=per_class,
+        prompt=prompt,
+        seed=seed,
+        image_size=image_size,
+        settings=parse_settings(settings),
+        show_progress=progress,
+    )
+    click.echo(
+        f"{len(manifest['images'])} images of {len(manifest['classes'])} classes (key {manifest['key']}) "
+        f"in {out_dir} (ImageFolder layout, manifest.json)"
+    )
+
+
+@cli.command()
+@click.pass_context
+def schema(ctx: click.Context) -> None:
+    """Print a JSON Schema (draft 2020-12) of audit files, for the plugins installed.
+
+    Editors validate and complete audit files with it: `trainprove schema > audit.schema.json`, then
+    `#:schema ./audit.schema.json` as the first line of an audit file (taplo, Even Better TOML). Every
+    key's type, bounds, choices, default and help come from the core and the plugins' declared options.
+    """
+    from .schema import audit_schema
+
+    click.echo(json.dumps(audit_schema(_plugins(ctx)), indent=2))
 
 
 @cli.command()
@@ -366,3 +478,7 @@ def main() -> None:
         click.secho(f"error: {secrets.redact(str(exc))}", fg="red", err=True)
         sys.exit(2)
     cli(obj={"plugins": plugin_set})
+
+
+if __name__ == "__main__":
+    main()

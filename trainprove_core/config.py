@@ -831,3 +831,21 @@ def shadowed_options(registrations: Iterable[Any]) -> list[str]:
                         f"{option.name!r}, which the core owns in [{spec.name}]: it can never be set there"
                     )
     return out
+
+
+def load_table(
+    spec: TableSpec,
+    raw: Mapping[str, Any],
+    plugins: Any,
+    *,
+    source: str,
+    base_dir: Path | None = None,
+    task: Task | None = None,
+) -> LoadedTable:
+    """One table validated exactly as an audit file's (types, choices, bounds, required and unknown keys,
+    the plugin its `use` names, load-time checks; a generator's classes against `task` where given), for
+    commands that take one table's settings from their options instead of a file (`trainprove sample`)."""
+    loaded = _load_table(raw, spec, plugins, source=source, where=spec.name, base_dir=base_dir or Path.cwd())
+    if spec.kind is KIND["generator"] and task is not None:
+        _check_generator_classes(loaded, task, plugins, source, spec.name)
+    return loaded

@@ -186,20 +186,23 @@ def binomial_sd_floor(accuracies: np.ndarray, batch_sizes: np.ndarray) -> float:
 
 
 def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """The exact two-sided binomial confidence interval for a rate observed as k of n (needs scipy)."""
-    from scipy import stats
-
+    """The exact (Clopper-Pearson) two-sided binomial confidence interval for a rate observed as k of n,
+    through `scipy.stats.binomtest` (scipy is imported here, not with this module); (0, 1) for n = 0."""
     if n == 0:
         return 0.0, 1.0
-    tail = (1.0 - confidence) / 2.0
-    lo = 0.0 if k == 0 else float(stats.beta.ppf(tail, k, n - k + 1))
-    hi = 1.0 if k == n else float(stats.beta.ppf(1.0 - tail, k + 1, n - k))
-    return lo, hi
+    from scipy import stats
+
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
+    return float(ci.low), float(ci.high)
 
 
 def clopper_pearson_lower(k: int, n: int, confidence: float = 0.999) -> float:
-    """The one-sided lower confidence bound for a rate observed as k of n: if the true rate were at most
-    this, seeing k or more would happen with probability at most 1 - confidence (needs scipy)."""
+    """The one-sided exact lower confidence bound for a rate observed as k of n: if the true rate were at
+    most this, seeing k or more would happen with probability at most 1 - confidence (`binomtest` with
+    `alternative="greater"`); 0 for n = 0."""
+    if n == 0:
+        return 0.0
     from scipy import stats
 
-    return 0.0 if k == 0 else float(stats.beta.ppf(1.0 - confidence, k, n - k + 1))
+    test = stats.binomtest(k, n, alternative="greater")
+    return float(test.proportion_ci(confidence_level=confidence, method="exact").low)

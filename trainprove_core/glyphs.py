@@ -194,6 +194,6 @@ class GlyphPlugin:
             "pixel-logistic",
             lambda s, task: PixelModel(s["model_dir"]),
             "saved logistic regression (tests)",
-            (Option("model_dir", "path"),),
+            (Option("model_dir", "path", help="directory holding weights.npz"),),
         )
         return [spec]
