@@ -206,4 +206,3 @@ def skip() -> None:
     the_plan: _Plan | None = getattr(_state, "plan", None)
     if the_plan is not None:
         the_plan.index = min(the_plan.total, the_plan.index + 1)
-

@@ -67,10 +67,15 @@ class Look:
 def slices(image_set: ImageSet, rounds: int) -> list[np.ndarray]:
     """The image indices of each of `rounds` slices of `image_set`: disjoint, 1/rounds of every class each,
     in an order that depends only on the set's key (the same slices in every audit of that set)."""
-    rng = np.random.default_rng(derive_seed("rounds", image_set.key, rounds))
+    return slices_of(image_set.labels, image_set.key, rounds)
+
+
+def slices_of(labels: np.ndarray, key: str, rounds: int) -> list[np.ndarray]:
+    """`slices` of images with these class `labels`, in an order drawn from `key`."""
+    rng = np.random.default_rng(derive_seed("rounds", key, rounds))
     parts: list[list[np.ndarray]] = [[] for _ in range(rounds)]
-    for c in np.unique(image_set.labels):
-        members = rng.permutation(np.flatnonzero(image_set.labels == c))
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
         for r, chunk in enumerate(np.array_split(members, rounds)):
             parts[r].append(chunk)
     return [np.sort(np.concatenate(p)) if p else np.zeros(0, dtype=np.int64) for p in parts]
