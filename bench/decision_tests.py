@@ -179,7 +179,9 @@ def sequential_pool(
     records = []
     for rule in SEQUENTIAL_RULES:
         for setting in settings:
-            suspects = [s for s in manifest["suspects"] if s["setting"] == setting][:limit]
+            suspects = [s for s in manifest["suspects"] if s["setting"] == setting]
+            if limit is not None and limit < len(suspects):  # evenly spaced: every condition of the pool
+                suspects = [suspects[i] for i in np.linspace(0, len(suspects) - 1, limit).round().astype(int)]
             extra = {s["name"]: {"condition": s["condition"]} for s in suspects}
             records += audit_pool(
                 suspects,
@@ -206,8 +208,14 @@ def sequential_table(
     ]
     for rule in SEQUENTIAL_RULES:
         for setting in ("styled", "hard"):
-            fixed = [r for r in bench if r["test"] == rule and r["setting"] == setting]
             seq = [r for r in sequential if r["test"] == rule and r["setting"] == setting]
+            # the fixed design on the same suspects and defenders
+            asked = {(r["suspect"], r["defender"]) for r in seq}
+            fixed = [
+                r
+                for r in bench
+                if r["test"] == rule and r["setting"] == setting and (r["suspect"], r["defender"]) in asked
+            ]
             if not fixed or not seq:
                 continue
             base = rule_metrics(fixed)["queries"]
@@ -574,7 +582,9 @@ def write_markdown(
         lines += [
             "### Sequential verdicts: queries to a verdict",
             "",
-            "The same suspects and defenders, each rule alone in audits with `[validation] rounds = "
+            "Evenly spaced suspects of each setting (`--sequential-limit`, every condition of the pool) "
+            "and the same defenders, each "
+            "rule alone in audits with `[validation] rounds = "
             f"{ROUNDS}` ([audit-file.md](audit-file.md#sequential-audits)): the suspect is asked "
             f"1/{ROUNDS} of every image set at a time and judged after each, until the rule decides. "
             "Queries per verdict are the images the suspect was asked (the validation set and, for the "
@@ -696,6 +706,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--progress", action="store_true", help="show progress")
     parser.add_argument("--limit", type=int, default=None, help="only the first N suspects per setting")
     parser.add_argument(
+        "--sequential-limit",
+        type=int,
+        default=24,
+        help="only N evenly spaced suspects per setting in the sequential audits (default 24: each round of "
+        "each set is an answer set of its own, so they cost more store writes than queries)",
+    )
+    parser.add_argument(
         "--no-sequential",
         dest="sequential",
         action="store_false",
@@ -722,8 +739,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     sequential = []
     if "bench" in pools and args.sequential:
+        limit = min(args.limit or args.sequential_limit, args.sequential_limit)
         sequential = sequential_pool(
-            args.pool_dir, store, runs, plugins, args.settings.split(","), args.progress, args.limit
+            args.pool_dir, store, runs, plugins, args.settings.split(","), args.progress, limit
         )
     demo = demo_pool(store, runs, plugins, args.progress) if "demo" in pools else []
     (runs / "records.json").write_text(
