@@ -203,8 +203,8 @@ def sequential_table(
     """Fixed design against sequential, per rule and setting: both error rates, inconclusive, queries."""
     lines = [
         "| rule | setting | design | verdicts | false accusation | false clearing | inconclusive | "
-        "queries/verdict | queries vs fixed |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "queries/verdict | queries vs fixed | queries/decided verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for rule in SEQUENTIAL_RULES:
         for setting in ("styled", "hard"):
@@ -221,12 +221,14 @@ def sequential_table(
             base = rule_metrics(fixed)["queries"]
             for design, rs in (("fixed", fixed), (f"sequential, {ROUNDS} rounds", seq)):
                 m = rule_metrics(rs)
+                decided = [r["queries"] for r in rs if r["decision"] != "inconclusive"]
                 lines.append(
                     f"| {rule} | {setting} | {design} | {m['n']} | "
                     f"{_ci(m['false_accusation_rate'], m['false_accusation_ci'])} ({m['false_accusations']}/"
                     f"{m['negatives']}) | {_ci(m['false_clearing_rate'], m['false_clearing_ci'])} "
                     f"({m['false_clearings']}/{m['positives']}) | {m['inconclusive_rate']:.3f} | "
-                    f"{m['queries']:.0f} | {m['queries'] / base:.2f} |"
+                    f"{m['queries']:.0f} | {m['queries'] / base:.2f} | "
+                    + (f"{np.mean(decided):.0f} |" if decided else "n/a |")
                 )
     return lines
 
