@@ -36,6 +36,8 @@ TRAINED, NOT_TRAINED = "trained-on-generator", "not-trained-on-generator"
 DEFENDERS = ("digits-ddpm", "digits-cfg", "digits-vae", "digits-gmm")
 REAL = "digits-real"
 ALPHA = 0.01
+ROUNDS = 4  # the sequential design's rounds (docs: "Sequential verdicts")
+SEQUENTIAL_RULES = ("calibrated", "trainprove")
 
 
 def tests_for(defender: str) -> tuple[dict[str, Any], ...]:
@@ -67,12 +69,16 @@ def tests_for(defender: str) -> tuple[dict[str, Any], ...]:
 
 
 def _records(report: Mapping[str, Any], extra: Mapping[str, Mapping[str, Any]], **fields: Any) -> list[dict]:
-    """The report's verdicts as benchmark records, with what the pool knows of each suspect."""
+    """The report's verdicts as benchmark records, with what the pool knows of each suspect. In a
+    sequential audit (one rule per audit) a verdict's queries are the images its suspect was asked."""
     n_validation = report["validation"]["images"]
+    asked = {s["name"]: s.get("queries_asked") for s in report["suspects"]}
     out = []
     for v in report["verdicts"]:
         queries = 0 if v["test"] == "random-guess" else n_validation
         queries += int(v["details"].get("reference_queries", 0) or 0)
+        if "look" in v["details"]:
+            queries = asked[v["suspect"]]
         out.append(
             {
                 **fields,
@@ -97,9 +103,11 @@ def audit_pool(
     plugins: Any,
     extra: Mapping[str, Mapping[str, Any]],
     show_progress: bool,
+    rule: str | None = None,
+    rounds: int = 1,
 ) -> list[dict[str, Any]]:
     """One `run_audit` per defender over `suspects` (suspect tables with `name`, `use`, ... and
-    `guilty_for`), every rule in each."""
+    `guilty_for`), every rule in each (or only `rule`, asked in `rounds` rounds)."""
     from trainprove_demo.pool import audit_document
 
     from trainprove_core.audit import run_audit
@@ -108,7 +116,9 @@ def audit_pool(
     records = []
     for defender in DEFENDERS:
         t0 = time.perf_counter()
-        doc = audit_document(defender, [], setting == "hard", tests_for(defender))
+        tests = [t for t in tests_for(defender) if rule is None or t.get("name", t["use"]) == rule]
+        doc = audit_document(defender, [], setting == "hard", tuple(tests))
+        doc["validation"] = {**doc["validation"], "rounds": rounds}
         doc["suspect"] = [
             {
                 "name": s["name"],
@@ -158,6 +168,74 @@ def bench_pool(
 
 EXECUTOR: dict[str, Any] = {"use": "local"}
 """The `[executor]` table of every audit and of the demo's pool (`--executor ray`)."""
+
+
+def sequential_pool(
+    pool_dir: Path,
+    store: Any,
+    out_dir: Path,
+    plugins: Any,
+    settings: Sequence[str],
+    show_progress: bool,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """The sequential rules alone, each in its own audits, asked in ROUNDS rounds."""
+    manifest = json.loads((pool_dir / "manifest.json").read_text(encoding="utf-8"))
+    records = []
+    for rule in SEQUENTIAL_RULES:
+        for setting in settings:
+            suspects = [s for s in manifest["suspects"] if s["setting"] == setting]
+            if limit is not None and limit < len(suspects):  # evenly spaced: every condition of the pool
+                suspects = [suspects[i] for i in np.linspace(0, len(suspects) - 1, limit).round().astype(int)]
+            extra = {s["name"]: {"condition": s["condition"]} for s in suspects}
+            records += audit_pool(
+                suspects,
+                setting,
+                store,
+                out_dir / "sequential" / rule,
+                plugins,
+                extra,
+                show_progress,
+                rule=rule,
+                rounds=ROUNDS,
+            )
+    return records
+
+
+def sequential_table(
+    bench: Sequence[Mapping[str, Any]], sequential: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """Fixed design against sequential, per rule and setting: both error rates, inconclusive, queries."""
+    lines = [
+        "| rule | setting | design | verdicts | false accusation | false clearing | inconclusive | "
+        "queries/verdict | queries vs fixed | queries/decided verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for rule in SEQUENTIAL_RULES:
+        for setting in ("styled", "hard"):
+            seq = [r for r in sequential if r["test"] == rule and r["setting"] == setting]
+            # the fixed design on the same suspects and defenders
+            asked = {(r["suspect"], r["defender"]) for r in seq}
+            fixed = [
+                r
+                for r in bench
+                if r["test"] == rule and r["setting"] == setting and (r["suspect"], r["defender"]) in asked
+            ]
+            if not fixed or not seq:
+                continue
+            base = rule_metrics(fixed)["queries"]
+            for design, rs in (("fixed", fixed), (f"sequential, {ROUNDS} rounds", seq)):
+                m = rule_metrics(rs)
+                decided = [r["queries"] for r in rs if r["decision"] != "inconclusive"]
+                lines.append(
+                    f"| {rule} | {setting} | {design} | {m['n']} | "
+                    f"{_ci(m['false_accusation_rate'], m['false_accusation_ci'])} ({m['false_accusations']}/"
+                    f"{m['negatives']}) | {_ci(m['false_clearing_rate'], m['false_clearing_ci'])} "
+                    f"({m['false_clearings']}/{m['positives']}) | {m['inconclusive_rate']:.3f} | "
+                    f"{m['queries']:.0f} | {m['queries'] / base:.2f} | "
+                    + (f"{np.mean(decided):.0f} |" if decided else "n/a |")
+                )
+    return lines
 
 
 def demo_pool(store: Any, out_dir: Path, plugins: Any, show_progress: bool) -> list[dict[str, Any]]:
@@ -451,6 +529,7 @@ def write_markdown(
     simulation: Sequence[Mapping[str, Any]],
     setup: Mapping[str, Any],
     command: str,
+    sequential: Sequence[Mapping[str, Any]] = (),
 ) -> None:
     rules = list(dict.fromkeys(r["test"] for r in [*bench, *demo]))
     lines = [
@@ -507,6 +586,21 @@ def write_markdown(
                     "accuracy-threshold",
                 ],
             ),
+            "",
+        ]
+    if sequential:
+        lines += [
+            "### Sequential verdicts: queries to a verdict",
+            "",
+            "Evenly spaced suspects of each setting (`--sequential-limit`, every condition of the pool) "
+            "and the same defenders, each "
+            "rule alone in audits with `[validation] rounds = "
+            f"{ROUNDS}` ([audit-file.md](audit-file.md#sequential-audits)): the suspect is asked "
+            f"1/{ROUNDS} of every image set at a time and judged after each, until the rule decides. "
+            "Queries per verdict are the images the suspect was asked (the validation set and, for the "
+            "calibrated rule, the reference sets); the fixed design asks them all.",
+            "",
+            *sequential_table(bench, sequential),
             "",
         ]
     if ablations:
@@ -622,6 +716,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--progress", action="store_true", help="show progress")
     parser.add_argument("--limit", type=int, default=None, help="only the first N suspects per setting")
     parser.add_argument("--executor", default="local", help="the executor of every audit (local, ray)")
+    parser.add_argument(
+        "--sequential-limit",
+        type=int,
+        default=24,
+        help="only N evenly spaced suspects per setting in the sequential audits (default 24: each round of "
+        "each set is an answer set of its own, so they cost more store writes than queries)",
+    )
+    parser.add_argument(
+        "--no-sequential",
+        dest="sequential",
+        action="store_false",
+        help=f"skip the sequential audits ({', '.join(SEQUENTIAL_RULES)} in {ROUNDS} rounds)",
+    )
     args = parser.parse_args(argv)
     EXECUTOR["use"] = args.executor
     import os
@@ -642,8 +749,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         bench, setup = bench_pool(
             args.pool_dir, store, runs, plugins, args.settings.split(","), args.progress, args.limit
         )
+    sequential = []
+    if "bench" in pools and args.sequential:
+        limit = min(args.limit or args.sequential_limit, args.sequential_limit)
+        sequential = sequential_pool(
+            args.pool_dir, store, runs, plugins, args.settings.split(","), args.progress, limit
+        )
     demo = demo_pool(store, runs, plugins, args.progress) if "demo" in pools else []
-    (runs / "records.json").write_text(json.dumps({"bench": bench, "demo": demo}, indent=1), encoding="utf-8")
+    (runs / "records.json").write_text(
+        json.dumps({"bench": bench, "demo": demo, "sequential": sequential}, indent=1), encoding="utf-8"
+    )
     simulation = simulated_rates(args.simulation_trials)
     setup["seconds"] = time.perf_counter() - started
     setup["load"] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -651,7 +766,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     shown = [a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--progress")]
     command = shlex.join([".venv/bin/python", "bench/decision_tests.py", *shown])
     ablations = ablation(runs) if bench else []
-    write_markdown(args.out / "results.md", ablations, bench, demo, simulation, setup, command)
+    write_markdown(args.out / "results.md", ablations, bench, demo, simulation, setup, command, sequential)
     write_plot(args.out / "results.png", bench or demo)
     print(f"wrote {args.out / 'results.md'} and {args.out / 'results.png'}", file=sys.stderr)
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, identity_cache, progress, secrets
+from . import __version__, identity_cache, progress, rounds, secrets
 from .accounting import Accounts, phase
 from .config import (
     AuditConfig,
@@ -57,6 +57,7 @@ from .records import (
     Verdict,
     Work,
 )
+from .rounds import Look
 from .store import Store, content_key, derive_seed
 from .task import Task
 
@@ -689,6 +690,19 @@ def open_executor(plugins: PluginSet, use: str, settings: Mapping[str, Any] | No
     return registered.spec.factory(validated)
 
 
+@dataclass
+class Judged:
+    """One suspect asked and judged: its `answers` to the validation images at `index` (all of them, or
+    the rounds asked in a sequential audit), the answer sets' `keys`, every test's report record, and the
+    last `look` asked (None in a fixed-design audit)."""
+
+    answers: Answers
+    index: np.ndarray
+    keys: list[str]
+    records: list[dict[str, Any]]
+    look: Look | None
+
+
 class AuditRun:
     """One audit as one typed object: its stages, each made once, from the store when it can be.
 
@@ -732,6 +746,10 @@ class AuditRun:
             except TrainproveError as exc:
                 raise InputError(f"{config.source}: [test {t.name}] {exc}") from None
         self.adapters: dict[str, SuspectAdapter] = {}  # every model judged in this audit, by name
+        # per model: the images of every set it was asked about in full (key -> size), what a fixed design
+        # would ask; a sequential audit asks fewer (the report gives both)
+        self.fixed_queries: dict[str, dict[str, int]] = {}
+        self.asked: dict[str, dict[str, int]] = {}  # per model: images of each set whose answers were used
 
     def close(self) -> None:
         """Close the executor this audit built (not one its caller passed in)."""
@@ -754,7 +772,7 @@ class AuditRun:
             return None
 
         def ask(image_set: ImageSet) -> Answers:
-            return self.workspace.answers(name, adapter, image_set)[0]
+            return self.answers_upto(name, image_set, None)[0]
 
         return ask
 
@@ -852,34 +870,110 @@ class AuditRun:
         """A model's answers on the validation set (cached per chunk, budget-checked)."""
         return self.workspace.answers(name, adapter, self.validation)
 
-    def evidence(self, name: str, answers: Answers) -> Evidence:
-        return Evidence(
-            self.task, self.validation.labels, self.batches, self.shadow_answers, answers, name, run=self
+    def answers_upto(
+        self, name: str, image_set: ImageSet, look: Look | None
+    ) -> tuple[Answers, np.ndarray, list[str]]:
+        """The answers of the model judged as `name` to the images of `image_set` asked by `look` (all of
+        them when `look` is None), those images' indices, and the answer sets' keys. In a sequential
+        audit each round's slice is asked, cached and counted on its own (`trainprove_core.rounds`), so a
+        later look, or a later run that needs more rounds, asks only the slices not yet answered."""
+        adapter = self.adapters[name]
+        if look is None:
+            answers, key = self.workspace.answers(name, adapter, image_set)
+            index, keys = np.arange(len(image_set)), [key]
+        else:
+            parts = [
+                self.workspace.answers(name, adapter, rounds.slice_set(image_set, look.rounds, r))
+                for r in range(look.round)
+            ]
+            answers, index = rounds.concat([a for a, _ in parts]), rounds.prefix(image_set, look)
+            keys = [k for _, k in parts]
+        self.note_asked(name, image_set, len(index))
+        return answers, index, keys
+
+    def note_asked(self, name: str, image_set: ImageSet, used: int) -> None:
+        """Count that the answers of model `name` to `used` images of `image_set` were used (cached or
+        not), against all of them, which a fixed design asks (the report's `queries_asked` and
+        `queries_fixed_design`)."""
+        self.fixed_queries.setdefault(name, {})[image_set.key] = len(image_set)
+        self.asked.setdefault(name, {})[image_set.key] = used
+
+    def evidence(
+        self, name: str, answers: Answers, look: Look | None = None, index: np.ndarray | None = None
+    ) -> Evidence:
+        """The evidence on one model's `answers` to the validation set, or, at a `look` of a sequential
+        audit, to the validation images at `index` (the ones asked so far)."""
+        if index is None:
+            return Evidence(
+                self.task, self.validation.labels, self.batches, self.shadow_answers, answers, name, run=self
+            )
+        batches = validation_batches(
+            len(index), self.config.validation.batch_size, self.config.validation.seed
         )
+        shadow = rounds.subset(self.shadow_answers, index)
+        labels = self.validation.labels[index]
+        return Evidence(self.task, labels, batches, shadow, answers, name, run=self, look=look)
+
+    def _verdict(self, test_cfg: Any, evidence: Evidence) -> Verdict:
+        test = self.tests[test_cfg.name]
+        if test.needs == "probabilities" and evidence.suspect.probabilities is None:
+            return declined(
+                evidence.suspect_name,
+                test_cfg.name,
+                "it needs probabilities and this suspect answers labels only",
+            )
+        if test.needs == "probabilities" and evidence.shadow.probabilities is None:
+            return declined(
+                evidence.suspect_name,
+                test_cfg.name,
+                "it needs probabilities and the shadow model answers labels only",
+            )
+        verdict = test.decide(evidence)
+        verdict.test = test_cfg.name
+        return verdict
+
+    def _record(self, verdict: Verdict, test_cfg: Any, truth: str | None) -> dict[str, Any]:
+        self.workspace.observe("trainprove_after_verdict", verdict=verdict)
+        return _verdict_record(verdict, truth, self.plugins.get("test", test_cfg.test.use))
 
     def judge(self, evidence: Evidence, truth: str | None = None) -> list[dict[str, Any]]:
         """Every decision test's verdict on one model's evidence, as report records."""
-        records = []
-        for test_cfg in self.config.tests:
-            test = self.tests[test_cfg.name]
-            if test.needs == "probabilities" and evidence.suspect.probabilities is None:
-                verdict = declined(
-                    evidence.suspect_name,
-                    test_cfg.name,
-                    "it needs probabilities and this suspect answers labels only",
-                )
-            elif test.needs == "probabilities" and evidence.shadow.probabilities is None:
-                verdict = declined(
-                    evidence.suspect_name,
-                    test_cfg.name,
-                    "it needs probabilities and the shadow model answers labels only",
-                )
-            else:
-                verdict = test.decide(evidence)
-                verdict.test = test_cfg.name
-            self.workspace.observe("trainprove_after_verdict", verdict=verdict)
-            records.append(_verdict_record(verdict, truth, self.plugins.get("test", test_cfg.test.use)))
-        return records
+        return [self._record(self._verdict(t, evidence), t, truth) for t in self.config.tests]
+
+    @property
+    def sequential(self) -> bool:
+        """Whether suspects are judged after each round: rounds > 1 and every test is sequential."""
+        return self.config.validation.rounds > 1 and all(
+            getattr(self.tests[t.name], "sequential", False) for t in self.config.tests
+        )
+
+    def judge_suspect(self, name: str, truth: str | None = None) -> Judged:
+        """Ask the suspect `name` and judge it (see `Judged`).
+
+        In a sequential audit (`[validation] rounds` > 1) the suspect is asked one round at a time and each
+        test that has not decided is judged on the answers so far; a test's first decision is its verdict,
+        and asking stops once every test has one. With a test that is not sequential, every round is asked
+        and all tests are judged once, on all of them."""
+        k = self.config.validation.rounds
+        if k == 1:
+            answers, index, keys = self.answers_upto(name, self.validation, None)
+            return Judged(answers, index, keys, self.judge(self.evidence(name, answers), truth), None)
+        looks = [rounds.Look(r, k) for r in range(1, k + 1)] if self.sequential else [rounds.Look(k, k)]
+        decided: dict[str, Verdict] = {}
+        for look in looks:
+            answers, index, keys = self.answers_upto(name, self.validation, look)
+            evidence = self.evidence(name, answers, look, index)
+            for t in self.config.tests:
+                if t.name in decided:
+                    continue
+                verdict = self._verdict(t, evidence)
+                verdict.details = {**verdict.details, "look": {"round": look.round, "rounds": k}}
+                if verdict.decision != "inconclusive" or look.final:
+                    decided[t.name] = verdict
+            if len(decided) == len(self.config.tests):
+                break
+        records = [self._record(decided[t.name], t, truth) for t in self.config.tests]
+        return Judged(answers, index, keys, records, look)
 
     def verdicts(
         self, name: str, answers: Answers, answers_key: str, truth: str | None
@@ -1039,8 +1133,14 @@ def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
             "shadow_model": run.shadow_key,
             "shadow_answers": run._shadow_answers[1],
         }
-        # Every suspect at once: independent models are queried concurrently where the executor can.
-        asked = ws.answers_many([(s.name, adapters[s.name], validation) for s in config.suspects])
+        # Every suspect at once: independent models are queried concurrently where the executor can. In a
+        # sequential audit each suspect is asked round by round instead (`AuditRun.judge_suspect`).
+        sequential = config.validation.rounds > 1
+        asked = (
+            [None] * len(config.suspects)
+            if sequential
+            else ws.answers_many([(s.name, adapters[s.name], validation) for s in config.suspects])
+        )
         for suspect, outcome in zip(config.suspects, asked, strict=True):
             entry: dict[str, Any] = {
                 "name": suspect.name,
@@ -1052,15 +1152,27 @@ def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
             suspects_report.append(entry)
             began = time.perf_counter()
             try:
-                answers, key = ws._raise(outcome)
+                if sequential:  # asked round by round, each test judged until it decides
+                    judged = run.judge_suspect(suspect.name, suspect.truth)
+                    answers, index = judged.answers, judged.index
+                    key = judged.keys[0] if len(judged.keys) == 1 else content_key({"slices": judged.keys})
+                else:
+                    answers, key = ws._raise(outcome)
+                    index = np.arange(len(validation))
+                    run.note_asked(suspect.name, validation, len(validation))
                 hashes[f"answers:{suspect.name}"] = key
+                answers = judged.answers
                 entry.update(
                     answers=key,
-                    accuracy=float(np.mean(answers.labels == validation.labels)),
+                    accuracy=float(np.mean(answers.labels == validation.labels[index])),
                     returns="probabilities" if answers.probabilities is not None else "labels",
                     unanswered=int(np.count_nonzero(answers.labels < 0)),
                 )
-                verdicts += run.verdicts(suspect.name, answers, key, suspect.truth)
+                if sequential:
+                    entry["rounds"] = {"asked": judged.look.round, "of": judged.look.rounds}
+                    verdicts += judged.records
+                else:
+                    verdicts += run.verdicts(suspect.name, answers, key, suspect.truth)
             except TrainproveError as exc:
                 errors.append(str(exc))
                 entry["error"] = str(exc)
@@ -1074,6 +1186,8 @@ def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
                 remarks = getattr(adapters[suspect.name], "remarks", None)  # what its answers had
                 if remarks:
                     entry["remarks"] = [str(r) for r in remarks]
+                entry["queries_asked"] = sum(run.asked.get(suspect.name, {}).values())
+                entry["queries_fixed_design"] = sum(run.fixed_queries.get(suspect.name, {}).values())
                 close = getattr(adapters[suspect.name], "close", None)
                 if callable(close):
                     close()

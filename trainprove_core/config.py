@@ -66,6 +66,15 @@ VALIDATION_OPTIONS = SET_OPTIONS + (
     Option(
         "batch_size", "int", min=1, help="validation images per batch of the test (the paper: 128 for CIFAR)"
     ),
+    Option(
+        "rounds",
+        "int",
+        1,
+        min=1,
+        max=16,
+        help="ask suspects the validation set in this many rounds and stop once every decision test has "
+        "decided (a sequential audit; 1: ask it all at once)",
+    ),
 )
 SHADOW_NAME = "shadow"
 """The name the shadow model's answers go by (in the cache and the query counts): no suspect's."""
@@ -170,6 +179,7 @@ class ImageSetConfig:
     per_class: int
     seed: int
     batch_size: int | None = None
+    rounds: int = 1
 
 
 @dataclass
@@ -612,7 +622,13 @@ def config_from_dict(
 
     def image_set(settings: dict[str, Any], offset: int) -> ImageSetConfig:
         set_seed = settings["seed"] if settings["seed"] is not None else seed * 1000 + offset
-        return ImageSetConfig(settings["prompt"], settings["per_class"], set_seed, settings.get("batch_size"))
+        return ImageSetConfig(
+            settings["prompt"],
+            settings["per_class"],
+            set_seed,
+            settings.get("batch_size"),
+            settings.get("rounds", 1),
+        )
 
     def control(name: str, offset: int) -> tuple[PluginTable | None, ImageSetConfig | None]:
         """A control's plugin table and training set (the shadow's prompt; its size unless given)."""

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from .audit import AuditRun
+    from .rounds import Look
     from .task import Task
 
 REQUIRED: Any = object()
@@ -286,6 +287,11 @@ class Evidence:
     the two models' answers on the validation set. `run` is the audit being run (`AuditRun`): a test that
     needs more (reference models on other sources, another image set, the audit's settings) asks
     `run.workspace` for it, cached like everything else; it is None where a caller judges bare answers.
+
+    `look` is set in a sequential audit (`[validation] rounds` > 1, `trainprove_core.rounds`): the
+    evidence is then the images answered so far, and only a test that declares `sequential = True` is
+    shown it before the last look; such a test spends `look.spend(alpha)` of its alpha at this look and
+    returns `inconclusive` when it cannot decide yet (it is shown the next look).
     """
 
     task: Task
@@ -295,6 +301,7 @@ class Evidence:
     suspect: Answers
     suspect_name: str
     run: AuditRun | None = None
+    look: Look | None = None
 
 
 @dataclass
@@ -334,6 +341,11 @@ class DecisionTest(Protocol):
 
     `needs` is "labels" or "probabilities": a test that needs probabilities is not run against a
     label-only suspect (the report says so). `decide` returns a `Verdict`.
+
+    A test may also declare `sequential = True`: in an audit with `[validation] rounds` > 1 it is then
+    judged after every round on the answers so far (`evidence.look`), and the audit stops asking once
+    every test has decided (see `trainprove_core.rounds`). A test without it is judged once, on every
+    round, so an audit that has one asks the whole set.
     """
 
     needs: Literal["labels", "probabilities"]

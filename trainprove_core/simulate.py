@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trainprove_core.records import Answers, Evidence
+from trainprove_core import rounds
+from trainprove_core.records import Answers, Evidence, Verdict
 from trainprove_core.task import Task
 
 
@@ -87,14 +88,48 @@ class SimulatedAudit:
         return Evidence(self.task, true_labels, batches, shadow, suspect, name)
 
 
-def error_rates(test, world: SimulatedAudit, trials: int, seed: int, probabilities: bool = False) -> dict:
-    """Run `test` on `trials` same-source and `trials` other-source simulated suspects.
+def judge_in_rounds(test, evidence: Evidence, n_rounds: int, batch_size: int) -> tuple[Verdict, int]:
+    """Judge `evidence` as a sequential audit in `n_rounds` rounds does (`AuditRun.judge_suspect`): on the
+    answers of rounds 1..r, cut into batches of `batch_size`, until the test decides; the verdict and the
+    number of rounds it took."""
+    from .audit import validation_batches
+
+    parts = rounds.slices_of(evidence.true_labels, evidence.suspect_name, n_rounds)
+    for r in range(1, n_rounds + 1):
+        look = rounds.Look(r, n_rounds)
+        index = np.concatenate(parts[:r])
+        at = Evidence(
+            evidence.task,
+            evidence.true_labels[index],
+            validation_batches(len(index), batch_size, seed=0),
+            rounds.subset(evidence.shadow, index),
+            rounds.subset(evidence.suspect, index),
+            evidence.suspect_name,
+            look=look,
+        )
+        verdict = test.decide(at)
+        if verdict.decision != "inconclusive" or look.final:
+            return verdict, r
+    raise AssertionError("unreachable")
+
+
+def error_rates(
+    test,
+    world: SimulatedAudit,
+    trials: int,
+    seed: int,
+    probabilities: bool = False,
+    n_rounds: int = 1,
+) -> dict:
+    """Run `test` on `trials` same-source and `trials` other-source simulated suspects (in `n_rounds`
+    rounds, as a sequential audit, when more than 1).
 
     Returns counts: `false_clear` (same-source called not trained), `false_accuse` (other-source called
-    trained), `abstain` (inconclusive, both kinds), and `trials` per kind.
+    trained), `abstain` (inconclusive, both kinds), `trials` per kind, and `rounds`, the rounds asked in
+    all (n_rounds per suspect in the fixed design).
     """
     rng = np.random.default_rng(seed)
-    counts = {"trials": trials, "false_clear": 0, "false_accuse": 0, "abstain": 0}
+    counts = {"trials": trials, "false_clear": 0, "false_accuse": 0, "abstain": 0, "rounds": 0}
     for trained, wrong, key in (
         (True, "not-trained-on-generator", "false_clear"),
         (False, "trained-on-generator", "false_accuse"),
@@ -102,7 +137,13 @@ def error_rates(test, world: SimulatedAudit, trials: int, seed: int, probabiliti
         for i in range(trials):
             # Every suspect has its own name: a rule may key on it (random guessing seeds its coin with it).
             name = f"{'same' if trained else 'other'}-source-{i}"
-            decision = test.decide(world.evidence(rng, trained, probabilities, name)).decision
+            evidence = world.evidence(rng, trained, probabilities, name)
+            if n_rounds == 1:
+                decision, asked = test.decide(evidence).decision, 1
+            else:
+                verdict, asked = judge_in_rounds(test, evidence, n_rounds, world.batch_size)
+                decision = verdict.decision
+            counts["rounds"] += asked
             counts[key] += decision == wrong
             counts["abstain"] += decision == "inconclusive"
     return counts

@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from trainprove_core import progress
+from trainprove_core import progress, rounds
 from trainprove_core.config import AuditConfig, ImageSetConfig
 from trainprove_core.errors import ConfigError
 from trainprove_core.evidence import abstain, answered
@@ -160,6 +160,10 @@ class Population:
         within = float(np.sum(resid**2) / dof_w) if dof_w > 0 else 0.0
         return max(math.sqrt(between * (1.0 + 1.0 / k) + within), self.sd_floor)
 
+    def z(self, s: float) -> float:
+        """`s` in units of this population's predictive spread, from its mean."""
+        return (s - self.mean) / self.sd
+
     def tail(self, s: float, upper: bool) -> float:
         """P(a new member scores >= s) if `upper`, else P(<= s): the t prediction tail."""
         if self.k < 2:
@@ -219,6 +223,68 @@ def relative_error(
     return math.log(err_r / error_rate(acc_g, n_g))
 
 
+def sd_floors(n_g: int, n_r: int, k: int) -> dict[str, float]:
+    """The smallest spread a statistic can have: the binomial noise of its log error rates (delta method)
+    at an error rate of 0.1, on n_g generator images and n_r images of each of k reference sets."""
+    return {
+        "relative": math.sqrt(0.9 / (0.1 * n_g) + 0.9 / (0.1 * n_r * max(1, k - 1))),
+        "absolute": math.sqrt(0.9 / (0.1 * n_g)),
+    }
+
+
+def hits(answers: Answers, truth: np.ndarray) -> np.ndarray:
+    """Per image: 1 where the answer is right, 0 where it is wrong, -1 where there is none."""
+    labels = np.asarray(answers.labels)
+    return np.where(labels < 0, -1, (labels == truth).astype(np.int8)).astype(np.int8)
+
+
+def hit_rate(h: np.ndarray) -> float:
+    """The accuracy over the answered images of a `hits` array."""
+    answered_ = h >= 0
+    return float(h[answered_].mean()) if answered_.any() else float("nan")
+
+
+@dataclass
+class Member:
+    """One reference model: its population ("innocent" or "guilty"), its exchangeable group (the source
+    it was trained on, or its recipe), and its `hits` on the generator's validation set (key "") and on
+    every reference validation set it is compared on (its own source's set is left out)."""
+
+    population: str
+    group: str
+    hits: dict[str, np.ndarray]
+
+    def statistics(self, index: Mapping[str, np.ndarray]) -> dict[str, float]:
+        """Its relative and absolute error on the images at `index` (per set)."""
+        g = self.hits[""][index[""]]
+        others = [hit_rate(h[index[label]]) for label, h in self.hits.items() if label]
+        n_r = len(next(index[label] for label in self.hits if label)) if others else 1
+        return {st: relative_error(hit_rate(g), len(g), others, n_r, st) for st in STATISTICS}
+
+
+@dataclass
+class Looks:
+    """The calibration of a sequential audit: the rule judges the suspect's whole path, not one look.
+
+    At look r the suspect's statistic is standardized against the reference population measured on the
+    same images (`z_r = (s_r - mean_r) / sd_r`). Its running maximum `max(z_1..z_r)` (accusing; the
+    minimum, clearing) is compared with the same maximum over *all* looks of every reference model: a
+    Student-t prediction tail exactly as in the fixed design, on that population (`innocent_max`,
+    `guilty_min`; spread floored at 1, the standardized unit, so one round reproduces the fixed design).
+    A running maximum only grows, so "accused at some look" is the event "the maximum over all looks is
+    beyond the boundary", whose probability for an innocent model exchangeable with the references is at
+    most alpha: the same guarantee as the fixed design's, under the same kind of assumption (the maximum
+    is normal over sources), whenever the audit stops. Looks are strongly dependent (they share the
+    model's true error rates), so the maximum is barely larger than the last look's value and little of
+    alpha is lost to early stopping, unlike a union-bound split of alpha over the looks."""
+
+    index: list[dict[str, np.ndarray]]  # per look: the images answered, per set ("" the generator's)
+    innocent: list[Population]  # per look: the accusing statistic's innocent population
+    guilty: list[Population]  # per look: the clearing statistic's guilty population
+    innocent_max: Population  # the innocent references' running maximum of z over every look
+    guilty_min: Population  # the guilty references' running minimum of z over every look
+
+
 @dataclass
 class References:
     """What the rule built for one audit: the reference validation sets and both populations."""
@@ -228,6 +294,54 @@ class References:
     innocent: dict[str, Population]  # statistic -> population
     guilty: dict[str, Population]
     models: list[dict[str, Any]] = field(default_factory=list)
+    members: list[Member] = field(default_factory=list)
+    validation: Any = None  # the generator's validation set (the members' hits[""])
+    _looks: dict[tuple, Looks] = field(default_factory=dict, repr=False)
+
+    def looks(self, n_rounds: int, accuse_by: str, clear_by: str) -> Looks:
+        """The calibration of a sequential audit in `n_rounds` rounds (see `Looks`); once per audit."""
+        key = (n_rounds, accuse_by, clear_by)
+        if key not in self._looks:
+            sets = {"": self.validation, **self.sets}
+            index = [
+                {label: rounds.prefix(x, rounds.Look(r, n_rounds)) for label, x in sets.items()}
+                for r in range(1, n_rounds + 1)
+            ]
+            pops = [self.populations(i) for i in index]
+            innocent = [p[0][accuse_by] for p in pops]
+            guilty = [p[1][clear_by] for p in pops]
+            z_max, z_min, groups = [], [], []
+            for m in self.members:
+                stats = [m.statistics(i) for i in index]
+                if m.population == "innocent":
+                    z_max.append(max(pop.z(st[accuse_by]) for pop, st in zip(innocent, stats, strict=True)))
+                    groups.append(m.group)
+                else:
+                    z_min.append(min(pop.z(st[clear_by]) for pop, st in zip(guilty, stats, strict=True)))
+            self._looks[key] = Looks(
+                index,
+                innocent,
+                guilty,
+                Population(np.array(z_max), 1.0, np.array(groups)),
+                Population(np.array(z_min), 1.0),
+            )
+        return self._looks[key]
+
+    def populations(self, index: Mapping[str, np.ndarray]) -> tuple[dict, dict]:
+        """The innocent and guilty populations on the images at `index` (per set; key "" the generator's
+        validation set): at a look of a sequential audit, the images the suspect has answered so far."""
+        n_g = len(index[""])
+        n_r = len(index[self.sources[0]])
+        floors = sd_floors(n_g, n_r, len(self.sources))
+        values = [m.statistics(index) for m in self.members]
+        pops = {}
+        for population in ("innocent", "guilty"):
+            chosen = [(v, m) for v, m in zip(values, self.members, strict=True) if m.population == population]
+            groups = np.array([m.group for _, m in chosen]) if population == "innocent" else None
+            pops[population] = {
+                st: Population(np.array([v[st] for v, _ in chosen]), floors[st], groups) for st in STATISTICS
+            }
+        return pops["innocent"], pops["guilty"]
 
     @property
     def reference_queries(self) -> int:
@@ -244,6 +358,7 @@ class CalibratedTest:
     beta bounds false clearing."""
 
     needs = "labels"
+    sequential = True  # judged after each round of a sequential audit (trainprove_core.rounds)
 
     def __init__(
         self,
@@ -313,25 +428,45 @@ class CalibratedTest:
                 "suspects or controls)",
                 quantity=QUANTITY,
             )
-        progress.add(len(refs.sets))  # this suspect's answers on the reference sets
+        look = evidence.look
+        # this suspect's answers on the reference sets: one answer set each, or one per round asked
+        progress.add(len(refs.sets) * (look.round if look else 1))
         acc_g = accuracy(evidence.suspect, evidence.true_labels)
-        acc_r = {}
+        acc_r, answers_r, index = {}, {}, {}
         for label, image_set in refs.sets.items():
-            answers = ask(image_set)
-            acc_r[label] = accuracy(answers, image_set.labels)
-        n_r = refs.per_set
+            answers_r[label], index[label], _ = run.answers_upto(evidence.suspect_name, image_set, look)
+            acc_r[label] = accuracy(answers_r[label], image_set.labels[index[label]])
+        n_r = len(index[refs.sources[0]])
         n_g = len(evidence.true_labels)
         stats = {st: relative_error(acc_g, n_g, list(acc_r.values()), n_r, st) for st in STATISTICS}
         s, s_clear = stats[self.accuse_by], stats[self.clear_by]
-        innocent, guilty = refs.innocent[self.accuse_by], refs.guilty[self.clear_by]
+        alpha, beta = self.alpha, self.beta
+        if look is None:
+            innocent, guilty = refs.innocent[self.accuse_by], refs.guilty[self.clear_by]
+        else:  # the suspect's path over the looks so far, against the references' whole paths (`Looks`)
+            looks = refs.looks(look.rounds, self.accuse_by, self.clear_by)
+            z_accuse, z_clear = [], []
+            for j in range(look.round):
+                n = {label: len(i) for label, i in looks.index[j].items()}
+                first = {label: np.arange(k) for label, k in n.items()}
+                g = accuracy(rounds.subset(evidence.suspect, first[""]), evidence.true_labels[: n[""]])
+                r_ = [
+                    accuracy(rounds.subset(answers_r[label], first[label]), x.labels[looks.index[j][label]])
+                    for label, x in refs.sets.items()
+                ]
+                at = {st: relative_error(g, n[""], r_, n[refs.sources[0]], st) for st in STATISTICS}
+                z_accuse.append(looks.innocent[j].z(at[self.accuse_by]))
+                z_clear.append(looks.guilty[j].z(at[self.clear_by]))
+            s, s_clear = max(z_accuse), min(z_clear)
+            innocent, guilty = looks.innocent_max, looks.guilty_min
         common = {
             "statistic": s,
-            "alpha": self.alpha,
+            "alpha": alpha,
             "n": innocent.n + guilty.n,
             "quantity": QUANTITIES[self.accuse_by],
             "sample": [float(v) for v in innocent.values],
             "suspect_value": s,
-            "boundary": innocent.quantile(self.alpha, upper=True),
+            "boundary": innocent.quantile(alpha, upper=True),
         }
         generator = run.config.generator.use
         details = {
@@ -343,7 +478,7 @@ class CalibratedTest:
             "innocent": {"n": innocent.n, "sources": innocent.k, "mean": innocent.mean, "sd": innocent.sd},
             "guilty": {"n": guilty.n, "mean": guilty.mean, "sd": guilty.sd},
             "guilty_values": [float(v) for v in guilty.values],
-            "beta": self.beta,
+            "beta": beta,
             "reference_queries": refs.reference_queries,
             "reference_models": refs.models,
         }
@@ -360,38 +495,50 @@ class CalibratedTest:
                 details={**details, "reason": "has not learned the task"},
                 **common,
             )
-        decision, p_innocent, p_guilty = decide(s, innocent, guilty, self.alpha, self.beta, s_clear)
+        decision, p_innocent, p_guilty = decide(s, innocent, guilty, alpha, beta, s_clear)
         details.update(p_innocent=p_innocent, p_guilty=p_guilty, score=s)
         refs_text = ", ".join(refs.sources)
         head = (
             f"{evidence.suspect_name} scores {acc_g:.3f} on {generator}'s images and "
-            f"{mean_r:.3f} on the references' ({refs_text}): {self.accuse_by} error {s:+.2f}"
-            + (f", {self.clear_by} error {s_clear:+.2f}" if self.clear_by != self.accuse_by else "")
+            f"{mean_r:.3f} on the references' ({refs_text}): {self.accuse_by} error "
+            f"{stats[self.accuse_by]:+.2f}"
+            + (
+                f", {self.clear_by} error {stats[self.clear_by]:+.2f}"
+                if self.clear_by != self.accuse_by
+                else ""
+            )
             + f". A model not trained on {generator}'s images scores this high with probability at most "
             f"{p_innocent:.2g} ({innocent.n} innocent reference models on {innocent.k} sources); a model "
             f"trained on them (wholly or in part) scores this low with probability {p_guilty:.2g} "
             f"({guilty.n} guilty reference models)."
         )
         if decision == "trained-on-generator":
-            tail = f" Trained on the generator: p_innocent {p_innocent:.2g} <= alpha {self.alpha}."
+            tail = f" Trained on the generator: p_innocent {p_innocent:.2g} <= alpha {alpha}."
         elif decision == "not-trained-on-generator":
-            tail = f" Not trained on the generator: p_guilty {p_guilty:.2g} <= beta {self.beta}."
-        elif p_innocent <= self.alpha:
+            tail = f" Not trained on the generator: p_guilty {p_guilty:.2g} <= beta {beta}."
+        elif p_innocent <= alpha:
             tail = " Inconclusive: the suspect is unlike both populations of references."
             details["reason"] = "unlike both reference populations"
         else:
             tail = (
-                f" Inconclusive: neither p-value is small (alpha {self.alpha}, beta {self.beta}); "
+                f" Inconclusive: neither p-value is small (alpha {alpha}, beta {beta}); "
                 f"models trained on {generator}'s images and on the references' score alike here."
             )
             details["reason"] = "the reference populations overlap at this suspect's score"
+        if look is not None:
+            details["sequential"] = {"z_accuse": z_accuse, "z_clear": z_clear, "design": "running maximum"}
+            head = (
+                f"At {look.describe()} ({n_g} of {len(run.validation)} of the generator's images asked; "
+                "its running maximum and minimum of the standardized errors compared with every reference "
+                "model's over all looks): " + head
+            )
         return Verdict(
             evidence.suspect_name,
             NAME,
             decision,  # type: ignore[arg-type]
             head + tail,
             p_value=p_innocent,
-            threshold=self.alpha,
+            threshold=alpha,
             effect_size=s - innocent.mean,
             details=details,
             **common,
@@ -450,21 +597,22 @@ class CalibratedTest:
                 ImageSetConfig(config.validation.prompt, per_class, seed),
             )
 
-        n_g, n_r = len(run.validation), per_class * run.task.num_classes
+        n_g = len(run.validation)
+        everything = {"": np.arange(n_g), **{label: np.arange(len(x)) for label, x in sets.items()}}
+        members: list[Member] = []
 
-        def evaluate(name: str, adapter: Any, leave_out: str | None) -> tuple[dict, dict[str, float]]:
+        def evaluate(
+            name: str, adapter: Any, leave_out: str | None, population: str, group: str
+        ) -> tuple[dict, dict[str, float]]:
             """A reference model's statistics, and its accuracy on every set."""
-            acc = {
-                config.generator.use: accuracy(
-                    ws.answers(name, adapter, run.validation)[0], run.validation.labels
-                )
-            }
+            h = {"": hits(ws.answers(name, adapter, run.validation)[0], run.validation.labels)}
             for label, image_set in sets.items():
                 if label != leave_out:
-                    acc[label] = accuracy(ws.answers(name, adapter, image_set)[0], image_set.labels)
-            others = [a for label, a in acc.items() if label != config.generator.use]
-            g = acc[config.generator.use]
-            return {st: relative_error(g, n_g, others, n_r, st) for st in STATISTICS}, acc
+                    h[label] = hits(ws.answers(name, adapter, image_set)[0], image_set.labels)
+            member = Member(population, group, h)
+            members.append(member)
+            acc = {(label or config.generator.use): hit_rate(x) for label, x in h.items()}
+            return member.statistics(everything), acc
 
         recipes = self._recipes(config)
         trainer_settings = dict(config.trainer.settings)
@@ -472,7 +620,7 @@ class CalibratedTest:
         # Progress steps: per recipe, k innocent sets, models and k answer sets each, the guilty set, model
         # and k + 1 answer sets; k more (cached) sets per mixture. The validation sets came before.
         progress.add(len(recipes) * (2 * k + k * k + 3 + k) + mixtures * k)
-        innocent, groups, guilty, models = [], [], [], []
+        models = []
         for r, recipe in enumerate(recipes):
             share = float(recipe.pop("share", 1.0))
             factor = float(recipe.pop("per_class_factor", 1.0))
@@ -489,9 +637,7 @@ class CalibratedTest:
                     ImageSetConfig(config.shadow.prompt, n_per_class, seed),
                 )
                 adapter, model_key = ws.shadow_model(table, images)
-                value, acc = evaluate(f"reference {label} {r}", adapter, leave_out=label)
-                innocent.append(value)
-                groups.append(label)
+                value, acc = evaluate(f"reference {label} {r}", adapter, label, "innocent", label)
                 models.append(
                     {
                         "trained_on": label,
@@ -512,8 +658,7 @@ class CalibratedTest:
             if share < 1.0:
                 own = self._mixture(ws, own, share, sources, config, n_per_class, r)
             adapter, model_key = ws.shadow_model(table, own)
-            value, acc = evaluate(f"reference {config.generator.use} {r}", adapter, leave_out=None)
-            guilty.append(value)
+            value, acc = evaluate(f"reference {config.generator.use} {r}", adapter, None, "guilty", str(r))
             models.append(
                 {
                     "trained_on": config.generator.use,
@@ -525,22 +670,8 @@ class CalibratedTest:
                     "accuracy": acc,
                 }
             )
-        # The smallest spread a statistic can have: the binomial noise of its log error rates (delta
-        # method) at an error rate of 0.1.
-        floors = {
-            "relative": math.sqrt(0.9 / (0.1 * n_g) + 0.9 / (0.1 * n_r * max(1, len(sources) - 1))),
-            "absolute": math.sqrt(0.9 / (0.1 * n_g)),
-        }
-        refs = References(
-            [label for label, _ in sources],
-            sets,
-            {
-                st: Population(np.array([v[st] for v in innocent]), floors[st], np.array(groups))
-                for st in STATISTICS
-            },
-            {st: Population(np.array([v[st] for v in guilty]), floors[st]) for st in STATISTICS},
-            models,
-        )
+        refs = References([label for label, _ in sources], sets, {}, {}, models, members, run.validation)
+        refs.innocent, refs.guilty = refs.populations(everything)
         self._built[key] = refs
         return refs
 

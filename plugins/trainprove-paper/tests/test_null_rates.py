@@ -89,3 +89,17 @@ def test_probability_variants_keep_alpha_in_realistic_audits(test, record_proper
     record_property("false_clearing_rate", counts["false_clear"] / PROBABILITY_TRIALS)
     record_property("false_accusation_rate", counts["false_accuse"] / PROBABILITY_TRIALS)
     assert_rate_at_most(counts["false_clear"], PROBABILITY_TRIALS, test.alpha, f"{test.name} false clearing")
+
+
+def test_sequential_trainprove_keeps_alpha_and_clears_early(record_property):
+    """In rounds (a sequential audit), TrainProVe spends its alpha over the looks: it still clears a suspect
+    trained on the generator at most alpha of the time, and an other-source suspect it clears is cleared
+    before the last round."""
+    test = TrainProVeTest()
+    fixed = error_rates(test, REALISTIC, 300, seed=12)
+    counts = error_rates(test, REALISTIC, 300, seed=12, n_rounds=4)
+    assert_rate_at_most(counts["false_clear"], counts["trials"], test.alpha, "sequential TrainProVe")
+    record_property("sequential_rounds_per_suspect", counts["rounds"] / (2 * counts["trials"]))
+    record_property("sequential_false_accuse", counts["false_accuse"] / counts["trials"])
+    record_property("fixed_false_accuse", fixed["false_accuse"] / fixed["trials"])
+    assert counts["rounds"] < 4 * 2 * counts["trials"]

@@ -99,9 +99,17 @@ def grubbs_verdict(
 
 
 class TrainProVeTest:
-    """The Grubbs test of TrainProVe on label accuracy."""
+    """The Grubbs test of TrainProVe on label accuracy.
+
+    Sequential (`[validation] rounds` > 1): at each look the test spends `look.spend(alpha)` of its alpha
+    (`trainprove_core.rounds`) on the batches answered so far. Its alpha bounds the rate of *clearing* a
+    suspect that trained on the generator, and "trained on the generator" is what it says when it finds
+    no outlier, so only a clearing can end the audit early: before the last look, "no outlier yet" is
+    reported as undecided and the next round is asked.
+    """
 
     needs = "labels"
+    sequential = True
 
     def __init__(
         self,
@@ -128,15 +136,27 @@ class TrainProVeTest:
             if self.use_floor
             else 0.0
         )
-        return grubbs_verdict(
+        look = evidence.look
+        alpha = self.alpha if look is None else look.spend(self.alpha)
+        verdict = grubbs_verdict(
             evidence,
             "trainprove",
             shadow_acc,
             float(suspect_acc.mean()),
             side="low",
-            alpha=self.alpha,
+            alpha=alpha,
             paper_compat=self.paper_compat,
             quantity=ACCURACY,
             unit="batches",
             sd_floor=floor,
         )
+        if look is not None and not look.final and verdict.decision == "trained-on-generator":
+            return abstain(
+                evidence,
+                "trainprove",
+                f"at {look.describe()} its accuracy is not an outlier at alpha {alpha:.2g} (this look's "
+                f"share of {self.alpha}); only a clearing can be decided before the last look",
+                alpha=alpha,
+                quantity=ACCURACY,
+            )
+        return verdict
