@@ -776,15 +776,16 @@ class AuditRun:
 
         return ask
 
-    def open_suspects(self) -> dict[str, SuspectAdapter]:
+    def open_suspects(self, cache: bool = True) -> dict[str, SuspectAdapter]:
         """Build every suspect's adapter and map its label space, or fail naming the table.
 
         Adapters are built cheaply where they can be (the timm adapter reads config.json and takes its
         weights' hash from the store's cache); each one that loads lazily and whose answers on the
         validation set are not all in the store is then loaded, so a checkpoint that cannot serve fails
-        before any work. A suspect whose answers are all cached is never loaded."""
+        before any work. A suspect whose answers are all cached is never loaded. `cache=False` keeps the
+        weights' hashes out of the store (`trainprove check` writes nothing)."""
         with self.workspace.accounts.phase("checking"):
-            with identity_cache.using(self.store.root / identity_cache.KIND):
+            with identity_cache.using(self.store.root / identity_cache.KIND if cache else None):
                 for suspect in self.config.suspects:
                     if suspect.name in self.adapters:
                         continue
@@ -1161,7 +1162,6 @@ def _run_audit(run: AuditRun, out_dir: str | Path, html: bool) -> AuditResult:
                     index = np.arange(len(validation))
                     run.note_asked(suspect.name, validation, len(validation))
                 hashes[f"answers:{suspect.name}"] = key
-                answers = judged.answers
                 entry.update(
                     answers=key,
                     accuracy=float(np.mean(answers.labels == validation.labels[index])),

@@ -148,7 +148,7 @@ def check(ctx: click.Context, audit_file: Path, store_dir: Path | None) -> None:
     plugins = _plugins(ctx)
     config = load_config(audit_file, plugins)
     run = AuditRun(config, plugins, Store(store_dir or default_store_root()), show_progress=False)
-    run.open_suspects()
+    run.open_suspects(cache=False)  # writes nothing, not even the cache of weight hashes
     for close in (getattr(a, "close", None) for a in run.adapters.values()):
         if callable(close):
             close()
