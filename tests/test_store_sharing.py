@@ -68,8 +68,8 @@ def test_three_audits_at_once_on_an_empty_store_finish_agree_and_build_everythin
     log = (store / "store.log").read_text().splitlines()
     built = Counter(line.split()[4] for line in log if line.split()[3] == "built")
     kinds = Counter(entry.split("/")[0] for entry in built)
-    # the shadow and validation sets, the shadow model, the shadow's and the suspect's answers
-    assert kinds == {"image-sets": 2, "models": 1, "answers": 2}, log
+    # the shadow and validation sets, the shadow model, the shadow's and the suspect's answers, the verdicts
+    assert kinds == {"image-sets": 2, "models": 1, "answers": 2, "verdicts": 1}, log
     assert set(built.values()) == {1}, log
     assert any(line.split()[3] == "waited" for line in log), log  # they did meet
     assert not list(store.glob("*/.building-*")) and not list(store.glob("*/*.partial-*"))

@@ -191,8 +191,11 @@ def option_lines(options: Iterable[Option], width: int, indent: int) -> list[str
     default_w = min(16, max(len(option_default(o)) for o in options))
     widths = (key_w, type_w, default_w)
     out = []
+    room = max(16, width - indent - key_w - type_w - 8)  # a long default (a prompt) is cut to fit
     for o in options:
-        out += _columns((o.name, o.type, option_default(o), option_flags(o)), widths, width, indent)
+        default = option_default(o)
+        default = default if len(default) <= room else default[: room - 1] + "…"
+        out += _columns((o.name, o.type, default, option_flags(o)), widths, width, indent)
         if o.help:
             out += [" " * (indent + 4) + line for line in _wrap(o.help, width - indent - 4, 0)]
     return out
