@@ -31,7 +31,7 @@ TRAINING = {
     "epochs": 6,
     "batch_size": 32,
     "lr": 3e-3,
-    "seed": 3,
+    "train_seed": 3,
     "hflip": False,
     "crop_scale": [0.7, 1.0],
 }
@@ -61,7 +61,7 @@ class StyleAudits:
             images = ws.image_set(
                 f"suspect-{name}", generator, ImageSetConfig("an image of a {label}", 40, seed=7 + seed)
             )
-            table = ws.plugin_table("shadow-trainer", "timm", {**TRAINING, "seed": 11 + seed})
+            table = ws.plugin_table("shadow-trainer", "timm", {**TRAINING, "train_seed": 11 + seed})
             self.checkpoints[name], _, _ = ws.trained_model(table, images)
 
     def local_tables(self) -> list[dict[str, Any]]:
