@@ -127,7 +127,8 @@ def audit_set(executor: str, settings: dict, root: Path) -> dict[str, float]:
             gen = ws.generator(ws.plugin_table("generator", source, {}))
             images = ws.image_set(f"suspects {source}", gen, ImageSetConfig("an image of a {label}", 30, s))
             for v in range(2):
-                pairs.append((ws.plugin_table("shadow-trainer", "timm", {**TRAINER, "seed": 10 + v}), images))
+                table = ws.plugin_table("shadow-trainer", "timm", {**TRAINER, "train_seed": 10 + v})
+                pairs.append((table, images))
                 names.append(f"{source}-{v}")
         made = ws.trained_models(pairs)
         pool = {n: str(m[0]) for n, m in zip(names, made, strict=True)}

@@ -68,7 +68,7 @@ def suspects(ws: Workspace) -> dict[str, str]:
     for source in ("digits-gmm", "digits-vae"):
         gen = ws.generator(ws.plugin_table("generator", source, {}))
         images = ws.image_set(f"suspect {source}", gen, ImageSetConfig("an image of a {label}", 12, seed=3))
-        pairs.append((ws.plugin_table("shadow-trainer", "timm", {**TRAINER, "seed": 9}), images))
+        pairs.append((ws.plugin_table("shadow-trainer", "timm", {**TRAINER, "train_seed": 9}), images))
     made = ws.trained_models(pairs)
     return {"gmm-net": str(made[0][0]), "vae-net": str(made[1][0])}
 
