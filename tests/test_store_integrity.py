@@ -225,3 +225,17 @@ def test_gc_removes_unused_entries_but_keeps_paid_answers(tmp_path):
     assert shown.returncode == 0 and "removed 1 unused" in shown.stdout
     assert not store.location("sets", {"old": 1}).exists() and paid.exists()
     assert store.location("sets", {"new": 1}).exists()
+
+
+def test_verify_and_gc_leave_ledgers_and_the_hash_cache_alone(tmp_path):
+    """An http suspect's ledger (what it was sent and paid for) and the cache of weight hashes are not
+    artifacts: verify must not call them damaged, and --repair must not quarantine them."""
+    store = Store(tmp_path / "store")
+    ledger = store.root / "ledgers" / "abc"
+    (ledger / "answers").mkdir(parents=True)
+    (ledger / "usage.log").write_text("sent 5\n")
+    (store.root / "file-digests").mkdir()
+    (store.root / "file-digests" / "x.json").write_text("{}")
+    checked, problems = store.verify(repair=True)
+    assert problems == [] and (ledger / "usage.log").exists()
+    assert store.remove_unused(0, include_paid=True) == [] and (ledger / "usage.log").exists()

@@ -49,7 +49,10 @@ FORMAT = 1  # meta.json's "trainprove_store"; a meta.json without it is an entry
 PART_DIGEST = "__trainprove_sha256__"  # a saved chunk's own digest, stored inside it
 LOG = "store.log"
 LOCKS, CHECKPOINTS, QUARANTINE = "locks", "checkpoints", "quarantine"
-NOT_KINDS = (LOCKS, CHECKPOINTS, QUARANTINE)
+# Folders of the store that hold no artifacts: its own bookkeeping, an http suspect's ledger of what it was
+# sent and paid for (trainprove-suspects), and the cache of weight hashes (`identity_cache`). `verify`,
+# `gc` and the sweep leave them alone.
+NOT_KINDS = (LOCKS, CHECKPOINTS, QUARANTINE, "ledgers", "file-digests")
 ORPHAN_AGE = 24 * 3600  # without locks (no fcntl), a temporary entry this old is taken for an orphan
 WAIT_NOTICE = 2.0  # seconds of waiting for another builder before saying so on stderr
 
