@@ -475,9 +475,19 @@ class Workspace:
 
     def shadow_model(self, table: PluginTable, shadow_set: ImageSet) -> tuple[SuspectAdapter, str]:
         """The shadow model trained on `shadow_set` by the trainer `table` selects, opened for queries."""
-        model_dir, trainer, key = self.trained_model(table, shadow_set)
+        return self.shadow_models([(table, shadow_set)])[0]
+
+    def shadow_models(
+        self, pairs: Sequence[tuple[PluginTable, ImageSet]]
+    ) -> list[tuple[SuspectAdapter, str]]:
+        """`shadow_model` for several (trainer table, image set) pairs, trained at once where the executor
+        runs work in parallel (a decision test's reference models); raises the first training's error."""
+        made = [self._raise(m) for m in self.trained_models(pairs)]
         with identity_cache.using(self.store.root / identity_cache.KIND):
-            return self.open_model(table, model_dir, trainer), key
+            return [
+                (self.open_model(table, d, trainer), key)
+                for (table, _), (d, trainer, key) in zip(pairs, made, strict=True)
+            ]
 
     # ---- answers ----------------------------------------------------------------------------------------
 
@@ -690,6 +700,14 @@ def open_executor(plugins: PluginSet, use: str, settings: Mapping[str, Any] | No
     return registered.spec.factory(validated)
 
 
+def audit_executor(config: AuditConfig, plugins: PluginSet) -> Executor:
+    """The executor an audit file's `[executor]` table names, built from its (validated) keys."""
+    try:
+        return plugins.get("executor", config.executor.use).spec.factory(config.executor.settings)
+    except TrainproveError as exc:
+        raise InputError(f"{config.source}: [executor] {exc}") from None
+
+
 @dataclass
 class Judged:
     """One suspect asked and judged: its `answers` to the validation images at `index` (all of them, or
@@ -734,10 +752,7 @@ class AuditRun:
         # close; otherwise the audit's `[executor]` is built here and closed by `close()`.
         self.owns_executor = executor is None
         if executor is None:
-            try:
-                executor = plugins.get("executor", config.executor.use).spec.factory(config.executor.settings)
-            except TrainproveError as exc:
-                raise InputError(f"{config.source}: [executor] {exc}") from None
+            executor = audit_executor(config, plugins)
         self.workspace = Workspace(config.task, plugins, store, executor, show_progress)
         self.tests: dict[str, DecisionTest] = {}
         for t in config.tests:

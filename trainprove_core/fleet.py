@@ -40,7 +40,7 @@ from .config import (
 )
 from .errors import ConfigError
 from .plugins import PluginSet
-from .records import Option
+from .records import Executor, Option
 from .store import Store
 
 NONE = "none"
@@ -480,31 +480,52 @@ def run_fleet(
     html: bool = True,
     echo: Callable[[str], None] | None = None,
     started: float | None = None,
+    executor: Executor | None = None,
 ) -> FleetResult:
     """Run every audit of `fleet` (each writes its report under `out_dir`), attribute every suspect,
     write attribution.md, attribution.json and index.html; return the result. `echo` gets one line per
-    audit as it ends (the seconds since `started`)."""
-    from .audit import run_audit
+    audit as it ends (the seconds since `started`).
+
+    Audits whose `[executor]` tables are the same share one executor (one Ray cluster, whose workers
+    keep their models built from one audit to the next), closed when the fleet ends, on errors too; an
+    `executor` passed in runs every audit and is left open."""
+    from .audit import audit_executor, run_audit
 
     started = started or time.time()
     echo = echo or (lambda line: None)
     out_dir = Path(out_dir)
     reports: dict[tuple[str, str], dict[str, Any]] = {}
     errors: list[str] = []
+    opened: dict[str, Executor] = {}  # by the audit's [executor] table
     # One plan: this first step, then each audit adds its own as it starts.
-    with progress.plan(1, f"fleet {Path(fleet.source).name}", show_progress):
-        with progress.step("open every suspect", enabled=show_progress):
-            check_suspects(fleet, plugins, store)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for audit in fleet.audits:
-            assert audit.config is not None
-            audit_dir = out_dir / audit.path
-            audit_dir.mkdir(parents=True, exist_ok=True)
-            (audit_dir / "audit.toml").write_text(toml_dumps(audit.config.public_document()), "utf-8")
-            result = run_audit(audit.config, plugins, audit_dir, store, show_progress, html=html)
-            reports[(audit.task, audit.generator)] = result.report
-            errors += [f"{audit.path}: {e}" for e in result.errors]
-            echo(_audit_line(audit, result.report, time.time() - started))
+    try:
+        with progress.plan(1, f"fleet {Path(fleet.source).name}", show_progress):
+            with progress.step("open every suspect", enabled=show_progress):
+                check_suspects(fleet, plugins, store)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for audit in fleet.audits:
+                assert audit.config is not None
+                audit_dir = out_dir / audit.path
+                audit_dir.mkdir(parents=True, exist_ok=True)
+                (audit_dir / "audit.toml").write_text(toml_dumps(audit.config.public_document()), "utf-8")
+                runs_on = executor
+                if runs_on is None:
+                    table = audit.config.executor
+                    key = json.dumps([table.use, table.settings], sort_keys=True, default=str)
+                    if key not in opened:
+                        opened[key] = audit_executor(audit.config, plugins)
+                    runs_on = opened[key]
+                result = run_audit(
+                    audit.config, plugins, audit_dir, store, show_progress, html=html, executor=runs_on
+                )
+                reports[(audit.task, audit.generator)] = result.report
+                errors += [f"{audit.path}: {e}" for e in result.errors]
+                echo(_audit_line(audit, result.report, time.time() - started))
+    finally:
+        for ex in opened.values():
+            close = getattr(ex, "close", None)
+            if callable(close):
+                close()
     attribution = attribute(fleet, reports)
     write_attribution(attribution, out_dir)
     return FleetResult(fleet, out_dir, reports, attribution, errors)

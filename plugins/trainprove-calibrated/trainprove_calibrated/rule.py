@@ -599,20 +599,6 @@ class CalibratedTest:
 
         n_g = len(run.validation)
         everything = {"": np.arange(n_g), **{label: np.arange(len(x)) for label, x in sets.items()}}
-        members: list[Member] = []
-
-        def evaluate(
-            name: str, adapter: Any, leave_out: str | None, population: str, group: str
-        ) -> tuple[dict, dict[str, float]]:
-            """A reference model's statistics, and its accuracy on every set."""
-            h = {"": hits(ws.answers(name, adapter, run.validation)[0], run.validation.labels)}
-            for label, image_set in sets.items():
-                if label != leave_out:
-                    h[label] = hits(ws.answers(name, adapter, image_set)[0], image_set.labels)
-            member = Member(population, group, h)
-            members.append(member)
-            acc = {(label or config.generator.use): hit_rate(x) for label, x in h.items()}
-            return member.statistics(everything), acc
 
         recipes = self._recipes(config)
         trainer_settings = dict(config.trainer.settings)
@@ -620,7 +606,9 @@ class CalibratedTest:
         # Progress steps: per recipe, k innocent sets, models and k answer sets each, the guilty set, model
         # and k + 1 answer sets; k more (cached) sets per mixture. The validation sets came before.
         progress.add(len(recipes) * (2 * k + k * k + 3 + k) + mixtures * k)
-        models = []
+        # First every training set, then every model in one call (trained at once on a parallel executor),
+        # then every model's answers in one call (asked at once).
+        planned: list[tuple[str, str | None, str, dict[str, Any], Any, Any]] = []
         for r, recipe in enumerate(recipes):
             share = float(recipe.pop("share", 1.0))
             factor = float(recipe.pop("per_class_factor", 1.0))
@@ -636,18 +624,8 @@ class CalibratedTest:
                     generator,
                     ImageSetConfig(config.shadow.prompt, n_per_class, seed),
                 )
-                adapter, model_key = ws.shadow_model(table, images)
-                value, acc = evaluate(f"reference {label} {r}", adapter, label, "innocent", label)
-                models.append(
-                    {
-                        "trained_on": label,
-                        "recipe": r,
-                        "model": model_key,
-                        "population": "innocent",
-                        "statistic": value,
-                        "accuracy": acc,
-                    }
-                )
+                record = {"trained_on": label, "recipe": r, "model": None, "population": "innocent"}
+                planned.append((f"reference {label} {r}", label, label, record, table, images))
             # Guilty: the defender's images, wholly or as `share` of a mixture with the references'.
             seed = derive_seed(config.shadow.seed, NAME, "train", dict(defender.identity), r)
             own = ws.image_set(
@@ -657,17 +635,37 @@ class CalibratedTest:
             )
             if share < 1.0:
                 own = self._mixture(ws, own, share, sources, config, n_per_class, r)
-            adapter, model_key = ws.shadow_model(table, own)
-            value, acc = evaluate(f"reference {config.generator.use} {r}", adapter, None, "guilty", str(r))
+            record = {
+                "trained_on": config.generator.use,
+                "share": share,
+                "recipe": r,
+                "model": None,
+                "population": "guilty",
+            }
+            planned.append((f"reference {config.generator.use} {r}", None, str(r), record, table, own))
+        opened = ws.shadow_models([(table, images) for *_, table, images in planned])
+        asks = []  # (model, set label): every model on the generator's set and every set but its own
+        for (name, leave_out, *_), (adapter, _) in zip(planned, opened, strict=True):
+            asks += [(name, adapter, run.validation, "")]
+            asks += [(name, adapter, x, label) for label, x in sets.items() if label != leave_out]
+        answered = ws.answers_many([(name, adapter, x) for name, adapter, x, _ in asks])
+        hit_sets: dict[str, dict[str, np.ndarray]] = {}
+        for (name, _, image_set, label), result in zip(asks, answered, strict=True):
+            if isinstance(result, BaseException):
+                raise result
+            hit_sets.setdefault(name, {})[label] = hits(result[0], image_set.labels)
+        members: list[Member] = []
+        models = []
+        for (name, _, group, record, *_), (_, model_key) in zip(planned, opened, strict=True):
+            h = hit_sets[name]
+            member = Member(record["population"], group, h)
+            members.append(member)
             models.append(
                 {
-                    "trained_on": config.generator.use,
-                    "share": share,
-                    "recipe": r,
+                    **record,
                     "model": model_key,
-                    "population": "guilty",
-                    "statistic": value,
-                    "accuracy": acc,
+                    "statistic": member.statistics(everything),
+                    "accuracy": {(label or config.generator.use): hit_rate(x) for label, x in h.items()},
                 }
             )
         refs = References([label for label, _ in sources], sets, {}, {}, models, members, run.validation)

@@ -71,23 +71,33 @@ def run_demo(
     out_dir.mkdir(parents=True, exist_ok=True)
     store = Store(store_dir)
     task = Task(CLASSES, IMAGE_SIZE)
-    ws = Workspace.open(task, plugins, store, show_progress, executor=executor or "local")
-    click.echo(
-        f"trainprove demo{' --hard' if hard else ''}: {len(SOURCES)} sources, {len(DEFENDERS)} defenders "
-        f"(cache: {store.root})"
-    )
-    # The pool's steps (a set per source, a model per suspect); the fleet and each audit add their own.
-    with progress.plan(len(SOURCES) * (1 + len(SUSPECT_VARIANTS)), "demo", show_progress):
-        pool = build_pool(ws, hard)
-        write_pool_manifest(pool, out_dir)
+    # One executor (one Ray cluster) trains the pool and runs every audit; closed when the fleet ends.
+    with Workspace.open(task, plugins, store, show_progress, executor=executor or "local") as ws:
         click.echo(
-            f"  suspect pool ready: {len(pool)} timm classifiers ({time.time() - started:.0f} s); "
-            f"their checkpoints: {out_dir / 'suspects.md'}"
+            f"trainprove demo{' --hard' if hard else ''}: {len(SOURCES)} sources, {len(DEFENDERS)} defenders "
+            f"(cache: {store.root})"
         )
-        document = fleet_document(pool, hard, executor=executor)
-        (out_dir / "fleet.toml").write_text(toml_dumps(document), encoding="utf-8")
-        fleet = fleet_from_dict(document, plugins, source=str(out_dir / "fleet.toml"), base_dir=out_dir)
-        result = run_fleet(fleet, plugins, out_dir, store, show_progress, echo=click.echo, started=started)
+        # The pool's steps (a set per source, a model per suspect); the fleet and each audit add their own.
+        with progress.plan(len(SOURCES) * (1 + len(SUSPECT_VARIANTS)), "demo", show_progress):
+            pool = build_pool(ws, hard)
+            write_pool_manifest(pool, out_dir)
+            click.echo(
+                f"  suspect pool ready: {len(pool)} timm classifiers ({time.time() - started:.0f} s); "
+                f"their checkpoints: {out_dir / 'suspects.md'}"
+            )
+            document = fleet_document(pool, hard, executor=executor)
+            (out_dir / "fleet.toml").write_text(toml_dumps(document), encoding="utf-8")
+            fleet = fleet_from_dict(document, plugins, source=str(out_dir / "fleet.toml"), base_dir=out_dir)
+            result = run_fleet(
+                fleet,
+                plugins,
+                out_dir,
+                store,
+                show_progress,
+                echo=click.echo,
+                started=started,
+                executor=ws.executor,
+            )
     by_test = result.attribution["by_test"]
     summary = {
         "hard": hard,

@@ -80,6 +80,16 @@ TRAINER_OPTIONS = (
     ),
     DEVICE,
     Option(
+        "threads",
+        "int",
+        1,
+        min=1,
+        max=1024,
+        help="CPU threads of training. On the CPU the weights depend on it (a sum split over more threads "
+        "rounds differently), so it is part of the model's identity: one value gives the same weights, bit "
+        "for bit, on every executor and machine. Give Ray's cpus_per_training as many",
+    ),
+    Option(
         "checkpoint_every",
         "int",
         5,

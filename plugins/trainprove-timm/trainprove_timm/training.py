@@ -26,7 +26,7 @@ from trainprove_core.progress import current
 from trainprove_core.task import Task
 
 from . import __version__
-from .model import TimmSuspect, build_model, pick_device
+from .model import TimmSuspect, build_model, pick_device, torch_threads
 
 if TYPE_CHECKING:
     import torch
@@ -81,6 +81,7 @@ class TimmShadowTrainer:
         seed: int = 0,
         device: str = "auto",
         checkpoint_every: int = 5,
+        threads: int = 1,
     ) -> None:
         if len(crop_scale) != 2 or not 0 < crop_scale[0] <= crop_scale[1] <= 1:
             raise InputError(f"crop_scale must be two numbers 0 < lo <= hi <= 1, got {list(crop_scale)}")
@@ -93,6 +94,7 @@ class TimmShadowTrainer:
         self.hflip = hflip
         self.seed = seed
         self.device = device
+        self.threads = threads
         self.checkpoint_every = checkpoint_every  # not in `identity`: it does not change the weights
 
     @property
@@ -111,6 +113,7 @@ class TimmShadowTrainer:
             "crop_scale": list(self.crop_scale),
             "hflip": self.hflip,
             "seed": self.seed,
+            "threads": self.threads,
         }
 
     def train(
@@ -122,12 +125,28 @@ class TimmShadowTrainer:
         checkpoint_dir: Path | None = None,
     ) -> None:
         """Train on `images` and write the model to `out_dir`; with `checkpoint_dir`, resume from the
-        checkpoint there (if it is of this training) and save one every `checkpoint_every` epochs."""
+        checkpoint there (if it is of this training) and save one every `checkpoint_every` epochs. On the
+        CPU it runs on `threads` threads, whatever the process had set."""
         import torch
-        import torch.nn.functional as F
 
         arch = default_arch(task.image_size) if self.arch == "auto" else self.arch
         device = pick_device(self.device)
+        with torch_threads(self.threads if device.type == "cpu" else torch.get_num_threads()):
+            self._train(arch, device, images, labels, task, out_dir, checkpoint_dir)
+
+    def _train(
+        self,
+        arch: str,
+        device: torch.device,
+        images: np.ndarray,
+        labels: np.ndarray,
+        task: Task,
+        out_dir: Path,
+        checkpoint_dir: Path | None,
+    ) -> None:
+        import torch
+        import torch.nn.functional as F
+
         torch.manual_seed(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
         model = build_model(arch, task.num_classes, task.image_size).to(device)
