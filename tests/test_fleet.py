@@ -352,3 +352,33 @@ def test_a_fleet_of_two_embedded_digit_generators_attributes_real_digits_to_none
         "digits-vae",
         "index.html",
     ]
+
+
+def test_audits_with_the_same_executor_table_share_one_executor_closed_when_the_fleet_ends(setting, plugins):
+    from trainprove_core.executors import LocalExecutor
+    from trainprove_core.hookspecs import hookimpl
+    from trainprove_core.records import ExecutorSpec
+
+    built, closed = [], []
+
+    class Counted(LocalExecutor):
+        def __init__(self):
+            built.append(self)
+
+        def close(self):
+            closed.append(self)
+
+    class Plugin:
+        @hookimpl
+        def trainprove_executors(self):
+            return [ExecutorSpec("counted", lambda s: Counted(), "counts how often it is built")]
+
+    plugins.register(Plugin(), "counted-executor")
+    doc = {**tomllib.loads(setting["file"].read_text()), "executor": {"use": "counted"}}
+    fleet = fleet_from_dict(doc, plugins, source="fleet.toml")
+    result = run_fleet(fleet, plugins, setting["root"] / "counted", setting["store"], False)
+    assert len(fleet.audits) == 4 and len(result.reports) == 4
+    assert len(built) == 1 and closed == built  # one for all four audits, closed once at the end
+    shared = Counted()  # an executor passed in runs every audit and stays open
+    run_fleet(fleet, plugins, setting["root"] / "passed", setting["store"], False, executor=shared)
+    assert len(built) == 2 and closed == built[:1]

@@ -456,6 +456,7 @@ def check_suspects(fleet: Fleet, plugins: PluginSet, store: Store) -> None:
     """Open every suspect once (checkpoint read, label space mapped) before any work, so a bad one stops
     the fleet before its first audit, not halfway through."""
     from .audit import AuditRun
+    from .executors import LocalExecutor
 
     opened: set[tuple[str, str]] = set()
     for audit in fleet.audits:
@@ -463,7 +464,9 @@ def check_suspects(fleet: Fleet, plugins: PluginSet, store: Store) -> None:
         fresh = [s for s in audit.config.suspects if (audit.task, s.name) not in opened]
         if not fresh:
             continue
-        run = AuditRun(dataclasses.replace(audit.config, suspects=fresh), plugins, store, show_progress=False)
+        # Opening suspects runs no work: the local executor, not the audit's (no cluster started here).
+        config = dataclasses.replace(audit.config, suspects=fresh)
+        run = AuditRun(config, plugins, store, show_progress=False, executor=LocalExecutor())
         for adapter in run.open_suspects().values():
             close = getattr(adapter, "close", None)
             if callable(close):

@@ -205,18 +205,26 @@ class MetaClassifierTest:
                     key="test",
                 )
             generators.append((label, generator))
-        answer_sheets, trained = [], []
+        shadow_sets, names, trained = [], [], []
         for index, (label, generator) in enumerate(generators):
             for i in range(self.shadows_per_source):
                 # Seeds depend on the source itself and the audit's shadow seed, not on which generator is
                 # the defender, so audits of the same task with other defenders reuse these models.
                 seed = derive_seed(config.shadow.seed, NAME, dict(generator.identity), i)
                 cfg = ImageSetConfig(config.shadow.prompt, config.shadow.per_class, seed)
-                shadow_set = ws.image_set(f"{NAME} {label} {i}", generator, cfg)
-                adapter, _ = ws.shadow_model(config.trainer, shadow_set)
-                answers, _ = ws.answers(f"{NAME} shadow {label} {i}", adapter, validation)
-                answer_sheets.append(answers)
+                shadow_sets.append(ws.image_set(f"{NAME} {label} {i}", generator, cfg))
+                names.append(f"{NAME} shadow {label} {i}")
                 trained.append(index == 0)
+        # Every shadow in one call (trained at once on a parallel executor), then all asked at once.
+        opened = ws.shadow_models([(config.trainer, shadow_set) for shadow_set in shadow_sets])
+        answered = ws.answers_many(
+            [(name, adapter, validation) for name, (adapter, _) in zip(names, opened, strict=True)]
+        )
+        answer_sheets = []
+        for result in answered:
+            if isinstance(result, BaseException):
+                raise result
+            answer_sheets.append(result[0])
         with_probabilities = with_probabilities and all(a.probabilities is not None for a in answer_sheets)
         x = np.stack(
             [
