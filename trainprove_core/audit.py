@@ -386,12 +386,12 @@ class Workspace:
 
     # ---- shadow models ----------------------------------------------------------------------------------
 
-    @phase("training")
     def trained_model(self, table: PluginTable, image_set: ImageSet) -> tuple[Path, Any, str]:
         """The directory of a model trained on `image_set` by the trainer `table` selects (trained now
         unless the store has it), the trainer, and the model's key."""
         return self._raise(self.trained_models([(table, image_set)])[0])
 
+    @phase("training")
     def trained_models(
         self, pairs: Sequence[tuple[PluginTable, ImageSet]]
     ) -> list[tuple[Path, Any, str] | TrainproveError]:
