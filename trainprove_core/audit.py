@@ -517,7 +517,12 @@ class Workspace:
 
     def answers(self, name: str, adapter: SuspectAdapter, image_set: ImageSet) -> tuple[Answers, str]:
         """`adapter`'s answers on `image_set`, in the task's label space; cached per chunk, budget-checked."""
-        return self._raise(self.answers_many([(name, adapter, image_set)])[0])
+        return self.answers_all([(name, adapter, image_set)])[0]
+
+    def answers_all(self, asks: Sequence[tuple[str, SuspectAdapter, ImageSet]]) -> list[tuple[Answers, str]]:
+        """`answers` for several (name, adapter, image set), queried at once where the executor runs work
+        in parallel (a decision test's reference models); raises the first model's error."""
+        return [self._raise(result) for result in self.answers_many(asks)]
 
     @phase("queries")
     def answers_many(

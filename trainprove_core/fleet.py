@@ -41,7 +41,7 @@ from .config import (
 from .errors import ConfigError
 from .plugins import PluginSet
 from .records import Executor, Option
-from .store import Store
+from .store import Store, canonical_json
 
 NONE = "none"
 """A suspect's `truth` when it was trained on none of the candidates."""
@@ -514,7 +514,7 @@ def run_fleet(
                 runs_on = executor
                 if runs_on is None:
                     table = audit.config.executor
-                    key = json.dumps([table.use, table.settings], sort_keys=True, default=str)
+                    key = canonical_json([table.use, table.settings])
                     if key not in opened:
                         opened[key] = audit_executor(audit.config, plugins)
                     runs_on = opened[key]
@@ -525,10 +525,8 @@ def run_fleet(
                 errors += [f"{audit.path}: {e}" for e in result.errors]
                 echo(_audit_line(audit, result.report, time.time() - started))
     finally:
-        for ex in opened.values():
-            close = getattr(ex, "close", None)
-            if callable(close):
-                close()
+        for opened_executor in opened.values():
+            opened_executor.close()  # part of the Executor protocol
     attribution = attribute(fleet, reports)
     write_attribution(attribution, out_dir)
     return FleetResult(fleet, out_dir, reports, attribution, errors)

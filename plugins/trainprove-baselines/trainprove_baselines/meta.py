@@ -217,14 +217,10 @@ class MetaClassifierTest:
                 trained.append(index == 0)
         # Every shadow in one call (trained at once on a parallel executor), then all asked at once.
         opened = ws.shadow_models([(config.trainer, shadow_set) for shadow_set in shadow_sets])
-        answered = ws.answers_many(
+        answered = ws.answers_all(
             [(name, adapter, validation) for name, (adapter, _) in zip(names, opened, strict=True)]
         )
-        answer_sheets = []
-        for result in answered:
-            if isinstance(result, BaseException):
-                raise result
-            answer_sheets.append(result[0])
+        answer_sheets = [answers for answers, _ in answered]
         with_probabilities = with_probabilities and all(a.probabilities is not None for a in answer_sheets)
         x = np.stack(
             [

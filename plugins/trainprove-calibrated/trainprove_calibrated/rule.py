@@ -648,12 +648,10 @@ class CalibratedTest:
         for (name, leave_out, *_), (adapter, _) in zip(planned, opened, strict=True):
             asks += [(name, adapter, run.validation, "")]
             asks += [(name, adapter, x, label) for label, x in sets.items() if label != leave_out]
-        answered = ws.answers_many([(name, adapter, x) for name, adapter, x, _ in asks])
+        answered = ws.answers_all([(name, adapter, x) for name, adapter, x, _ in asks])
         hit_sets: dict[str, dict[str, np.ndarray]] = {}
-        for (name, _, image_set, label), result in zip(asks, answered, strict=True):
-            if isinstance(result, BaseException):
-                raise result
-            hit_sets.setdefault(name, {})[label] = hits(result[0], image_set.labels)
+        for (name, _, image_set, label), (answers, _) in zip(asks, answered, strict=True):
+            hit_sets.setdefault(name, {})[label] = hits(answers, image_set.labels)
         members: list[Member] = []
         models = []
         for (name, _, group, record, *_), (_, model_key) in zip(planned, opened, strict=True):
