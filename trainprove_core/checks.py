@@ -88,3 +88,32 @@ def torch_device(value: str, settings: Mapping[str, Any]) -> None:
     available = getattr(backend, "is_available", None)
     if not callable(available) or not available():
         raise ValueError(f"{value!r}: torch has no {kind} device on this machine (use auto or cpu)")
+
+
+def number(
+    kind: type = float,
+    min: float | None = None,  # noqa: A002 - click's own names
+    max: float | None = None,  # noqa: A002
+    min_open: bool = False,
+    max_open: bool = False,
+):
+    """The click parameter type of every numeric CLI option: an int or a finite float within bounds.
+    `nan`, `inf` and `-inf` are refused by name (`nan` passes every comparison a range check makes, so a
+    plain `FloatRange(min=0)` lets it through: `store gc --unused-days nan` once removed every entry)."""
+    import click
+
+    if kind is int:
+        return click.IntRange(min, max, min_open=min_open, max_open=max_open)
+
+    class FiniteFloat(click.FloatRange):
+        name = "number"
+
+        def convert(self, value, param, ctx):  # type: ignore[override]
+            import math
+
+            converted = click.FLOAT.convert(value, param, ctx)
+            if not math.isfinite(converted):
+                self.fail(f"{value!r} is not a finite number", param, ctx)
+            return super().convert(converted, param, ctx)
+
+    return FiniteFloat(min, max, min_open=min_open, max_open=max_open)

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from . import __version__, secrets
+from .checks import number
 from .errors import TrainproveError
 from .plugins import PluginSet, load_plugins
 
@@ -281,7 +282,7 @@ def generate(
     metavar="A,B,C",
     help="Class names, comma-separated [default: the generator's own, for one conditioned on classes].",
 )
-@click.option("--per-class", type=int, required=True, help="Images per class.")
+@click.option("--per-class", type=number(int, min=1), required=True, help="Images per class.")
 @click.option(
     "--out",
     "out_dir",
@@ -297,12 +298,12 @@ def generate(
 )
 @click.option(
     "--seed",
-    type=int,
+    type=number(int, min=0, max=2**32 - 1),
     default=0,
     show_default=True,
     help="Seed of the set (an audit's [validation] seed makes that set's images).",
 )
-@click.option("--image-size", type=int, default=None, help="Side of the images [default: the generator's].")
+@click.option("--image-size", type=number(int, min=4), default=None, help="Side of the images [default: the generator's].")
 @click.option(
     "--set",
     "settings",

@@ -226,7 +226,7 @@ def sample(
 
     # Everything is checked before the generator is built; without --image-size at a stand-in size, which
     # the generator's native size then replaces.
-    task = task_of(image_size or 4)
+    task = task_of(4 if image_size is None else image_size)
     built = plugins.generator(generator).spec.factory(table.settings)
     if image_size is None:
         task = task_of(int(built.native_size))

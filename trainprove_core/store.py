@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import socket
@@ -54,6 +55,9 @@ LOCKS, CHECKPOINTS, QUARANTINE = "locks", "checkpoints", "quarantine"
 # `gc` and the sweep leave them alone.
 NOT_KINDS = (LOCKS, CHECKPOINTS, QUARANTINE, "ledgers", "file-digests")
 ORPHAN_AGE = 24 * 3600  # without locks (no fcntl), a temporary entry this old is taken for an orphan
+RECENT = 3600.0
+"""Seconds: `remove_unused` keeps an entry read this recently whatever `days` says, unless told (an audit
+running now may be reading it)."""
 WAIT_NOTICE = 2.0  # seconds of waiting for another builder before saying so on stderr
 
 
@@ -629,16 +633,32 @@ class Store:
             pass
         return removed
 
-    def remove_unused(self, days: float, include_paid: bool = False, dry_run: bool = False) -> list[Path]:
+    def remove_unused(
+        self,
+        days: float,
+        include_paid: bool = False,
+        dry_run: bool = False,
+        keep_recent: float = RECENT,
+        kept: list[Path] | None = None,
+    ) -> list[Path]:
         """Remove finished entries not read for `days` days (the time of their last use is their
-        meta.json's mtime, which every read touches); paid answers are kept unless `include_paid`. One
+        meta.json's mtime, which every read touches); paid answers are kept unless `include_paid`, and
+        entries read within the last `keep_recent` seconds whatever `days` says (listed in `kept`). One
         being built or read under its claim is left alone."""
+        if not math.isfinite(days) or days < 0:
+            raise ValueError(f"days must be a finite number of days, 0 or more, got {days!r}")
         removed = []
-        cutoff = time.time() - days * 86400
+        now = time.time()
+        cutoff = now - days * 86400
         for kind, path in list(self.entries()):
             if ".partial-" in path.name or not (path / META).exists():
                 continue
-            if (path / META).stat().st_mtime >= cutoff:
+            used = (path / META).stat().st_mtime
+            if used >= cutoff:
+                continue
+            if used >= now - keep_recent:
+                if kept is not None:
+                    kept.append(path)
                 continue
             if self._readable_meta(path).get("paid") and not include_paid:
                 continue

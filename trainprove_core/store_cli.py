@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from .checks import number
 from .cli import cli, store_option
 from .errors import InputError
 
@@ -123,12 +124,19 @@ def _consequence(problem, repair: bool) -> str:
 @store_option
 @click.option(
     "--unused-days",
-    type=click.FloatRange(min=0),
+    type=number(float, min=0),
     default=None,
     metavar="DAYS",
-    help="Also remove finished entries not read for DAYS days (paid answers are kept, see --include-paid).",
+    help="Also remove finished entries not read for DAYS days (paid answers are kept, see --include-paid; "
+    "entries read within the last hour are kept, see --include-recent).",
 )
 @click.option("--include-paid", is_flag=True, help="With --unused-days, remove unused paid answers too.")
+@click.option(
+    "--include-recent",
+    is_flag=True,
+    help="With --unused-days, remove entries read within the last hour too (an audit running now may "
+    "be reading them).",
+)
 @click.option("--empty-quarantine", is_flag=True, help="Also delete everything in quarantine/.")
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for machines.")
@@ -136,6 +144,7 @@ def gc(
     store_dir: Path | None,
     unused_days: float | None,
     include_paid: bool,
+    include_recent: bool,
     empty_quarantine: bool,
     dry_run: bool,
     as_json: bool,
@@ -149,7 +158,17 @@ def gc(
     the_store = _open(store_dir)
     removed = {"orphans": the_store.sweep(dry_run=dry_run)}
     if unused_days is not None:
-        removed["unused"] = the_store.remove_unused(unused_days, include_paid, dry_run)
+        from .store import RECENT
+
+        kept_recent: list[Path] = []
+        removed["unused"] = the_store.remove_unused(
+            unused_days, include_paid, dry_run, keep_recent=0 if include_recent else RECENT, kept=kept_recent
+        )
+        if kept_recent and not as_json:
+            click.echo(
+                f"kept {len(kept_recent)} entries read within the last hour (--include-recent removes "
+                "them too)"
+            )
     if empty_quarantine:
         removed["quarantine"] = the_store.empty_quarantine(dry_run)
     listed = {what: [_relative(the_store, p) for p in paths] for what, paths in removed.items()}
