@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,7 +50,9 @@ def test_gc_keeps_entries_read_within_the_last_hour_unless_told(tmp_path, plugin
     assert kept.exit_code == 0, kept.output
     assert "removed 2 unused" in kept.output and "kept 1 entries read within the last hour" in kept.output
     assert recent.exists() and not old.exists() and not ancient.exists()
-    told = invoke(plugins, "store", "gc", "--store", str(store.root), "--unused-days", "0", "--include-recent")
+    told = invoke(
+        plugins, "store", "gc", "--store", str(store.root), "--unused-days", "0", "--include-recent"
+    )
     assert told.exit_code == 0 and "removed 1 unused" in told.output and not recent.exists()
     with pytest.raises(ValueError, match="finite"):
         store.remove_unused(float("nan"))
@@ -79,3 +82,153 @@ def test_every_numeric_option_refuses_what_is_not_a_number_in_range(tmp_path, pl
         assert result.exit_code == 2, (args, result.output)
         assert "Invalid value for" in result.output and argv[-2] in result.output, (args, result.output)
         assert not (tmp_path / "store" / "sample").exists()
+
+
+# ---- a store shared between users ----------------------------------------------------------------------
+
+AUDIT = """
+import json, sys
+from trainprove_core.audit import run_audit
+from trainprove_core.config import config_from_dict
+from trainprove_core.errors import TrainproveError
+from trainprove_core.glyphs import GlyphPlugin
+from trainprove_core.plugins import load_plugins
+from trainprove_core.store import Store
+
+plugins = load_plugins()
+plugins.register(GlyphPlugin(), "glyphs", "tests")
+doc, out, store = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+try:
+    result = run_audit(config_from_dict(doc, plugins), plugins, out, Store(store), False, html=False)
+except TrainproveError as exc:  # as the CLI says it
+    sys.exit(f"error: {exc}")
+print(json.dumps([[v["suspect"], v["test"], v["decision"]] for v in result.report["verdicts"]]))
+"""
+
+
+def as_nobody(*argv: str, env: dict | None = None):
+    """Run `argv` as user nobody (group nogroup), as another user of a shared machine would."""
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("running as another user needs root and setpriv (util-linux)")
+    home = {"HOME": "/tmp", "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *argv]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env={**home, **(env or {})})
+
+
+@pytest.fixture
+def shared_dir():
+    """A folder every user may enter (pytest's tmp_path is root's own, 0700)."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="trainprove-shared-", dir="/tmp"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def a_suspect(plugins, folder: Path) -> list[dict]:
+    """A pixel-logistic suspect trained on another source, readable by every user."""
+    import subprocess
+
+    from trainprove_core.audit import Workspace
+    from trainprove_core.config import ImageSetConfig
+    from trainprove_core.task import Task
+
+    pool = Workspace.open(Task(("disc", "ring", "hbar"), 16), plugins, Store(folder), show_progress=False)
+    other = pool.generator(pool.plugin_table("generator", "shapes", {"style": 1.0}))
+    images = pool.image_set("suspect", other, ImageSetConfig("an image of a {label}", 10, seed=7))
+    model_dir, _, _ = pool.trained_model(pool.plugin_table("shadow-trainer", "pixel-logistic", {}), images)
+    subprocess.run(["chmod", "-R", "a+rX", str(folder)], check=True)
+    return [{"name": "other", "use": "pixel-logistic", "model_dir": str(model_dir)}]
+
+
+def small_audit(suspect: list[dict], seed: int = 0) -> dict:
+    return {
+        "task": {"classes": ["disc", "ring", "hbar"], "image_size": 16},
+        "generator": {"use": "shapes"},
+        "shadow": {"prompt": "a {label}", "per_class": 10, "trainer": "pixel-logistic"},
+        "validation": {"prompt": "a photo of a {label}", "per_class": 10, "batch_size": 10, "seed": seed},
+        "suspect": suspect,
+    }
+
+
+def run_audit_as(user_is_nobody: bool, doc: dict, out: Path, store: Path, env: dict | None = None):
+    import json
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-c", AUDIT, json.dumps(doc), str(out), str(store)]
+    if user_is_nobody:
+        return as_nobody(*argv, env=env)
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})}
+    )
+
+
+def test_another_user_reads_entries_made_under_the_umask_and_never_calls_them_damaged(shared_dir):
+    """Temporary files are 0600 and folders 0700 when made: the mode the umask allows is given before
+    the rename, so another user's `store verify` finds every entry intact."""
+    import sys
+
+    store = Store(shared_dir / "store", notify=lambda m: None)
+    entries = make_entries(store)
+    for entry in entries:
+        assert entry.stat().st_mode & 0o777 == 0o755
+        assert {p.stat().st_mode & 0o777 for p in entry.iterdir()} == {0o644}
+    trainprove = str(Path(sys.executable).parent / "trainprove")
+    seen = as_nobody(trainprove, "store", "verify", "--store", str(store.root))
+    assert seen.returncode == 0 and "3 entries checked" in seen.stdout and "0 damaged" in seen.stdout, seen
+    assert "Traceback" not in seen.stderr
+
+
+def test_a_group_shared_store_is_used_by_another_user_and_a_permission_error_is_never_damage(
+    shared_dir, plugins
+):
+    import grp
+    import json
+    import sys
+
+    suspect = a_suspect(plugins, shared_dir / "pool")
+    nogroup = grp.getgrnam("nogroup").gr_gid
+    root = shared_dir / "store"
+    root.mkdir()
+    os.chown(root, 0, nogroup)
+    root.chmod(0o2775)
+    group = {"TRAINPROVE_STORE_MODE": "664"}
+    first = run_audit_as(False, small_audit(suspect), shared_dir / "out-root", root, group)
+    assert first.returncode == 0, first.stderr[-3000:]
+    made = [p for p in root.rglob("*") if "locks" not in p.parts]
+    assert all(p.stat().st_gid == nogroup for p in made)
+    assert all(p.stat().st_mode & 0o060 == 0o060 for p in made)  # group: read and write
+
+    # Another user: the same audit finds everything (nothing quarantined, nothing built again), and
+    # one with another validation set builds what it needs in the shared store.
+    again = run_audit_as(True, small_audit(suspect), shared_dir / "out-nobody", root, group)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(again.stdout) == json.loads(first.stdout)
+    other = run_audit_as(True, small_audit(suspect, seed=5), shared_dir / "out-nobody-5", root, group)
+    assert other.returncode == 0, other.stderr[-3000:]
+    log = (root / "store.log").read_text()
+    assert " quarantined " not in log and not (root / "quarantine").exists()
+    assert Store(root).verify() == (len(list(Store(root).entries())), [])  # root reads what nobody made
+
+    # An entry this user may not read is not damaged: named with its owner, never quarantined.
+    shadow = next((root / "image-sets").iterdir())
+    (shadow / "data.npz").chmod(0o600)
+    trainprove = str(Path(sys.executable).parent / "trainprove")
+    for repair in ([], ["--repair"]):
+        seen = as_nobody(trainprove, "store", "verify", "--store", str(root), *repair, env=group)
+        assert seen.returncode == 1 and "Traceback" not in seen.stderr, seen
+        assert "0 damaged, 1 not readable by this user" in seen.stdout, seen.stdout
+        assert "belongs to user root" in seen.stdout and "chmod -R g+rwX" in seen.stdout
+        assert "--repair" not in seen.stdout.split("not readable")[0]
+    denied = run_audit_as(True, small_audit(suspect, seed=6), shared_dir / "out-nobody-6", root, group)
+    assert (
+        denied.returncode != 0 and "permission denied" in denied.stderr and "Traceback" not in denied.stderr
+    )
+    assert (shadow / "data.npz").exists() and not (root / "quarantine").exists()
+    assert " quarantined " not in (root / "store.log").read_text()

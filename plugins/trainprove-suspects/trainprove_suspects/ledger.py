@@ -36,6 +36,7 @@ import numpy as np
 
 from trainprove_core.errors import BudgetExceeded
 from trainprove_core.records import Answers, QueryUsage
+from trainprove_core.store import NotPermitted, make_folder, set_mode, store_modes
 
 try:
     import fcntl
@@ -64,8 +65,7 @@ class Ledger:
         earlier runs left there (and, at each request, what other processes appended since)."""
         if self.folder == folder:
             return
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "answers").mkdir(exist_ok=True)
+        make_folder(folder / "answers")
         with self._lock:
             self.folder, self.earlier = folder, QueryUsage()
             self._read, self._totals = 0, {}
@@ -82,6 +82,8 @@ class Ledger:
                 new = f.read()
         except FileNotFoundError:
             new = b""
+        except PermissionError:
+            raise NotPermitted(self.folder / USAGE, "reading what was sent to this suspect") from None
         complete = new[: new.rfind(b"\n") + 1]  # a line being appended right now is read next time
         self._read += len(complete)
         for line in complete.decode("utf-8", "replace").splitlines():
@@ -98,7 +100,13 @@ class Ledger:
         if self.folder is None or fcntl is None:
             yield
             return
-        fd = os.open(self.folder / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(self.folder / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        except PermissionError:  # another user's lock file: a read-only descriptor locks it as well
+            try:
+                fd = os.open(self.folder / LOCK, os.O_RDONLY)
+            except PermissionError:
+                raise NotPermitted(self.folder / LOCK, "taking the budget's lock on it") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             self._catch_up()
@@ -130,8 +138,8 @@ class Ledger:
                     f"{self.usage.sent} in this run). Nothing more was sent; every answer received is "
                     "kept, so raising `budget` goes on where this stopped."
                 )
+            self._log("sent", images)  # recorded before it is counted: what cannot be recorded is not sent
             self.usage.sent += images
-            self._log("sent", images)
 
     def _check(self, images: int, url: str) -> None:
         """A subclass's own budget check, made under the same lock (raise `BudgetExceeded`)."""
@@ -147,8 +155,13 @@ class Ledger:
     def _log(self, what: str, images: int) -> None:
         if self.folder is None:
             return
-        fd = os.open(self.folder / USAGE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            fd = os.open(self.folder / USAGE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        except PermissionError:
+            raise NotPermitted(self.folder / USAGE, f"recording {what} {images} images in it") from None
+        try:
+            if store_modes()[2] and os.fstat(fd).st_size == 0:
+                set_mode(self.folder / USAGE, fd=fd)
             os.write(fd, f"{what} {images}\n".encode())
         finally:
             os.close(fd)
@@ -185,8 +198,12 @@ class Ledger:
         if answers.probabilities is not None:
             arrays["probabilities"] = np.asarray(answers.probabilities)
         folder = self.folder / "answers"
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
         try:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+        except PermissionError:
+            raise NotPermitted(folder, "keeping an answer in it") from None
+        try:
+            set_mode(tmp, fd=fd)  # mkstemp makes it 0600, which the rename would keep
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
             os.replace(tmp, folder / f"{self.key(images)}.npz")

@@ -23,7 +23,6 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -36,7 +35,7 @@ from trainprove_core.task import Task
 from .answers import AnswerError
 from .hf_inference import NOT_ANSWERED, check_one_image
 from .images import Preprocessing, encode_base64, requested_size
-from .ledger import USAGE, Ledger
+from .ledger import Ledger
 from .names import NameIndex, normalise
 from .transport import Transport, excerpt, read_json
 
