@@ -303,7 +303,9 @@ def generate(
     show_default=True,
     help="Seed of the set (an audit's [validation] seed makes that set's images).",
 )
-@click.option("--image-size", type=number(int, min=4), default=None, help="Side of the images [default: the generator's].")
+@click.option(
+    "--image-size", type=number(int, min=4), default=None, help="Side of the images [default: the generator's]."
+)
 @click.option(
     "--set",
     "settings",
