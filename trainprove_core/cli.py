@@ -304,7 +304,10 @@ def generate(
     help="Seed of the set (an audit's [validation] seed makes that set's images).",
 )
 @click.option(
-    "--image-size", type=number(int, min=4), default=None, help="Side of the images [default: the generator's]."
+    "--image-size",
+    type=number(int, min=4),
+    default=None,
+    help="Side of the images [default: the generator's].",
 )
 @click.option(
     "--set",
