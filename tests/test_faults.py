@@ -232,3 +232,183 @@ def test_a_group_shared_store_is_used_by_another_user_and_a_permission_error_is_
     )
     assert (shadow / "data.npz").exists() and not (root / "quarantine").exists()
     assert " quarantined " not in (root / "store.log").read_text()
+
+
+# ---- a full disk, a read-only folder ---------------------------------------------------------------------
+
+
+def in_namespace(shell: str):
+    """Run `shell` in a mount namespace of its own (root: a tmpfs mounted there is gone afterwards)."""
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a small or read-only tmpfs needs root and unshare (util-linux)")
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot make a mount namespace: {probe.stderr.decode().strip()}")
+    return subprocess.run(["unshare", "-m", "sh", "-c", shell], capture_output=True, text=True, timeout=600)
+
+
+FULL = """
+import json, sys
+from pathlib import Path
+import numpy as np
+from trainprove_core.errors import TrainproveError
+from trainprove_core.store import Store
+
+root, what = Path(sys.argv[1]), sys.argv[2]
+store = Store(root / "store", notify=lambda m: None)
+try:
+    if what == "chunks":
+        store.chunked("sets", {"s": 1}, list(range(8)),
+                      lambda pending: ((i, {"x": np.full(40_000, i, np.uint8)}) for i in pending))
+    elif what == "model":
+        from safetensors.numpy import save_file
+        weights = {"w": np.zeros(200_000, np.float32)}
+        store.directory("models", {"m": 1}, lambda tmp: save_file(weights, str(tmp / "model.safetensors")))
+    elif what == "report":
+        from trainprove_core.report import write_report
+        report = {"verdicts": [], "suspects": [], "warnings": [], "errors": [], "padding": "x" * 300_000}
+        write_report(report, root / "out", html=True)
+except TrainproveError as exc:
+    kept = sorted(str(p.relative_to(root)) for p in root.rglob("*.npz"))
+    print(json.dumps({"error": str(exc), "kept": kept}))
+    sys.exit(2)
+print(json.dumps({"error": None}))
+"""
+
+
+@pytest.mark.parametrize("what", ["chunks", "model", "report"])
+def test_a_full_disk_is_one_error_naming_the_path_and_keeps_what_was_finished(what, shared_dir):
+    import json
+    import shlex
+    import sys
+
+    script = shared_dir / "full.py"
+    script.write_text(FULL)
+    tmpfs = shared_dir / "small"
+    tmpfs.mkdir()
+    result = in_namespace(
+        f"mount -t tmpfs -o size=160k tmpfs {tmpfs} && {shlex.quote(sys.executable)} {script} {tmpfs} {what}"
+    )
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.returncode == 2, (result.stdout, result.stderr[-2000:])
+    said = json.loads(result.stdout)
+    assert "cannot write: no space left on the device (ENOSPC)" in said["error"], said
+    assert str(tmpfs) in said["error"]
+    if what == "chunks":  # the chunks saved before the disk filled are kept, to resume from
+        assert said["kept"] and "kept in the store" in said["error"]
+        assert ".partial-8/000000.npz" in said["error"] or "partial-8" in said["error"]
+    if what == "report":  # report.json goes first: the page is what a full disk loses
+        assert said["error"].startswith(str(tmpfs / "out" / "report.json")), said
+
+
+def test_output_into_a_read_only_folder_is_refused_before_any_work(shared_dir):
+    import shlex
+    import sys
+
+    ro = shared_dir / "ro"
+    ro.mkdir()
+    store = shared_dir / "store"
+    trainprove = shlex.quote(str(Path(sys.executable).parent / "trainprove"))
+    commands = [
+        f"{trainprove} sample shapes --classes a,b --per-class 1 --out {ro}/x --store {store} --no-progress",
+        f"{trainprove} sample shapes --classes a,b --per-class 1 --out {ro} --store {store} --no-progress",
+        f"{trainprove} report {ro}",
+    ]
+    result = in_namespace(
+        f"mount -t tmpfs -o ro,size=64k tmpfs {ro} && " + " ; ".join(f"{c} ; echo rc=$?" for c in commands)
+    )
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.stdout.count("rc=2") == len(commands), (result.stdout, result.stderr)
+    assert result.stderr.count("nothing can be written in") == len(commands), result.stderr
+    assert "Read-only file system" in result.stderr
+    assert not store.exists()  # refused before any work: no image was made
+
+
+# ---- paths and values a user can type -----------------------------------------------------------------
+
+
+def test_paths_a_user_can_type_are_refused_by_name_before_any_work(tmp_path, plugins):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    store = tmp_path / "store"
+    sample = [
+        "sample",
+        "shapes",
+        "--classes",
+        "a,b",
+        "--per-class",
+        "1",
+        "--store",
+        str(store),
+        "--no-progress",
+    ]
+    cases = {
+        str(afile): "is a file",
+        f"{afile}/x": "goes through",
+        f"{afile}/../x": "goes through",
+        str(tmp_path / "loop1"): "loop of symbolic links",
+        f"{tmp_path}/loop1/x": "loop of symbolic links",
+    }
+    for out, said in cases.items():
+        result = invoke(plugins, *sample, "--out", out)
+        assert result.exit_code == 2 and said in result.output, (out, result.output)
+        assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    assert not store.exists()
+
+
+def test_report_over_a_folder_with_one_damaged_report_names_it(tmp_path, plugins):
+    import json
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps({"verdicts": []}))
+    (tmp_path / "b" / "report.json").write_text('{"verdicts": [')
+    result = invoke(plugins, "report", str(tmp_path))
+    assert (
+        result.exit_code == 2 and f"{tmp_path / 'b' / 'report.json'}: not a readable report" in result.output
+    )
+    assert isinstance(result.exception, SystemExit)
+
+
+def test_verify_repair_with_a_file_where_the_quarantine_goes_changes_nothing(tmp_path, plugins):
+    store = Store(tmp_path / "store", notify=lambda m: None)
+    entry = make_entries(store, 1)[0]
+    (entry / "data.npz").write_bytes(b"damaged")
+    (store.root / "quarantine").write_text("not a folder")
+    result = invoke(plugins, "store", "verify", "--repair", "--store", str(store.root))
+    assert result.exit_code == 2 and "quarantine: is a file" in result.output, result.output
+    assert (entry / "data.npz").read_bytes() == b"damaged"
+
+
+def test_a_fleet_file_that_is_binary_or_names_an_unknown_generator_is_said_as_such(tmp_path, plugins):
+    binary = tmp_path / "fleet.toml"
+    binary.write_bytes(bytes(range(256)) * 4)
+    result = invoke(plugins, "fleet", str(binary), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and "is not UTF-8" in result.output, result.output
+    fleet = tmp_path / "unknown.toml"
+    fleet.write_text(
+        '[[task]]\nclasses = ["a", "b"]\nimage_size = 16\n[[generator]]\nuse = "no-such-gen"\n'
+        '[shadow]\nprompt = "a {label}"\nper_class = 2\ntrainer = "pixel-logistic"\n'
+        '[validation]\nprompt = "b {label}"\nper_class = 2\nbatch_size = 2\n'
+        '[[suspect]]\nname = "s"\nuse = "timm"\ncheckpoint = "m"\ntruth = "shapes"\n'
+    )
+    result = invoke(plugins, "fleet", str(fleet), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert "[generator no-such-gen] key 'use': unknown generator 'no-such-gen'" in result.output, (
+        result.output
+    )
+
+
+@pytest.mark.parametrize("prompt", ["a {label.__class__}", "a {label[0]}", "{0}", "a {label!r}", "{}"])
+def test_prompt_templates_allow_label_only(tmp_path, plugins, prompt):
+    result = invoke(
+        plugins, "sample", "shapes", "--classes", "a,b", "--per-class", "1", "--prompt", prompt,
+        "--out", str(tmp_path / "out"), "--store", str(tmp_path / "store"), "--no-progress",
+    )  # fmt: skip
+    assert result.exit_code == 2 and "is not a valid template" in result.output, result.output
+    assert not (tmp_path / "store").exists()

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from . import __version__, secrets
-from .checks import number
+from .checks import number, output_folder
 from .errors import TrainproveError
 from .plugins import PluginSet, load_plugins
 
@@ -112,6 +112,7 @@ def audit(
     plugins = _plugins(ctx)
     config = load_config(audit_file, plugins)
     out_dir = out_dir or Path("runs") / audit_file.stem
+    output_folder(out_dir, "--out")
     result = run_audit(
         config, plugins, out_dir, Store(store_dir or default_store_root()), progress, html=write_html
     )
@@ -258,8 +259,11 @@ def generate(
 
     plugins = _plugins(ctx)
     config = load_config(audit_file, plugins)
-    run = AuditRun(config, plugins, Store(store_dir or default_store_root()), progress)
     out_dir = out_dir or Path("runs") / audit_file.stem
+    output_folder(out_dir, "--out")
+    if export_dir is not None:
+        output_folder(export_dir, "--export")
+    run = AuditRun(config, plugins, Store(store_dir or default_store_root()), progress)
     out_dir.mkdir(parents=True, exist_ok=True)
     for role in sets:
         image_set = run.shadow_set if role == "shadow" else run.validation
@@ -343,6 +347,7 @@ def sample(
     from .store import Store, default_store_root
 
     names = None if classes is None else tuple(c.strip() for c in classes.split(",") if c.strip())
+    output_folder(out_dir, "--out")
     manifest = make_sample(
         _plugins(ctx),
         Store(store_dir or default_store_root()),
@@ -390,6 +395,7 @@ def report(run_dir: Path) -> None:
     from .errors import InputError
     from .report import write_html, write_index
 
+    output_folder(run_dir, "RUN_DIR")
     path = run_dir / "report.json"
     runs = sorted(p.parent for p in run_dir.glob("*/report.json"))
     if not path.exists() and runs:
@@ -448,6 +454,7 @@ def fleet(
     plugins = _plugins(ctx)
     the_fleet = load_fleet(fleet_file, plugins, executor)
     out_dir = out_dir or Path("runs") / fleet_file.stem
+    output_folder(out_dir, "--out")
     click.echo(
         f"fleet {fleet_file}: {len(the_fleet.suspects)} suspects, {len(the_fleet.generators)} candidates, "
         f"{len(the_fleet.audits)} audits"

@@ -19,6 +19,7 @@ and sweep. Layout and costs: docs/store.md.
 
 from __future__ import annotations
 
+import errno as _errno
 import hashlib
 import json
 import math
@@ -181,6 +182,54 @@ def _utc(t: float | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
+_CANNOT_WRITE = {
+    _errno.ENOSPC: "no space left on the device",
+    _errno.EDQUOT: "the disk quota is exceeded",
+    _errno.EROFS: "the file system is read-only",
+    _errno.EACCES: "permission denied",
+    _errno.EPERM: "not permitted",
+    _errno.EFBIG: "the file is too large for the file system",
+}
+
+
+def _errno_of(exc: BaseException) -> int | None:
+    """The errno of a failed write: an OSError's, or one a library wrapped in its own exception (the
+    safetensors writer says `I/O error: No space left on device (os error 28)`)."""
+    if isinstance(exc, OSError):
+        return exc.errno
+    import re
+
+    found = re.search(r"\(os error (\d+)\)|Os \{ code: (\d+)|\[Errno (\d+)\]", str(exc))
+    return int(next(g for g in found.groups() if g)) if found else None
+
+
+class CannotWrite(TrainproveError):
+    """A write failed for want of room or permission: one line naming the path and what was kept."""
+
+    def __init__(self, path: Path | str, code: int, kept: str) -> None:
+        self.path, self.errno = Path(path), code
+        super().__init__(
+            f"{path}: cannot write: {_CANNOT_WRITE[code]} ({_errno.errorcode.get(code, code)}). {kept}"
+        )
+
+
+def cannot_write(path: Path | str, exc: BaseException, kept: str) -> CannotWrite | None:
+    """`CannotWrite` for `exc` if it is a write that failed for want of room or permission (ENOSPC, EDQUOT,
+    EROFS, EACCES, EPERM, EFBIG), else None (the caller re-raises `exc`). `kept` says what was kept."""
+    code = _errno_of(exc)
+    if code not in _CANNOT_WRITE:
+        return None
+    where = getattr(exc, "filename", None) or path
+    return CannotWrite(where, code, kept)
+
+
+STORE_KEPT = (
+    "Every chunk, model and answer finished before is kept in the store, and nothing half-written is "
+    "taken for finished; make room (or use --store on another disk) and run the same command again to "
+    "resume."
+)
+
+
 MODE_VARIABLE = "TRAINPROVE_STORE_MODE"
 _modes: tuple[int, int, bool] | None = None
 
@@ -304,7 +353,13 @@ class Store:
         """A folder for resumable state of an artifact being built (a trainer's checkpoints): it survives
         a killed build, and `directory()` removes it once the artifact is committed."""
         path = self.root / CHECKPOINTS / kind / content_key(identity)
-        make_folder(path)
+        try:
+            make_folder(path)
+        except OSError as exc:
+            error = cannot_write(path, exc, STORE_KEPT)
+            if error is None:
+                raise
+            raise error from None
         return path
 
     def kinds(self) -> list[str]:
@@ -569,8 +624,14 @@ class Store:
         paid: bool = False,
     ) -> Path:
         """Build a directory with `fill(tmp)`, record its files' hashes in meta.json, rename it into place."""
-        make_folder(final.parent)
-        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".building-{final.name}-{os.getpid()}-"))
+        try:
+            make_folder(final.parent)
+            tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".building-{final.name}-{os.getpid()}-"))
+        except OSError as exc:
+            error = cannot_write(final.parent, exc, STORE_KEPT)
+            if error is None:
+                raise
+            raise error from None
         try:
             set_mode(tmp, folder=True)  # mkdtemp makes it 0700, which the rename would keep
             fill(tmp)
@@ -583,9 +644,12 @@ class Store:
                 shutil.rmtree(tmp)
             else:
                 os.replace(tmp, final)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            error = None if isinstance(exc, TrainproveError) else cannot_write(final, exc, STORE_KEPT)
+            if error is None:
+                raise
+            raise error from None
         return final
 
     def finished(self, kind: str, identity: Mapping[str, Any]) -> Path | None:
@@ -638,7 +702,14 @@ class Store:
                     saved = 0
                     for index, arrays in run(pending):
                         digest = np.array(arrays_sha256(arrays, key, index))
-                        _atomic_savez(partial / f"{index:06d}.npz", {**arrays, PART_DIGEST: digest})
+                        where = partial / f"{index:06d}.npz"
+                        try:
+                            _atomic_savez(where, {**arrays, PART_DIGEST: digest})
+                        except OSError as exc:
+                            error = cannot_write(where, exc, STORE_KEPT)
+                            if error is None:
+                                raise
+                            raise error from None
                         saved += 1
                     if not saved:
                         raise TrainproveError(
