@@ -148,9 +148,15 @@ def number(
 
 def output_folder(path: Path | str, what: str) -> None:
     """Refuse, before any work, a folder that output cannot be written to: a path through a file
-    (`file/x`, `file/../x`), a symlink loop, a file where the folder should be, or a folder (or the
-    nearest one that exists above it) in which no file can be made (read-only, not permitted, full).
-    Raises `InputError` naming `what` (`--out`, say) and the path."""
+    (`file/x`, `file/../x`), a symlink loop, a name too long, a file where the folder should be, or a
+    folder (or the nearest one that exists above it) in which no file can be made (read-only, not
+    permitted, full). Raises `InputError` naming `what` (`--out`, say) and the path."""
+    folder_path(path, what, writable=True)
+
+
+def folder_path(path: Path | str, what: str, writable: bool = False) -> None:
+    """`output_folder`, but a folder that cannot be written to passes unless `writable` (a store may be
+    read-only: another user's, or one whose entries are all made)."""
     import errno
     import os
     import stat
@@ -159,21 +165,20 @@ def output_folder(path: Path | str, what: str) -> None:
     from .errors import InputError
 
     path = Path(path)
-    candidates = [path, *path.parents]
-    for at in candidates:
+    for at in [path, *path.parents]:
         try:
             st = os.stat(at)
-        except FileNotFoundError:
-            continue
-        except NotADirectoryError:
-            continue  # a file on the way: an ancestor says which
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # not there yet, or a file on the way: an ancestor says which
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise InputError(f"{what} {path}: {at} is a loop of symbolic links") from None
-            raise InputError(f"{what} {path}: {at} cannot be read ({exc.strerror})") from None
+            raise InputError(f"{what} {path}: {at}: {exc.strerror}") from None
         if not stat.S_ISDIR(st.st_mode):
             where = "is" if at == path else f"goes through {at}, which is"
             raise InputError(f"{what} {path}: {where} a file, not a folder") from None
+        if not writable:
+            return
         try:
             fd, probe = tempfile.mkstemp(dir=at, prefix=".trainprove-probe-")
         except OSError as exc:

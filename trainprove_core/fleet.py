@@ -144,7 +144,7 @@ class FleetResult:
 
 def _tables(document: Mapping[str, Any], key: str, source: str, required: bool) -> list[Mapping[str, Any]]:
     raw = document.get(key)
-    if raw is None:
+    if raw is None or (required and raw == []):
         if required:
             raise ConfigError(f"needs at least one [[{key}]] table", source)
         return []
@@ -399,9 +399,9 @@ def _validate(
 def load_fleet(path: str | Path, plugins: PluginSet, executor: str | None = None) -> Fleet:
     """A fleet file, or a folder of ordinary audit files (one candidate each, named by the file)."""
     path = Path(path)
-    if path.is_dir():
-        return fleet_from_folder(path, plugins, executor)
     try:
+        if path.is_dir():
+            return fleet_from_folder(path, plugins, executor)
         data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError("no such file or folder", str(path)) from None

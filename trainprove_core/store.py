@@ -337,6 +337,9 @@ class Store:
         # Absolute, so paths into the store stay valid wherever they are written (an audit file the demo
         # writes resolves relative paths against its own folder, not the working directory).
         self.root = Path(root).expanduser().absolute()
+        from .checks import folder_path
+
+        folder_path(self.root, "store")  # a file on the way, a symlink loop, a name too long: said now
         self.notify = notify or (lambda message: print(f"store: {message}", file=sys.stderr, flush=True))
         self._swept = False
 
@@ -405,7 +408,13 @@ class Store:
             except OSError:  # a store this process may read but not tidy
                 pass
         path = self.root / LOCKS / kind / f"{key}.lock"
-        make_folder(path.parent)
+        try:
+            make_folder(path.parent)
+        except OSError as exc:
+            raise cannot_write(path.parent, exc, STORE_KEPT) or TrainproveError(
+                f"{path.parent}: the store cannot make its folders there ({exc.strerror}); give --store a "
+                "folder you can write (or set $TRAINPROVE_STORE)"
+            ) from None
         started, told, waited = time.monotonic(), False, False
         while True:
             try:
