@@ -193,3 +193,54 @@ def test_a_killed_driver_resumes_with_another_executor(plugins, local_run, clust
     assert [v["decision"] for v in report["verdicts"]] == [v["decision"] for v in local["verdicts"]]
     sent = sum(s["queries_sent"] for s in report["suspects"])
     assert sent < 200, "answers the killed run stored were asked again"
+
+
+def test_a_remote_suspects_budget_on_ray_counts_what_every_run_sent(plugins, tmp_path):
+    """On Ray the http suspect is built again on its worker: it must keep its counts in the store's
+    ledger, as on the driver, so that a budget holds over runs (the second audit, of another validation
+    set, may send only what the first left of the budget). The loopback server counts what it saw."""
+    import timm
+    import torch
+    from trainprove_suspects.serve import Faults, create_app, serve
+
+    torch.manual_seed(0)
+    model = timm.create_model("test_resnet", pretrained=False, num_classes=len(CLASSES)).eval()
+    faults, budget = Faults(), 60
+    store = Store(tmp_path / "store")
+    with serve(create_app(model, CLASSES, image_size=16, faults=faults)) as url:
+        errors = []
+        for seed in (1, 2):  # 40 validation images each: the first fits, the second has 20 left
+            doc = {
+                "task": {"classes": CLASSES, "image_size": 16},
+                "generator": {"use": "digits-gmm"},
+                "shadow": {"prompt": "a {label}", "per_class": 4, **TRAINER},
+                "validation": {
+                    "prompt": "a photo of a {label}",
+                    "per_class": 4,
+                    "batch_size": 8,
+                    "seed": seed,
+                },
+                "suspect": [
+                    {
+                        "name": "api",
+                        "use": "http",
+                        "url": url,
+                        "model": "suspect",
+                        "budget": budget,
+                        "batch_size": 8,
+                        "images_per_request": 4,
+                        "retries": 0,
+                    }
+                ],  # fmt: skip
+                "executor": RAY,
+            }
+            out = tmp_path / f"out{seed}"
+            errors.append(run_audit(config_from_dict(doc, plugins), plugins, out, store, False).errors)
+    sent = sum(
+        int(line.split()[1])
+        for log in store.root.glob("ledgers/*/usage.log")
+        for line in log.read_text().splitlines()
+        if line.startswith("sent ")
+    )
+    assert faults.answered <= budget and sent == faults.answered, (faults.answered, sent, errors)
+    assert errors[0] == [] and any("over its budget of 60" in e for e in errors[1]), errors
