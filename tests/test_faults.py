@@ -183,6 +183,13 @@ def test_another_user_reads_entries_made_under_the_umask_and_never_calls_them_da
     seen = as_nobody(trainprove, "store", "verify", "--store", str(store.root))
     assert seen.returncode == 0 and "3 entries checked" in seen.stdout and "0 damaged" in seen.stdout, seen
     assert "Traceback" not in seen.stderr
+    # A damaged entry that this user may not move: named, left where it is, said why.
+    (entries[0] / "data.npz").write_bytes(b"damaged")
+    repair = as_nobody(trainprove, "store", "verify", "--repair", "--store", str(store.root))
+    assert repair.returncode == 1 and "Traceback" not in repair.stderr, repair
+    assert "1 damaged" in repair.stdout and "left where it is: " in repair.stdout, repair.stdout
+    assert "permission denied (" in repair.stdout and "belongs to user root" in repair.stdout
+    assert (entries[0] / "data.npz").read_bytes() == b"damaged" and not (store.root / "quarantine").exists()
 
 
 def test_a_group_shared_store_is_used_by_another_user_and_a_permission_error_is_never_damage(

@@ -311,11 +311,14 @@ def not_permitted_message(path: Path, doing: str, root: Path | None = None) -> s
         except KeyError:
             return str(ident)
 
+    owner = path  # the file, or (one not made yet) the nearest folder above it that is there
+    while not os.path.lexists(owner) and owner != owner.parent:
+        owner = owner.parent
     try:
-        st = path.stat()
+        st = owner.stat()
         whose = (
-            f"it belongs to user {name(pwd.getpwuid, st.st_uid)}, group {name(grp.getgrgid, st.st_gid)}, "
-            f"mode {st.st_mode & 0o7777:04o}"
+            f"{'it' if owner == path else owner} belongs to user {name(pwd.getpwuid, st.st_uid)}, group "
+            f"{name(grp.getgrgid, st.st_gid)}, mode {st.st_mode & 0o7777:04o}"
         )
     except OSError:
         whose = "its folder cannot be read"
@@ -323,7 +326,7 @@ def not_permitted_message(path: Path, doing: str, root: Path | None = None) -> s
     where = root if root is not None else path.parent
     return (
         f"{path}: permission denied ({doing}); {whose}, and this process runs as {me}. Nothing was "
-        f"changed (an entry you may not read is not damaged). Ask its owner (or root) to share the store "
+        f"changed (what you may not read or change is not damaged). Ask its owner (or root) to share the store "
         f"with your group (`chgrp -R GROUP {where} && chmod -R g+rwX {where}`, and {MODE_VARIABLE}=664 "
         "for every user of it: docs/store.md, Sharing a store), or use a store of your own (--store DIR "
         "or $TRAINPROVE_STORE)."
@@ -422,9 +425,7 @@ class Store:
             except PermissionError:  # another user's lock file: a read-only descriptor locks it as well
                 try:
                     fd = os.open(path, os.O_RDONLY)
-                except FileNotFoundError:
-                    continue  # released and removed meanwhile
-                except PermissionError:
+                except (FileNotFoundError, PermissionError):  # none there, and none this user may make
                     raise NotPermitted(path, "taking the lock on it", self.root) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -808,9 +809,10 @@ class Store:
                                 problem.busy = self.holder(kind, key) or "another process"
                             elif bad.exists():
                                 problem.quarantined = self.quarantine(kind, bad, reason)
-                    except PermissionError as exc:
+                    except (PermissionError, CannotWrite) as exc:
+                        where = exc.path if isinstance(exc, CannotWrite) else Path(exc.filename or bad)
                         problem.denied = not_permitted_message(
-                            Path(exc.filename or bad), "moving it to the quarantine", self.root
+                            where, "moving it to the quarantine", self.root
                         )
                     except NotPermitted as exc:
                         problem.denied = str(exc)

@@ -105,7 +105,7 @@ class Ledger:
         except PermissionError:  # another user's lock file: a read-only descriptor locks it as well
             try:
                 fd = os.open(self.folder / LOCK, os.O_RDONLY)
-            except PermissionError:
+            except (FileNotFoundError, PermissionError):  # none there, and none this user may make
                 raise NotPermitted(self.folder / LOCK, "taking the budget's lock on it") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
