@@ -326,8 +326,8 @@ def not_permitted_message(path: Path, doing: str, root: Path | None = None) -> s
     where = root if root is not None else path.parent
     return (
         f"{path}: permission denied ({doing}); {whose}, and this process runs as {me}. Nothing was "
-        f"changed (what you may not read or change is not damaged). Ask its owner (or root) to share the store "
-        f"with your group (`chgrp -R GROUP {where} && chmod -R g+rwX {where}`, and {MODE_VARIABLE}=664 "
+        "changed (what you may not read or change is not damaged). Ask its owner (or root) to share the "
+        f"store with your group (`chgrp -R GROUP {where} && chmod -R g+rwX {where}`, and {MODE_VARIABLE}=664 "
         "for every user of it: docs/store.md, Sharing a store), or use a store of your own (--store DIR "
         "or $TRAINPROVE_STORE)."
     )
