@@ -419,3 +419,47 @@ def test_prompt_templates_allow_label_only(tmp_path, plugins, prompt):
     )  # fmt: skip
     assert result.exit_code == 2 and "is not a valid template" in result.output, result.output
     assert not (tmp_path / "store").exists()
+
+
+RUN_CLI = """
+import sys
+from trainprove_core.cli import cli
+from trainprove_core.glyphs import GlyphPlugin
+from trainprove_core.plugins import load_plugins
+
+plugins = load_plugins()
+plugins.register(GlyphPlugin(), "glyphs", "tests")
+cli(args=sys.argv[1:], obj={"plugins": plugins}, prog_name="trainprove")
+"""
+
+
+def test_any_write_that_fills_the_disk_is_one_line(shared_dir, plugins):
+    """generate's preview sheets on a disk that is full: one line naming the path, exit code 2; the image
+    sets made before are kept in the store."""
+    import shlex
+    import sys
+
+    audit = shared_dir / "audit.toml"
+    from trainprove_core.listing import toml_value
+
+    doc = small_audit(a_suspect(plugins, shared_dir / "pool"))
+    lines = []
+    for table, value in doc.items():
+        for entry in value if isinstance(value, list) else [value]:
+            lines.append(f"[[{table}]]" if isinstance(value, list) else f"[{table}]")
+            lines += [f"{k} = {toml_value(v)}" for k, v in entry.items()]
+    audit.write_text("\n".join(lines) + "\n")
+    full, store = shared_dir / "full", shared_dir / "store"
+    full.mkdir()
+    script = shared_dir / "run.py"
+    script.write_text(RUN_CLI)
+    python = shlex.quote(sys.executable)
+    result = in_namespace(
+        f"mount -t tmpfs -o size=64k tmpfs {full} && mkdir {full}/out && "
+        f"(dd if=/dev/zero of={full}/filler bs=4k 2>/dev/null; true) && "
+        f"{python} {script} generate {audit} --out {full}/out --store {store} --no-progress"
+    )
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert f"{full}/out/shadow-preview.png: cannot write: no space left on the device" in result.stderr
+    assert list(store.glob("image-sets/*/meta.json"))  # the set made before the sheet is kept

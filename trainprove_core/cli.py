@@ -19,6 +19,11 @@ from .checks import number, output_folder
 from .errors import TrainproveError
 from .plugins import PluginSet, load_plugins
 
+WRITE_KEPT = (
+    "Everything finished before is kept (the store renames an entry into place only once it is "
+    "complete); make room or choose another folder, and run the same command again to resume."
+)
+
 
 class TrainproveGroup(click.Group):
     """A click group that turns `TrainproveError` into a clean message and exit code 2."""
@@ -28,6 +33,14 @@ class TrainproveGroup(click.Group):
             return super().invoke(ctx)
         except TrainproveError as exc:
             click.secho(f"error: {secrets.redact(str(exc))}", fg="red", err=True)
+            ctx.exit(2)
+        except OSError as exc:  # a write no step turned into its own message: a full disk, say
+            from .store import cannot_write
+
+            error = cannot_write(exc.filename or "a file", exc, WRITE_KEPT)
+            if error is None:
+                raise
+            click.secho(f"error: {secrets.redact(str(error))}", fg="red", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
             click.secho(
@@ -268,7 +281,12 @@ def generate(
     for role in sets:
         image_set = run.shadow_set if role == "shadow" else run.validation
         sheet = out_dir / f"{role}-preview.png"
-        preview_sheet(image_set, config.task, sheet)
+        try:
+            preview_sheet(image_set, config.task, sheet)
+        except OSError as exc:
+            from .store import cannot_write
+
+            raise cannot_write(sheet, exc, WRITE_KEPT) or exc from None
         click.echo(f"{role}: {len(image_set)} images (key {image_set.key}); preview: {sheet}")
         if export_dir is not None:
             from .export import export_image_set
