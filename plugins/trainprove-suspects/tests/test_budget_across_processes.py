@@ -75,7 +75,9 @@ def test_audits_at_once_on_one_store_never_send_more_than_the_budget(model, task
     errors = [json.loads(out)["errors"] for out, _ in results]
     # What the server saw, and what the ledger says was sent, stay within the budget, whatever the order.
     assert faults.answered <= BUDGET and usage_sent(store) <= BUDGET, (faults.answered, errors)
-    assert faults.answered == usage_sent(store)
+    assert faults.answered <= usage_sent(
+        store
+    )  # a request in flight when a suspect stopped may go unanswered
     # At most one audit fits the budget (which ones got how far depends on the machine's timing); the
     # others stop that suspect with the budget's message.
     assert sum(not e for e in errors) <= BUDGET // PER_AUDIT, errors
