@@ -133,7 +133,7 @@ def number(
         return click.IntRange(min, max, min_open=min_open, max_open=max_open)
 
     class FiniteFloat(click.FloatRange):
-        name = "number"
+        name = "float"
 
         def convert(self, value, param, ctx):  # type: ignore[override]
             import math
