@@ -463,3 +463,47 @@ def test_any_write_that_fills_the_disk_is_one_line(shared_dir, plugins):
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert f"{full}/out/shadow-preview.png: cannot write: no space left on the device" in result.stderr
     assert list(store.glob("image-sets/*/meta.json"))  # the set made before the sheet is kept
+
+
+MODES = """
+import os, sys
+os.umask(int(sys.argv[2], 8))
+import numpy as np
+from trainprove_core.errors import TrainproveError
+from trainprove_core.store import Store
+store = Store(sys.argv[1], notify=lambda m: None)
+try:
+    store.chunked("sets", {"e": 1}, [0], lambda p: ((j, {"x": np.arange(3)}) for j in p))
+except TrainproveError as exc:
+    sys.exit(f"error: {exc}")
+entry = store.location("sets", {"e": 1})
+print(oct(entry.stat().st_mode & 0o7777), oct((entry / "data.npz").stat().st_mode & 0o7777))
+"""
+
+
+@pytest.mark.parametrize(
+    ("umask", "variable", "modes"),
+    [("007", None, "0o770 0o660"), ("077", None, "0o700 0o600"), ("077", "664", "0o2775 0o664")],
+)
+def test_entries_get_the_umasks_mode_or_the_stores(tmp_path, umask, variable, modes):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TRAINPROVE_STORE_MODE"}
+    if variable:
+        env["TRAINPROVE_STORE_MODE"] = variable
+    argv = [sys.executable, "-c", MODES, str(tmp_path / "store"), umask]
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0 and result.stdout.split() == modes.split(), result
+
+
+@pytest.mark.parametrize("value", ["abc", "999", "444", "1777"])
+def test_a_store_mode_that_is_not_one_is_refused_naming_the_variable(tmp_path, value):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TRAINPROVE_STORE_MODE": value}
+    argv = [sys.executable, "-c", MODES, str(tmp_path / "store"), "022"]
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"$TRAINPROVE_STORE_MODE={value!r}: not a file mode" in result.stderr

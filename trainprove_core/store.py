@@ -257,10 +257,24 @@ def store_modes() -> tuple[int, int, bool]:
                 )
             _modes = (mode, mode | (mode & 0o444) >> 2 | 0o2000, True)
         else:
-            umask = os.umask(0o022)
-            os.umask(umask)
+            umask = _umask()
             _modes = (0o666 & ~umask, 0o777 & ~umask, False)
     return _modes
+
+
+def _umask() -> int:
+    """This process's umask: read where Linux says it (setting it to read it back would change it for a
+    moment under every other thread)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def set_mode(path: Path | str, folder: bool = False, fd: int | None = None) -> None:
