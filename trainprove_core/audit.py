@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
+from dataclasses import replace as dataclass_replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -572,6 +573,9 @@ class Workspace:
             if callable(attach):  # the adapter's own folder of the store (`SuspectAdapter`)
                 attach(self.store.root / "ledgers" / content_key(dict(adapter.identity)))
         ref, remote = self.model_ref(adapter), bool(adapter.cost.remote)
+        if ref.kind == "suspect" and callable(getattr(adapter, "attach", None)):  # a worker attaches it too
+            ledger = self.store.root / "ledgers" / content_key(dict(adapter.identity))
+            ref = dataclass_replace(ref, ledger=str(ledger))
         works = [
             Work("query", ref, image_set.images[idx], len(idx), i, f"query {name}", remote, local=adapter)
             for i, idx in enumerate(chunks)

@@ -15,8 +15,14 @@ from typing import Any
 import click
 
 from . import __version__, secrets
+from .checks import number, output_folder
 from .errors import TrainproveError
 from .plugins import PluginSet, load_plugins
+
+WRITE_KEPT = (
+    "Everything finished before is kept (the store renames an entry into place only once it is "
+    "complete); make room or choose another folder, and run the same command again to resume."
+)
 
 
 class TrainproveGroup(click.Group):
@@ -27,6 +33,14 @@ class TrainproveGroup(click.Group):
             return super().invoke(ctx)
         except TrainproveError as exc:
             click.secho(f"error: {secrets.redact(str(exc))}", fg="red", err=True)
+            ctx.exit(2)
+        except OSError as exc:  # a write no step turned into its own message: a full disk, say
+            from .store import cannot_write
+
+            error = cannot_write(exc.filename or "a file", exc, WRITE_KEPT)
+            if error is None:
+                raise
+            click.secho(f"error: {secrets.redact(str(error))}", fg="red", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
             click.secho(
@@ -111,6 +125,7 @@ def audit(
     plugins = _plugins(ctx)
     config = load_config(audit_file, plugins)
     out_dir = out_dir or Path("runs") / audit_file.stem
+    output_folder(out_dir, "--out")
     result = run_audit(
         config, plugins, out_dir, Store(store_dir or default_store_root()), progress, html=write_html
     )
@@ -257,13 +272,21 @@ def generate(
 
     plugins = _plugins(ctx)
     config = load_config(audit_file, plugins)
-    run = AuditRun(config, plugins, Store(store_dir or default_store_root()), progress)
     out_dir = out_dir or Path("runs") / audit_file.stem
+    output_folder(out_dir, "--out")
+    if export_dir is not None:
+        output_folder(export_dir, "--export")
+    run = AuditRun(config, plugins, Store(store_dir or default_store_root()), progress)
     out_dir.mkdir(parents=True, exist_ok=True)
     for role in sets:
         image_set = run.shadow_set if role == "shadow" else run.validation
         sheet = out_dir / f"{role}-preview.png"
-        preview_sheet(image_set, config.task, sheet)
+        try:
+            preview_sheet(image_set, config.task, sheet)
+        except OSError as exc:
+            from .store import cannot_write
+
+            raise cannot_write(sheet, exc, WRITE_KEPT) or exc from None
         click.echo(f"{role}: {len(image_set)} images (key {image_set.key}); preview: {sheet}")
         if export_dir is not None:
             from .export import export_image_set
@@ -281,7 +304,7 @@ def generate(
     metavar="A,B,C",
     help="Class names, comma-separated [default: the generator's own, for one conditioned on classes].",
 )
-@click.option("--per-class", type=int, required=True, help="Images per class.")
+@click.option("--per-class", type=number(int, min=1), required=True, help="Images per class.")
 @click.option(
     "--out",
     "out_dir",
@@ -297,12 +320,17 @@ def generate(
 )
 @click.option(
     "--seed",
-    type=int,
+    type=number(int, min=0, max=2**32 - 1),
     default=0,
     show_default=True,
     help="Seed of the set (an audit's [validation] seed makes that set's images).",
 )
-@click.option("--image-size", type=int, default=None, help="Side of the images [default: the generator's].")
+@click.option(
+    "--image-size",
+    type=number(int, min=4),
+    default=None,
+    help="Side of the images [default: the generator's].",
+)
 @click.option(
     "--set",
     "settings",
@@ -337,6 +365,7 @@ def sample(
     from .store import Store, default_store_root
 
     names = None if classes is None else tuple(c.strip() for c in classes.split(",") if c.strip())
+    output_folder(out_dir, "--out")
     manifest = make_sample(
         _plugins(ctx),
         Store(store_dir or default_store_root()),
@@ -384,6 +413,7 @@ def report(run_dir: Path) -> None:
     from .errors import InputError
     from .report import write_html, write_index
 
+    output_folder(run_dir, "RUN_DIR")
     path = run_dir / "report.json"
     runs = sorted(p.parent for p in run_dir.glob("*/report.json"))
     if not path.exists() and runs:
@@ -442,6 +472,7 @@ def fleet(
     plugins = _plugins(ctx)
     the_fleet = load_fleet(fleet_file, plugins, executor)
     out_dir = out_dir or Path("runs") / fleet_file.stem
+    output_folder(out_dir, "--out")
     click.echo(
         f"fleet {fleet_file}: {len(the_fleet.suspects)} suspects, {len(the_fleet.generators)} candidates, "
         f"{len(the_fleet.audits)} audits"

@@ -35,10 +35,10 @@ from .config import (
     _bare_message,
     config_from_dict,
     load_config,
-    tomllib,
+    parse_toml,
     validate_table,
 )
-from .errors import ConfigError
+from .errors import ConfigError, PluginError
 from .plugins import PluginSet
 from .records import Executor, Option
 from .store import Store, canonical_json
@@ -144,7 +144,7 @@ class FleetResult:
 
 def _tables(document: Mapping[str, Any], key: str, source: str, required: bool) -> list[Mapping[str, Any]]:
     raw = document.get(key)
-    if raw is None:
+    if raw is None or (required and raw == []):
         if required:
             raise ConfigError(f"needs at least one [[{key}]] table", source)
         return []
@@ -345,6 +345,7 @@ def fleet_from_dict(
     decision test's settings), before any work. `executor` replaces `[executor] use` (its settings are
     kept when it names the same plugin). Errors name the fleet file, its table and the key."""
     document = _with_executor(document, executor)
+    _check_generator_plugins(document, plugins, source)
     fleet = expand(document, source)
     for task in fleet.tasks:
         if not any(s.task == task for s in fleet.suspects):
@@ -352,6 +353,20 @@ def fleet_from_dict(
     for audit in fleet.audits:
         audit.config = _validate(audit, fleet, plugins, source, base_dir)
     return fleet
+
+
+def _check_generator_plugins(document: Mapping[str, Any], plugins: PluginSet, source: str) -> None:
+    """An unknown generator plugin is said as such, before anything else can take its name for a
+    candidate's (a `truth` that names an unnamed [[generator]] by its `use`)."""
+    tables = document.get("generator")
+    for i, table in enumerate(tables if isinstance(tables, list) else []):
+        use = table.get("use") if isinstance(table, Mapping) else None
+        if isinstance(use, str):
+            try:
+                plugins.get("generator", use)
+            except PluginError as exc:
+                name = table.get("name") if isinstance(table.get("name"), str) else use
+                raise ConfigError(f"key 'use': {exc}", source, f"generator {name or i + 1}") from None
 
 
 def _with_executor(document: Mapping[str, Any], executor: str | None) -> Mapping[str, Any]:
@@ -384,16 +399,15 @@ def _validate(
 def load_fleet(path: str | Path, plugins: PluginSet, executor: str | None = None) -> Fleet:
     """A fleet file, or a folder of ordinary audit files (one candidate each, named by the file)."""
     path = Path(path)
-    if path.is_dir():
-        return fleet_from_folder(path, plugins, executor)
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        if path.is_dir():
+            return fleet_from_folder(path, plugins, executor)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError("no such file or folder", str(path)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", str(path)) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", str(path)) from None
+    document = parse_toml(data, str(path))  # a binary file, a BOM, another encoding: said as such
     return fleet_from_dict(
         document, plugins, source=str(path), base_dir=path.resolve().parent, executor=executor
     )

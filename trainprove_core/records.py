@@ -396,6 +396,9 @@ class ModelRef:
     task: Task | None = None
     model_dir: str | None = None
     obj: Any = field(default=None, compare=False)
+    ledger: str | None = None
+    """A suspect's own folder of the store (`SuspectAdapter.attach`): a worker that builds the suspect
+    attaches it there too, so what it sends counts against the budget over every run and process."""
 
     @property
     def key(self) -> str:
@@ -411,6 +414,7 @@ class ModelRef:
                 "settings": dict(self.settings),
                 "task": task,
                 "model_dir": self.model_dir,
+                **({"ledger": self.ledger} if self.ledger is not None else {}),
             }
         )
 
@@ -421,7 +425,13 @@ class ModelRef:
         if self.factory is None:
             raise TypeError(f"{self.kind} {self.use!r}: no factory to build it with")
         if self.kind == "suspect":
-            return self.factory(self.settings, self.task)
+            adapter = self.factory(self.settings, self.task)
+            attach = getattr(adapter, "attach", None)
+            if self.ledger is not None and callable(attach):
+                from pathlib import Path
+
+                attach(Path(self.ledger))
+            return adapter
         built = self.factory(self.settings)
         if self.kind == "trained":
             from pathlib import Path

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from trainprove_core.checks import number
 from trainprove_core.cli import progress_option, store_option
 from trainprove_core.hookspecs import hookimpl
 from trainprove_core.records import DecisionTestSpec, Option
@@ -126,21 +127,21 @@ def trainprove_commands(cli: click.Group) -> None:
     @click.argument("audit_file", type=click.Path(dir_okay=False, path_type=Path))
     @click.option(
         "--drop",
-        type=float,
+        type=number(float, min=0, max=1, min_open=True, max_open=True),
         default=0.05,
         show_default=True,
         help="Accuracy drop below the shadow's that must be detected (0.05 = 5 points).",
     )
     @click.option(
         "--power",
-        type=float,
+        type=number(float, min=0, max=1, min_open=True, max_open=True),
         default=0.8,
         show_default=True,
         help="Probability of calling such a suspect 'not trained'.",
     )
     @click.option(
         "--alpha",
-        type=float,
+        type=number(float, min=0, max=1, min_open=True, max_open=True),
         default=None,
         help="Significance level [default: the audit's trainprove test's, else 0.05].",
     )
