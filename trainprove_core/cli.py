@@ -104,8 +104,8 @@ def audit(
     interrupted run resumes where it stopped. Exit code 1 when a suspect could not be queried (the others
     are still judged), 2 for bad input.
     """
-    from .audit import run_audit
     from .config import load_config
+    from .engine import run_audit
     from .store import Store, default_store_root
 
     plugins = _plugins(ctx)
@@ -141,17 +141,15 @@ def check(ctx: click.Context, audit_file: Path, store_dir: Path | None) -> None:
     suspect's checkpoint and label space, and whether the image sets fit in memory and on the store's
     disk. Exit code 0 when the audit would start, 2 with the file, table and key of the first problem.
     """
-    from .audit import AuditRun
     from .config import image_sets, load_config
+    from .engine import AuditRun
     from .store import Store, default_store_root
 
     plugins = _plugins(ctx)
     config = load_config(audit_file, plugins)
-    run = AuditRun(config, plugins, Store(store_dir or default_store_root()), show_progress=False)
-    run.open_suspects(cache=False)  # writes nothing, not even the cache of weight hashes
-    for close in (getattr(a, "close", None) for a in run.adapters.values()):
-        if callable(close):
-            close()
+    with AuditRun(config, plugins, Store(store_dir or default_store_root()), show_progress=False) as run:
+        run.open_suspects(cache=False)  # writes nothing, not even the cache of weight hashes
+        run.close_adapters()
     sets = ", ".join(f"{table} {n}" for table, n, _ in image_sets(config))
     click.echo(
         f"{audit_file}: ok: {len(config.suspects)} suspect(s), {len(config.tests)} decision test(s); "
@@ -251,26 +249,26 @@ def generate(
     Use it to look at what the generator makes before paying for an audit; the audit then finds the sets
     in the cache. With --export, the sets are written as files too: the audit's images, byte for byte.
     """
-    from .audit import AuditRun, preview_sheet
     from .config import load_config
+    from .engine import AuditRun, preview_sheet
     from .store import Store, default_store_root
 
     plugins = _plugins(ctx)
     config = load_config(audit_file, plugins)
-    run = AuditRun(config, plugins, Store(store_dir or default_store_root()), progress)
-    out_dir = out_dir or Path("runs") / audit_file.stem
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for role in sets:
-        image_set = run.shadow_set if role == "shadow" else run.validation
-        sheet = out_dir / f"{role}-preview.png"
-        preview_sheet(image_set, config.task, sheet)
-        click.echo(f"{role}: {len(image_set)} images (key {image_set.key}); preview: {sheet}")
-        if export_dir is not None:
-            from .export import export_image_set
+    with AuditRun(config, plugins, Store(store_dir or default_store_root()), progress) as run:
+        out_dir = out_dir or Path("runs") / audit_file.stem
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for role in sets:
+            image_set = run.shadow_set if role == "shadow" else run.validation
+            sheet = out_dir / f"{role}-preview.png"
+            preview_sheet(image_set, config.task, sheet)
+            click.echo(f"{role}: {len(image_set)} images (key {image_set.key}); preview: {sheet}")
+            if export_dir is not None:
+                from .export import export_image_set
 
-            cfg = config.shadow if role == "shadow" else config.validation
-            export_image_set(image_set, config.task, cfg, export_dir / role, config.generator.use)
-            click.echo(f"{role}: exported to {export_dir / role} (ImageFolder layout, manifest.json)")
+                cfg = config.shadow if role == "shadow" else config.validation
+                export_image_set(image_set, config.task, cfg, export_dir / role, config.generator.use)
+                click.echo(f"{role}: exported to {export_dir / role} (ImageFolder layout, manifest.json)")
 
 
 @cli.command()

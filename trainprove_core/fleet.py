@@ -455,7 +455,7 @@ def fleet_from_folder(folder: Path, plugins: PluginSet, executor: str | None = N
 def check_suspects(fleet: Fleet, plugins: PluginSet, store: Store) -> None:
     """Open every suspect once (checkpoint read, label space mapped) before any work, so a bad one stops
     the fleet before its first audit, not halfway through."""
-    from .audit import AuditRun
+    from .engine import AuditRun
     from .executors import LocalExecutor
 
     opened: set[tuple[str, str]] = set()
@@ -466,11 +466,9 @@ def check_suspects(fleet: Fleet, plugins: PluginSet, store: Store) -> None:
             continue
         # Opening suspects runs no work: the local executor, not the audit's (no cluster started here).
         config = dataclasses.replace(audit.config, suspects=fresh)
-        run = AuditRun(config, plugins, store, show_progress=False, executor=LocalExecutor())
-        for adapter in run.open_suspects().values():
-            close = getattr(adapter, "close", None)
-            if callable(close):
-                close()
+        with AuditRun(config, plugins, store, show_progress=False, executor=LocalExecutor()) as run:
+            run.open_suspects()
+            run.close_adapters()
         opened |= {(audit.task, s.name) for s in fresh}
 
 
@@ -492,7 +490,7 @@ def run_fleet(
     Audits whose `[executor]` tables are the same share one executor (one Ray cluster, whose workers
     keep their models built from one audit to the next), closed when the fleet ends, on errors too; an
     `executor` passed in runs every audit and is left open."""
-    from .audit import audit_executor, run_audit
+    from .engine import audit_executor, run_audit
 
     started = started or time.time()
     echo = echo or (lambda line: None)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-    from .audit import AuditRun
+    from .engine import AuditRun
     from .rounds import Look
     from .task import Task
 
