@@ -44,3 +44,56 @@ def test_the_core_imports_no_plugin():
         for name in _imports(path) & plugin_packages
     ]
     assert not offences, "\n".join(offences)
+
+
+def _core_imports() -> dict[str, set[str]]:
+    """Each core module and the core modules it imports: at run time, inside a function, or only for type
+    checking (a circle of any of them is one a reader has to hold in their head)."""
+    core = ROOT / "trainprove_core"
+    paths = {}
+    for path in core.rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    base = ".".join(up + ([node.module] if node.module else []))
+                targets = [base] + [f"{base}.{a.name}" for a in node.names]
+            else:
+                continue
+            for target in targets:
+                while target and target not in paths:
+                    target = target.rpartition(".")[0]
+                # a module's own package (`trainprove_core`, its folder) is where it lives, not a dependency
+                if target and target != name and not name.startswith(target + "."):
+                    found.add(target)
+        graph[name] = found
+    return graph
+
+
+def test_the_core_has_no_import_circle():
+    graph = _core_imports()
+    circles = []
+    for start in sorted(graph):
+        path, seen = [start], set()
+
+        def walk(module: str) -> None:
+            for nxt in sorted(graph[module]):
+                if nxt == start:
+                    circles.append(" -> ".join([*path, start]))
+                elif nxt not in seen and nxt > start:  # each circle once, from its smallest module
+                    seen.add(nxt)
+                    path.append(nxt)
+                    walk(nxt)
+                    path.pop()
+
+        walk(start)
+    assert not circles, "import circles in trainprove_core (runtime or type-only):\n" + "\n".join(circles)

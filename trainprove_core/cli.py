@@ -14,42 +14,10 @@ from typing import Any
 
 import click
 
-from . import __version__, secrets
+from . import secrets
+from .cli_options import cli, progress_option, store_option
 from .errors import TrainproveError
 from .plugins import PluginSet, load_plugins
-
-
-class TrainproveGroup(click.Group):
-    """A click group that turns `TrainproveError` into a clean message and exit code 2."""
-
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
-        try:
-            return super().invoke(ctx)
-        except TrainproveError as exc:
-            click.secho(f"error: {secrets.redact(str(exc))}", fg="red", err=True)
-            ctx.exit(2)
-        except KeyboardInterrupt:
-            click.secho(
-                "\ninterrupted: every finished image chunk, model and answer chunk is kept in the store; "
-                "run the same command again to resume where it stopped.",
-                fg="yellow",
-                err=True,
-            )
-            ctx.exit(130)
-
-
-@click.group(cls=TrainproveGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="trainprove")
-@click.pass_context
-def cli(ctx: click.Context) -> None:
-    """Audit whether an image classifier was trained on images made by your text-to-image model.
-
-    trainprove implements TrainProVe (Xie et al., CVPR 2025): it generates a shadow set and a fresh
-    validation set with your generator, trains a shadow classifier, asks each suspect for labels on the
-    validation set, and runs a one-sided hypothesis test. Describe an audit in a TOML file and run
-    `trainprove audit FILE`.
-    """
-    ctx.ensure_object(dict)
 
 
 def _plugins(ctx: click.Context) -> PluginSet:
@@ -57,19 +25,6 @@ def _plugins(ctx: click.Context) -> PluginSet:
     if "plugins" not in obj:
         obj["plugins"] = load_plugins()
     return obj["plugins"]
-
-
-# Options several commands share (plugins' commands too): the cache and the progress bars.
-store_option = click.option(
-    "--store",
-    "store_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Cache of image sets, models and answers [default: $TRAINPROVE_STORE or ~/.cache/trainprove].",
-)
-progress_option = click.option(
-    "--progress/--no-progress", default=True, help="Show progress bars on long steps."
-)
 
 
 @cli.command()

@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-    from .engine import AuditRun
-    from .rounds import Look
     from .task import Task
 
 REQUIRED: Any = object()
@@ -278,14 +276,79 @@ Decision = Literal["trained-on-generator", "not-trained-on-generator", "inconclu
 DECISIONS: tuple[str, ...] = ("trained-on-generator", "not-trained-on-generator", "inconclusive")
 
 
+RHO = 2.0
+"""How a sequential audit spends alpha over its looks: a share growing as (r / K) ** RHO (`rounds`)."""
+
+
+@dataclass(frozen=True)
+class Look:
+    """Look `round` (1-based) of `rounds`: the suspect has answered the first `round` slices."""
+
+    round: int
+    rounds: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.round <= self.rounds:
+            raise ValueError(f"look {self.round} of {self.rounds}")
+
+    @property
+    def final(self) -> bool:
+        return self.round == self.rounds
+
+    @property
+    def fraction(self) -> float:
+        return self.round / self.rounds
+
+    def spend(self, alpha: float) -> float:
+        """The share of `alpha` this look may spend (`trainprove_core.rounds`); they sum to alpha."""
+        before = ((self.round - 1) / self.rounds) ** RHO
+        return alpha * (self.fraction**RHO - before)
+
+    def describe(self) -> str:
+        return f"look {self.round} of {self.rounds}"
+
+
+@runtime_checkable
+class AuditContext(Protocol):
+    """The audit being run, as a decision test sees it (`Evidence.run`; the engine's `AuditRun`).
+
+    `config` is the audit file (an `AuditConfig`), `workspace` the cached building blocks (image sets,
+    models, answers: the engine's `Workspace`), `generator` the audit's generator, `validation` the
+    validation set and `shadow_answers` the shadow's answers on it. `ask(name)` queries the model judged
+    as `name` on other images (None for a name the audit does not hold); `answers_upto(name, image_set,
+    look)` gives its answers on the images a look has asked, their indices and the answer sets' keys;
+    `evidence(name, answers)` builds evidence on other answers to the validation set."""
+
+    config: Any
+    workspace: Any
+    task: Task
+
+    @property
+    def generator(self) -> Generator: ...
+
+    @property
+    def validation(self) -> ImageSet: ...
+
+    @property
+    def shadow_answers(self) -> Answers: ...
+
+    def ask(self, name: str) -> Callable[[ImageSet], Answers] | None: ...
+
+    def answers_upto(
+        self, name: str, image_set: ImageSet, look: Look | None
+    ) -> tuple[np.ndarray | Any, np.ndarray, list[str]]: ...
+
+    def evidence(self, name: str, answers: Answers) -> Evidence: ...
+
+
 @dataclass
 class Evidence:
     """Everything a decision test may look at for one suspect.
 
     `true_labels` are the validation set's classes (task indices), `batches` the partition of the
     validation set into query batches (index arrays, the paper's n batches). `shadow` and `suspect` are
-    the two models' answers on the validation set. `run` is the audit being run (`AuditRun`): a test that
-    needs more (reference models on other sources, another image set, the audit's settings) asks
+    the two models' answers on the validation set. `run` is the audit being run (an `AuditContext`): a test
+    that needs more (reference models on other sources, another image set, the audit's settings) asks
     `run.workspace` for it, cached like everything else; it is None where a caller judges bare answers.
 
     `look` is set in a sequential audit (`[validation] rounds` > 1, `trainprove_core.rounds`): the
@@ -300,7 +363,7 @@ class Evidence:
     shadow: Answers
     suspect: Answers
     suspect_name: str
-    run: AuditRun | None = None
+    run: AuditContext | None = None
     look: Look | None = None
 
 

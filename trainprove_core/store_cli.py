@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from .cli import cli, store_option
+from .cli_options import cli, store_option
 from .errors import InputError
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from trainprove_core.cli import progress_option
+from trainprove_core.cli_options import progress_option
 from trainprove_core.hookspecs import hookimpl
 
 

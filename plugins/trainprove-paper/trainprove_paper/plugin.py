@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from trainprove_core.cli import progress_option, store_option
+from trainprove_core.cli_options import progress_option, store_option
 from trainprove_core.hookspecs import hookimpl
 from trainprove_core.records import DecisionTestSpec, Option
 
