@@ -79,21 +79,50 @@ def _core_imports() -> dict[str, set[str]]:
     return graph
 
 
+def _circles_through(graph: dict[str, set[str]], start: str) -> list[str]:
+    """The import circles through `start` among modules not smaller than it (each circle found once, from
+    its smallest module)."""
+    found, path, seen = [], [start], set()
+
+    def walk(module: str) -> None:
+        for nxt in sorted(graph[module]):
+            if nxt == start:
+                found.append(" -> ".join([*path, start]))
+            elif nxt not in seen and nxt > start:
+                seen.add(nxt)
+                path.append(nxt)
+                walk(nxt)
+                path.pop()
+
+    walk(start)
+    return found
+
+
 def test_the_core_has_no_import_circle():
     graph = _core_imports()
-    circles = []
-    for start in sorted(graph):
-        path, seen = [start], set()
-
-        def walk(module: str) -> None:
-            for nxt in sorted(graph[module]):
-                if nxt == start:
-                    circles.append(" -> ".join([*path, start]))
-                elif nxt not in seen and nxt > start:  # each circle once, from its smallest module
-                    seen.add(nxt)
-                    path.append(nxt)
-                    walk(nxt)
-                    path.pop()
-
-        walk(start)
+    circles = [c for start in sorted(graph) for c in _circles_through(graph, start)]
     assert not circles, "import circles in trainprove_core (runtime or type-only):\n" + "\n".join(circles)
+
+
+def test_the_engine_reads_optional_members_through_the_declared_protocols():
+    """`close`, `load`, `attach`, `usage`, `remarks`, `parallel` and `sequential` are declared in the contract
+    (`Closable`, `LoadsLazily`, `Attaches`, `Metered`, `Remarks`, `Executor`, `Sequential`), not probed."""
+    optional = {"close", "load", "attach", "usage", "remarks", "parallel", "sequential"}
+    offences = []
+    for path in [
+        *(ROOT / "trainprove_core" / "engine").rglob("*.py"),
+        ROOT / "trainprove_core" / "executors.py",
+    ]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("getattr", "hasattr")
+                and len(node.args) > 1
+                and isinstance(node.args[1], ast.Constant)
+                and node.args[1].value in optional
+            ):
+                offences.append(
+                    f"{path.relative_to(ROOT)}:{node.lineno} {node.func.id}(..., {node.args[1].value!r})"
+                )
+    assert not offences, "\n".join(offences)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .hookspecs import hookimpl
-from .records import ExecutorSpec, Outcome, Work
+from .records import Closable, ExecutorSpec, Outcome, Work
 
 
 class ModelCache:
@@ -53,9 +53,8 @@ class ModelCache:
 
 
 def _close(model: Any) -> None:
-    close = getattr(model, "close", None)
-    if callable(close):
-        close()
+    if isinstance(model, Closable):
+        model.close()
 
 
 _worker_models = ModelCache(capacity=4)  # a worker process of a task-based executor keeps its last four

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..accounting import phase
 from ..errors import BudgetExceeded, InputError, TrainproveError
-from ..records import Answers, ImageSet, Outcome, SuspectAdapter, Work
+from ..records import Answers, Attaches, ImageSet, LoadsLazily, Outcome, SuspectAdapter, Work
 from ..store import content_key
 from ..task import Task
 from .jobs import Job, raise_error
@@ -62,9 +62,8 @@ class Asking(Models):
     def load(self, adapter: SuspectAdapter) -> None:
         """Load an adapter that loads lazily (one with a `load()`), once: before its first query, or up
         front to fail before any work. One whose answers are all in the store is never loaded."""
-        load = getattr(adapter, "load", None)
-        if callable(load) and id(adapter) not in self._loaded:
-            load()
+        if isinstance(adapter, LoadsLazily) and id(adapter) not in self._loaded:
+            adapter.load()
             self._loaded.add(id(adapter))
             self.accounts.add("models_loaded")
 
@@ -121,9 +120,8 @@ class Asking(Models):
         if not self.store.has("answers", identity):
             self._check_budget(name, adapter, identity, chunks)
             self.load(adapter)
-            attach = getattr(adapter, "attach", None)
-            if callable(attach):  # the adapter's own folder of the store (`SuspectAdapter`)
-                attach(self.store.root / "ledgers" / content_key(dict(adapter.identity)))
+            if isinstance(adapter, Attaches):  # the adapter's own folder of the store
+                adapter.attach(self.store.root / "ledgers" / content_key(dict(adapter.identity)))
         ref, remote = self.model_ref(adapter), bool(adapter.cost.remote)
         works = [
             Work("query", ref, image_set.images[idx], len(idx), i, f"query {name}", remote, local=adapter)

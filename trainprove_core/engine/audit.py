@@ -23,7 +23,7 @@ from .. import progress, secrets
 from ..config import AuditConfig, SuspectConfig
 from ..errors import TrainproveError
 from ..plugins import PluginSet
-from ..records import Executor
+from ..records import Closable, Executor, Metered, Remarks
 from ..store import Store, content_key
 from .jobs import raise_error
 from .report import Controls, SuspectsJudged, build_report
@@ -143,20 +143,19 @@ def judge_one(
         entry["error"] = str(exc)
     finally:
         adapter = run.adapters[suspect.name]
-        usage = getattr(adapter, "usage", None)  # a remote adapter's own count
+        usage = adapter.usage if isinstance(adapter, Metered) else None  # a remote adapter's own count
         entry["queries_sent"] = (
             usage.sent if usage is not None else run.workspace.queries_sent.get(suspect.name, 0)
         )
         if usage is not None:
             entry["queries_paid"] = usage.paid
-        remarks = getattr(adapter, "remarks", None)  # what its answers had
+        remarks = adapter.remarks if isinstance(adapter, Remarks) else None  # what its answers had
         if remarks:
             entry["remarks"] = [str(r) for r in remarks]
         entry["queries_asked"] = sum(run.asked.get(suspect.name, {}).values())
         entry["queries_fixed_design"] = sum(run.fixed_queries.get(suspect.name, {}).values())
-        close = getattr(adapter, "close", None)
-        if callable(close):
-            close()
+        if isinstance(adapter, Closable):
+            adapter.close()
         entry["seconds"] = round(time.perf_counter() - began, 3)
 
 

@@ -21,7 +21,7 @@ from ..accounting import Accounts
 from ..config import AuditConfig, _run_checks, validate_table
 from ..errors import InputError, TrainproveError
 from ..plugins import PluginSet
-from ..records import Executor, ModelRef, Outcome, Work
+from ..records import Closable, Executor, ModelRef, Outcome, Work
 from ..store import Store
 from ..task import Task
 
@@ -91,7 +91,7 @@ class Jobs:
     """Work through the executor into the store, accounted (the base of `Workspace`)."""
 
     def __init__(
-        self, task: Task, plugins: PluginSet, store: Store, executor: Any, show_progress: bool = True
+        self, task: Task, plugins: PluginSet, store: Store, executor: Executor, show_progress: bool = True
     ):
         self.task = task
         self.plugins = plugins
@@ -107,9 +107,7 @@ class Jobs:
 
     def close(self) -> None:
         """Release the executor (its workers, a cluster it started). Safe to call twice."""
-        close = getattr(self.executor, "close", None)
-        if callable(close):
-            close()
+        self.executor.close()
 
     def __enter__(self) -> Jobs:
         return self
@@ -175,7 +173,7 @@ class Jobs:
             return [self._one_job(job, None) for job in jobs]
         total = sum(w.size for w in pending)
         with progress.step(desc, total=total, unit="img", enabled=self.show_progress) as bar:
-            if len(jobs) > 1 and getattr(self.executor, "parallel", False):
+            if len(jobs) > 1 and self.executor.parallel:
                 with ThreadPoolExecutor(len(jobs), thread_name_prefix="trainprove-job") as pool:
                     return list(pool.map(lambda job: self._one_job(job, bar), jobs))
             return [self._one_job(job, bar) for job in jobs]
@@ -191,9 +189,8 @@ class Jobs:
                         bar.update(work.size)
                     yield work.index, arrays
             finally:
-                close = getattr(results, "close", None)
-                if callable(close):
-                    close()  # an error or Ctrl-C: the executor cancels what still runs
+                if isinstance(results, Closable):
+                    results.close()  # an error or Ctrl-C: the executor cancels what still runs
 
         try:
             return self.store.chunked(job.kind, job.identity, job.works, run, paid=job.paid)

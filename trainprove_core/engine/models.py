@@ -111,7 +111,7 @@ class Models(ImageSets):
     def _train(self, pending: list[tuple[Any, Mapping[str, Any], ImageSet]]) -> dict[int, Any]:
         """Train the models of `pending` (trainer, identity, image set), at once where the executor runs
         work in parallel: each one's directory (or error), by the id of its entry."""
-        if len(pending) > 1 and getattr(self.executor, "parallel", False):
+        if len(pending) > 1 and self.executor.parallel:
             with progress.step(f"train {len(pending)} models", enabled=self.show_progress):
                 for _ in range(len(pending) - 1):
                     progress.skip()

@@ -16,7 +16,7 @@ from .. import identity_cache, rounds
 from ..config import AuditConfig, check_disk, table_error
 from ..errors import InputError, TrainproveError
 from ..plugins import PluginSet
-from ..records import Answers, DecisionTest, Evidence, Executor, Generator, ImageSet, SuspectAdapter
+from ..records import Answers, Closable, DecisionTest, Evidence, Executor, Generator, ImageSet, SuspectAdapter
 from ..rounds import Look
 from ..store import Store, content_key
 from .answers import label_map
@@ -80,9 +80,8 @@ class AuditRun:
     def close_adapters(self) -> None:
         """Close every suspect's adapter this audit opened (a session, a server it started)."""
         for adapter in self.adapters.values():
-            close = getattr(adapter, "close", None)
-            if callable(close):
-                close()
+            if isinstance(adapter, Closable):
+                adapter.close()
 
     def __enter__(self) -> AuditRun:
         return self

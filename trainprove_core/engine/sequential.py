@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..config import AuditConfig
-from ..records import Answers, Verdict
+from ..records import Answers, Sequential, Verdict
 from ..rounds import Look
 from .run import AuditRun
 from .verdicts import decide, record
@@ -28,7 +28,7 @@ def looks(run: AuditRun) -> list[Look]:
     """The looks at which a sequential audit judges: after every round when every test is sequential,
     else only the last one (every round asked, each test judged once)."""
     k = run.config.validation.rounds
-    every = all(getattr(run.tests[t.name], "sequential", False) for t in run.config.tests)
+    every = all(isinstance(test, Sequential) and test.sequential for test in run.tests.values())
     return [Look(r, k) for r in range(1, k + 1)] if every else [Look(k, k)]
 
 
