@@ -4,6 +4,7 @@
     images     image sets: requests, seeds, chunks (`ImageSets`, `image_requests`, `validation_batches`)
     models     plugins built from their tables, trained models (`Models`)
     answers    models' answers in the task's label space, the budget (`Asking`, `label_map`)
+    references a decision test's reference models: sources, seeded sets, training, answers
     workspace  `Workspace`: the facade over those four, what decision tests and commands hold
     run        `AuditRun`: one audit's checking and cached stages (what `Evidence.run` is)
     verdicts   the fixed design's judging, the verdict cache, controls
@@ -21,6 +22,7 @@ from .answers import NOT_ANSWERED, label_map
 from .audit import AuditResult, run_audit
 from .images import image_requests, preview_sheet, validation_batches
 from .jobs import WorkDone, audit_executor, open_executor
+from .references import ReferenceModel, TrainedReference
 from .run import AuditRun
 from .verdicts import VERDICTS, apply_controls
 from .workspace import Workspace
@@ -30,6 +32,8 @@ __all__ = [
     "VERDICTS",
     "AuditResult",
     "AuditRun",
+    "ReferenceModel",
+    "TrainedReference",
     "WorkDone",
     "Workspace",
     "apply_controls",

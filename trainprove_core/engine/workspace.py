@@ -11,11 +11,11 @@ from typing import Any
 from ..plugins import PluginSet
 from ..store import Store
 from ..task import Task
-from .answers import Asking
 from .jobs import open_executor
+from .references import ReferenceModels
 
 
-class Workspace(Asking):
+class Workspace(ReferenceModels):
     """The cached building blocks of audits: image sets, shadow models, answers.
 
     Decision tests reach it as `Evidence.run.workspace` to ask for more (image sets from other generators,
@@ -27,7 +27,8 @@ class Workspace(Asking):
 
     Its methods come from one layer each: `Jobs` (running work, `trainprove_core.engine.jobs`),
     `ImageSets` (`image_set`), `Models` (`generator`, `suspect_adapter`, `trainer`, `shadow_models`) and
-    `Asking` (`answers`, `answers_many`, `answers_all`, `load`).
+    `Asking` (`answers`, `answers_many`, `answers_all`, `load`) and `ReferenceModels` (a decision test's
+    reference models: `reference_generators`, `seeded_set`, `mixture`, `reference_models`).
     """
 
     @classmethod
