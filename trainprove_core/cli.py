@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,9 @@ from . import secrets
 from .cli_options import cli, progress_option, store_option
 from .errors import TrainproveError
 from .plugins import PluginSet, load_plugins
+
+if TYPE_CHECKING:
+    from .engine import AuditReport
 
 
 def _plugins(ctx: click.Context) -> PluginSet:
@@ -112,15 +115,15 @@ def check(ctx: click.Context, audit_file: Path, store_dir: Path | None) -> None:
     )
 
 
-def echo_verdicts(report: dict) -> None:
+def echo_verdicts(report: AuditReport) -> None:
     """One line per verdict; an inconclusive one says why, on the next line."""
-    width = max([len(v["suspect"]) for v in report["verdicts"]] + [8])
-    for v in report["verdicts"]:
+    width = max([len(v["suspect"]) for v in report.verdicts] + [8])
+    for v in report.verdicts:
         click.echo(f"{v['suspect']:>{width}}  {v['test']:<18} {v['decision']}")
         if v["decision"] == "inconclusive":
             reason = v["explanation"].removeprefix(f"{v['suspect']}: ")
             click.echo(f"{'':>{width}}  {'':<18} why: {reason}")
-    for warning in report.get("warnings", []):
+    for warning in report.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
 
 

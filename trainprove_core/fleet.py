@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import progress
 from .config import (
@@ -42,6 +42,9 @@ from .errors import ConfigError
 from .plugins import PluginSet
 from .records import Executor, Option
 from .store import Store, canonical_json
+
+if TYPE_CHECKING:
+    from .engine import AuditReport
 
 NONE = "none"
 """A suspect's `truth` when it was trained on none of the candidates."""
@@ -134,7 +137,7 @@ class Fleet:
 class FleetResult:
     fleet: Fleet
     out_dir: Path
-    reports: dict[tuple[str, str], dict[str, Any]]
+    reports: dict[tuple[str, str], AuditReport]
     attribution: dict[str, Any]
     errors: list[str] = field(default_factory=list)
 
@@ -495,7 +498,7 @@ def run_fleet(
     started = started or time.time()
     echo = echo or (lambda line: None)
     out_dir = Path(out_dir)
-    reports: dict[tuple[str, str], dict[str, Any]] = {}
+    reports: dict[tuple[str, str], AuditReport] = {}
     errors: list[str] = []
     opened: dict[str, Executor] = {}  # by the audit's [executor] table
     # One plan: this first step, then each audit adds its own as it starts.
@@ -530,15 +533,15 @@ def run_fleet(
     return FleetResult(fleet, out_dir, reports, attribution, errors)
 
 
-def _audit_line(audit: FleetAudit, report: Mapping[str, Any], seconds: float) -> str:
-    verdicts = report["verdicts"]
+def _audit_line(audit: FleetAudit, report: AuditReport, seconds: float) -> str:
+    verdicts = report.verdicts
     who = f"{audit.generator} on {audit.task}" if audit.task else audit.generator
     if verdicts and all(v["truth"] is not None for v in verdicts):
         said = f"{sum(bool(v['correct']) for v in verdicts)}/{len(verdicts)} verdicts right"
     else:
         count = {d: sum(v["decision"] == d for v in verdicts) for d in (ACCUSED, CLEARED, UNSURE)}
         said = f"{count[ACCUSED]} accused, {count[CLEARED]} cleared, {count[UNSURE]} inconclusive"
-    errors = f", {len(report['errors'])} errors" if report["errors"] else ""
+    errors = f", {len(report.errors)} errors" if report.errors else ""
     return f"  defender {who:<12} {said}{errors} ({seconds:.0f} s)"
 
 
@@ -595,7 +598,7 @@ OUTCOMES = {
 }
 
 
-def attribute(fleet: Fleet, reports: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[str, Any]:
+def attribute(fleet: Fleet, reports: Mapping[tuple[str, str], AuditReport]) -> dict[str, Any]:
     """The attribution report (attribution.json): per suspect, the verdict of every test in every
     candidate's audit with a link to its evidence, and its attribution by `fleet.attribute_by`; per test,
     the attribution counts and, where the truth is known, the confusion table and error rates."""
@@ -605,12 +608,12 @@ def attribute(fleet: Fleet, reports: Mapping[tuple[str, str], Mapping[str, Any]]
         for g in s.candidates:
             audit = fleet.audit(s.task, g)
             report = reports[(s.task, g)]
-            entry = next(e for e in report["suspects"] if e["name"] == s.name)
+            entry = next(e for e in report.suspects if e["name"] == s.name)
             cells = {}
             for test in fleet.tests:
                 found = [
                     (i, v)
-                    for i, v in enumerate(report["verdicts"])
+                    for i, v in enumerate(report.verdicts)
                     if v["suspect"] == s.name and v["test"] == test
                 ]
                 if found:
@@ -653,7 +656,7 @@ def attribute(fleet: Fleet, reports: Mapping[tuple[str, str], Mapping[str, Any]]
     flat = [
         {**v, "task": task, "defender": generator}
         for (task, generator), report in reports.items()
-        for v in report["verdicts"]
+        for v in report.verdicts
     ]
     tests = {}
     for test in fleet.tests:
@@ -683,8 +686,8 @@ def attribute(fleet: Fleet, reports: Mapping[tuple[str, str], Mapping[str, Any]]
                 "report": f"{a.path}/report.html",
                 "report_json": f"{a.path}/report.json",
                 "audit_file": f"{a.path}/audit.toml",
-                "errors": reports[(a.task, a.generator)]["errors"],
-                "warnings": reports[(a.task, a.generator)]["warnings"],
+                "errors": reports[(a.task, a.generator)].errors,
+                "warnings": reports[(a.task, a.generator)].warnings,
             }
             for a in fleet.audits
         ],
@@ -694,9 +697,9 @@ def attribute(fleet: Fleet, reports: Mapping[tuple[str, str], Mapping[str, Any]]
     }
 
 
-def _descriptions(reports: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[str, str]:
+def _descriptions(reports: Mapping[tuple[str, str], AuditReport]) -> dict[str, str]:
     """Each test's plugin, as the reports record it (test name -> plugin name)."""
-    return {v["test"]: v["plugin"] for r in reports.values() for v in r["verdicts"]}
+    return {v["test"]: v["plugin"] for r in reports.values() for v in r.verdicts}
 
 
 def rates(verdicts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

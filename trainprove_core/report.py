@@ -26,9 +26,12 @@ import math
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .accounting import COUNTS, PHASES, Accounts
+
+if TYPE_CHECKING:
+    from .engine.report import AuditReport
 
 TRAINED, NOT_TRAINED, INCONCLUSIVE = "trained-on-generator", "not-trained-on-generator", "inconclusive"
 
@@ -53,26 +56,33 @@ def write_html(report: Mapping[str, Any], out_dir: Path) -> Path:
 
 
 def write_report(
-    report: dict[str, Any], out_dir: Path, html: bool = True, accounts: Accounts | None = None
+    report: AuditReport | dict[str, Any], out_dir: Path, html: bool = True, accounts: Accounts | None = None
 ) -> tuple[Path, Path | None]:
     """Write `report.html` (unless `html` is false) and `report.json` into `out_dir`; return their paths.
 
-    With the audit's `accounts`, the time spent here is charged to `timings.report`, and `timings`,
-    `counts` and `wall_seconds` (the whole audit, report included) are set before `report.json` is
-    written (the page, written first, shows the time up to the report).
+    `report` is an `AuditReport` (or report.json's document). With the audit's `accounts`, the time spent
+    here is charged to `timings.report`, and `timings`, `counts` and `wall_seconds` (the whole audit,
+    report included) are set before `report.json` is written (the page, written first, shows the time up
+    to the report).
     """
+    from .engine.report import AuditReport
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    doc = report.to_json() if isinstance(report, AuditReport) else report
     if accounts is None:
-        html_path = write_html(report, out_dir) if html else None
+        html_path = write_html(doc, out_dir) if html else None
     else:
         with accounts.phase("report"):
-            html_path = write_html(report, out_dir) if html else None
-        report["timings"] = accounts.timings()
-        report["counts"] = dict(accounts.counts)
-        report["wall_seconds"] = round(accounts.total(), 2)
+            html_path = write_html(doc, out_dir) if html else None
+        spent = {"timings": accounts.timings(), "counts": dict(accounts.counts)}
+        spent["wall_seconds"] = round(accounts.total(), 2)
+        for key, value in spent.items():
+            doc[key] = value
+            if isinstance(report, AuditReport):
+                setattr(report, key, value)
     json_path = out_dir / "report.json"
-    json_path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    json_path.write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
     return json_path, html_path
 
 

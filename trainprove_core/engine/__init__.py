@@ -23,6 +23,7 @@ from .audit import AuditResult, run_audit
 from .images import image_requests, preview_sheet, validation_batches
 from .jobs import WorkDone, audit_executor, open_executor
 from .references import ReferenceModel, TrainedReference
+from .report import AuditReport, build_report
 from .run import AuditRun
 from .verdicts import VERDICTS, apply_controls
 from .workspace import Workspace
@@ -30,6 +31,7 @@ from .workspace import Workspace
 __all__ = [
     "NOT_ANSWERED",
     "VERDICTS",
+    "AuditReport",
     "AuditResult",
     "AuditRun",
     "ReferenceModel",
@@ -38,6 +40,7 @@ __all__ = [
     "Workspace",
     "apply_controls",
     "audit_executor",
+    "build_report",
     "image_requests",
     "label_map",
     "open_executor",

@@ -26,7 +26,7 @@ from ..plugins import PluginSet
 from ..records import Closable, Executor, Metered, Remarks
 from ..store import Store, content_key
 from .jobs import raise_error
-from .report import Controls, SuspectsJudged, build_report
+from .report import AuditReport, Controls, SuspectsJudged, build_report
 from .run import AuditRun
 from .sequential import is_sequential, judge_suspect
 from .verdicts import apply_controls, judge_control, verdicts
@@ -34,7 +34,10 @@ from .verdicts import apply_controls, judge_control, verdicts
 
 @dataclass
 class AuditResult:
-    report: dict[str, Any]
+    """What `run_audit` gives: the report (also written as report.json), where it was written, the
+    suspects that could not be judged (`errors`) and the observers that failed (`observer_errors`)."""
+
+    report: AuditReport
     out_dir: Path
     errors: list[str] = field(default_factory=list)
     observer_errors: list[str] = field(default_factory=list)
@@ -78,7 +81,7 @@ def run_audit(
         # 5. report: report.json and report.html, cleaned of secrets
         report = build_report(run, judged, controls)
         write_report(report, out_dir, html=html, accounts=ws.accounts)  # adds timings.report
-        ws.observe("trainprove_after_audit", report=report, out_dir=out_dir)
+        ws.observe("trainprove_after_audit", report=report.to_json(), out_dir=out_dir)
         # `errors` are the suspects that could not be judged (the CLI's exit code 1); an observer's
         # failure is in the report's errors and printed as a warning, it judges nobody.
         return AuditResult(

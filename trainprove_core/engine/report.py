@@ -1,9 +1,11 @@
-"""report.json as the engine builds it: what an audit found, in one place (`build_report`)."""
+"""report.json as the engine builds it: what an audit found, typed (`AuditReport`), built in one place
+(`build_report`)."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -34,6 +36,55 @@ class Controls:
     hashes: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(eq=False)
+class AuditReport(Mapping[str, Any]):
+    """What one audit found: report.json, typed. `to_json()` is report.json's document (its keys in this
+    order); `from_json` reads one back. It is also a read-only mapping of those keys, for scripts written
+    against report.json.
+
+    Each suspect's entry (`suspects`) and each verdict record (`verdicts`) are report.json's objects;
+    `manifest` says what the audit was made from (the audit file, seeds, plugins, the store keys)."""
+
+    trainprove_version: str
+    created: str
+    wall_seconds: float
+    task: dict[str, Any]
+    generator: dict[str, Any]
+    shadow: dict[str, Any]
+    validation: dict[str, Any]
+    suspects: list[dict[str, Any]]
+    verdicts: list[dict[str, Any]]
+    negative_control: dict[str, Any] | None
+    positive_control: dict[str, Any] | None
+    warnings: list[str]
+    errors: list[str]
+    timings: dict[str, float]
+    counts: dict[str, int]
+    manifest: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """report.json's document."""
+        return {name: getattr(self, name) for name in _KEYS}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> AuditReport:
+        return cls(**{name: doc[name] for name in _KEYS})
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in _KEYS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_KEYS)
+
+    def __len__(self) -> int:
+        return len(_KEYS)
+
+
+_KEYS = tuple(f.name for f in fields(AuditReport))
+
+
 def shadow_warning(accuracy: float, num_classes: int) -> str | None:
     """The warning of a shadow model that did not learn the task (near chance), or None."""
     chance = 1.0 / num_classes
@@ -47,7 +98,7 @@ def shadow_warning(accuracy: float, num_classes: int) -> str | None:
     )
 
 
-def build_report(run: AuditRun, judged: SuspectsJudged, controls: Controls) -> dict[str, Any]:
+def build_report(run: AuditRun, judged: SuspectsJudged, controls: Controls) -> AuditReport:
     """report.json of the audit `run` (its timings so far), cleaned of secrets: the one place the report's
     text is redacted (a server's answer quoted in an error, a token a plugin put in an explanation), so
     report.json, report.html and what the CLI prints are clean."""
@@ -65,31 +116,31 @@ def build_report(run: AuditRun, judged: SuspectsJudged, controls: Controls) -> d
         **judged.hashes,
         **controls.hashes,
     }
-    report = {
-        "trainprove_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "wall_seconds": round(ws.accounts.total(), 2),
-        "task": {"classes": list(task.classes), "image_size": task.image_size},
-        "generator": {"use": config.generator.use, "identity": dict(run.generator.identity)},
-        "shadow": {
+    report = AuditReport(
+        trainprove_version=__version__,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        wall_seconds=round(ws.accounts.total(), 2),
+        task={"classes": list(task.classes), "image_size": task.image_size},
+        generator={"use": config.generator.use, "identity": dict(run.generator.identity)},
+        shadow={
             "images": len(run.shadow_set),
             "model": run.shadow_key,
             "validation_accuracy": shadow_accuracy,
         },
-        "validation": {
+        validation={
             "images": len(run.validation),
             "batches": len(run.batches),
             "batch_size": config.validation.batch_size,
         },
-        "suspects": judged.suspects,
-        "verdicts": judged.verdicts,
-        "negative_control": controls.negative,
-        "positive_control": controls.positive,
-        "warnings": warnings,
-        "errors": judged.errors + ws.observer_errors,
-        "timings": ws.accounts.timings(),
-        "counts": dict(ws.accounts.counts),
-        "manifest": {
+        suspects=judged.suspects,
+        verdicts=judged.verdicts,
+        negative_control=controls.negative,
+        positive_control=controls.positive,
+        warnings=warnings,
+        errors=judged.errors + ws.observer_errors,
+        timings=ws.accounts.timings(),
+        counts=dict(ws.accounts.counts),
+        manifest={
             "audit_file": config.source,
             "audit": config.public_document(),
             "seeds": {
@@ -104,5 +155,5 @@ def build_report(run: AuditRun, judged: SuspectsJudged, controls: Controls) -> d
             "hashes": hashes,
             "store": str(run.store.root),
         },
-    }
-    return secrets.redact_all(report)
+    )
+    return AuditReport.from_json(secrets.redact_all(report.to_json()))
