@@ -126,3 +126,35 @@ def test_the_engine_reads_optional_members_through_the_declared_protocols():
                     f"{path.relative_to(ROOT)}:{node.lineno} {node.func.id}(..., {node.args[1].value!r})"
                 )
     assert not offences, "\n".join(offences)
+
+
+def test_plugins_library_code_imports_only_the_cores_public_names():
+    """A plugin's library code (not its tests) imports what `trainprove_core` exports (`__all__`), the click
+    options commands share (`cli_options`) and, for a command built on a fleet, `fleet`: nothing of the
+    engine's internals, so the engine can change without breaking a plugin."""
+    import trainprove_core
+
+    public = set(trainprove_core.__all__)
+    products = {"trainprove_core.cli_options", "trainprove_core.fleet"}
+    libraries = [
+        *PLUGINS,
+        *(p for p in (ROOT / "docs" / "examples").iterdir() if (p / "pyproject.toml").exists()),
+    ]
+    offences = []
+    for dist in libraries:
+        for package in _packages(dist):
+            for path in (dist / package).rglob("*.py"):
+                for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                    where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+                    if isinstance(node, ast.Import):
+                        offences += [
+                            f"{where} import {a.name}"
+                            for a in node.names
+                            if a.name.startswith("trainprove_core.")
+                        ]
+                    elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                        if node.module == "trainprove_core":
+                            offences += [f"{where} {a.name}" for a in node.names if a.name not in public]
+                        elif node.module.startswith("trainprove_core.") and node.module not in products:
+                            offences.append(f"{where} from {node.module}")
+    assert not offences, "plugins import the core's public names only:\n" + "\n".join(offences)

@@ -32,12 +32,20 @@ from typing import Any
 
 import numpy as np
 
-from trainprove_core.config import AuditConfig
-from trainprove_core.engine import ReferenceModel
-from trainprove_core.errors import ConfigError
-from trainprove_core.evidence import Preconditions, abstain, answered, check_fraction, prediction_entropy
-from trainprove_core.records import Answers, Evidence, Verdict
-from trainprove_core.store import content_key
+from trainprove_core import (
+    Answers,
+    AuditConfig,
+    ConfigError,
+    Evidence,
+    Preconditions,
+    ReferenceModel,
+    Verdict,
+    abstain,
+    answered,
+    check_fraction,
+    content_key,
+    prediction_entropy,
+)
 
 NAME = "meta-classifier"
 QUANTITY = "meta-classifier probability of training on the generator"

@@ -54,13 +54,20 @@ from typing import Any
 
 import numpy as np
 
-from trainprove_core import progress, rounds
-from trainprove_core.config import AuditConfig
-from trainprove_core.engine import ReferenceModel
-from trainprove_core.errors import ConfigError
-from trainprove_core.evidence import abstain, answered
-from trainprove_core.records import Answers, AuditContext, Evidence, Verdict
-from trainprove_core.store import content_key
+from trainprove_core import (
+    Answers,
+    AuditConfig,
+    AuditContext,
+    ConfigError,
+    Evidence,
+    ReferenceModel,
+    Verdict,
+    abstain,
+    answered,
+    content_key,
+    progress,
+    rounds,
+)
 
 NAME = "calibrated"
 STATISTICS = ("relative", "absolute")

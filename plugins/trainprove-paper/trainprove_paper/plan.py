@@ -198,8 +198,7 @@ def detectable_drop(
 def audit_spread(config, plugins, store, show_progress: bool = True) -> ShadowSpread:
     """The shadow's spread for an audit file's configuration: makes (or finds in the cache) the shadow set,
     the validation set and the shadow model, and asks the shadow only; no suspect is queried."""
-    from trainprove_core.engine import AuditRun
-    from trainprove_core.evidence import answered_batch_sizes, batch_accuracies
+    from trainprove_core import AuditRun, answered_batch_sizes, batch_accuracies
 
     with AuditRun(config, plugins, store, show_progress) as run:
         # Evidence of the shadow against itself: only its batch accuracies are read.

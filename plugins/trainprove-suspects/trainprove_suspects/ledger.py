@@ -27,8 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainprove_core.errors import BudgetExceeded
-from trainprove_core.records import Answers, QueryUsage
+from trainprove_core import Answers, BudgetExceeded, QueryUsage
 
 USAGE = "usage.log"
 
