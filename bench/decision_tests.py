@@ -439,7 +439,7 @@ def ablation(runs: Path) -> list[dict[str, Any]]:
     import sys
 
     sys.path.insert(0, str(ROOT / "plugins" / "trainprove-calibrated"))
-    from trainprove_calibrated.rule import STATISTICS, Population, decide, relative_error
+    from trainprove_calibrated.rule import STATISTICS, Population, decide, relative_error, sd_floors
 
     def stats(acc_g: float, acc_r: Sequence[float], n_g: int, n_r: int) -> dict[str, float]:
         return {st: relative_error(acc_g, n_g, acc_r, n_r, st) for st in STATISTICS}
@@ -467,14 +467,21 @@ def ablation(runs: Path) -> list[dict[str, Any]]:
                 return stats(m["accuracy"][d], [a for k, a in m["accuracy"].items() if k != d], n_g, n_r)
 
             inn = [m for m in models if m["population"] == "innocent"]
+            floor = sd_floors(n_g, n_r, len(verdicts[0]["details"]["accuracy_references"]))
             innocent = Population(
-                np.array([of(m)["relative"] for m in inn]), 0.0, np.array([m["trained_on"] for m in inn])
+                np.array([of(m)["relative"] for m in inn]),
+                floor["relative"],
+                np.array([m["trained_on"] for m in inn]),
             )
             guilty = [m for m in models if m["population"] == "guilty"]
             strong = [m for m in guilty if not m.get("weak") or clearing == "pooled"]
             pure = [m for m in guilty if m.get("share", 1.0) >= 1.0]
-            strong_pop = Population(np.array([of(m)["absolute"] for m in strong]), 0.0)
-            pure_pop = Population(np.array([of(m)["gap"] for m in pure]), 0.0) if clearing == "iut" else None
+            strong_pop = Population(np.array([of(m)["absolute"] for m in strong]), floor["absolute"])
+            pure_pop = (
+                Population(np.array([of(m)["gap"] for m in pure]), floor["gap"])
+                if clearing == "iut"
+                else None
+            )
             for v in verdicts:
                 d = v["details"]
                 best = max([d["accuracy_generator"], *d["accuracy_references"].values()])
@@ -613,11 +620,11 @@ def write_markdown(
             "### What each part of the calibrated rule buys",
             "",
             "Its decisions recomputed from the same audits with a part taken away (`ablation()`: the "
-            "accuracies are in each verdict's details, nothing is trained or queried again; the floors on "
-            "the spreads are left out, so the first row can differ from the table above by a verdict or "
-            "two). Pooled into one population, the under-trained guilty references kept false clearing "
-            "bounded for weak guilty suspects but made most innocent verdicts inconclusive; the "
-            "intersection-union clearing keeps them as a sub-population of their own, compared on the gap.",
+            "accuracies are in each verdict's details, nothing is trained or queried again; the first row "
+            "repeats the rule as shipped). Pooled into one population, the under-trained guilty references "
+            "kept false clearing bounded for weak guilty suspects but made most innocent verdicts "
+            "inconclusive; the intersection-union clearing keeps them as a sub-population of their own, "
+            "compared on the gap.",
             "",
             "| variant | setting | false accusations | false clearings | inconclusive |",
             "|---|---|---|---|---|",

@@ -10,60 +10,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import __version__, secrets
+from . import secrets
 from .checks import number, output_folder
+from .cli_options import WRITE_KEPT, cli, progress_option, store_option
 from .errors import TrainproveError
 from .plugins import PluginSet, load_plugins
 
-WRITE_KEPT = (
-    "Everything finished before is kept (the store renames an entry into place only once it is "
-    "complete); make room or choose another folder, and run the same command again to resume."
-)
-
-
-class TrainproveGroup(click.Group):
-    """A click group that turns `TrainproveError` into a clean message and exit code 2."""
-
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
-        try:
-            return super().invoke(ctx)
-        except TrainproveError as exc:
-            click.secho(f"error: {secrets.redact(str(exc))}", fg="red", err=True)
-            ctx.exit(2)
-        except OSError as exc:  # a write no step turned into its own message: a full disk, say
-            from .store import cannot_write
-
-            error = cannot_write(exc.filename or "a file", exc, WRITE_KEPT)
-            if error is None:
-                raise
-            click.secho(f"error: {secrets.redact(str(error))}", fg="red", err=True)
-            ctx.exit(2)
-        except KeyboardInterrupt:
-            click.secho(
-                "\ninterrupted: every finished image chunk, model and answer chunk is kept in the store; "
-                "run the same command again to resume where it stopped.",
-                fg="yellow",
-                err=True,
-            )
-            ctx.exit(130)
-
-
-@click.group(cls=TrainproveGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="trainprove")
-@click.pass_context
-def cli(ctx: click.Context) -> None:
-    """Audit whether an image classifier was trained on images made by your text-to-image model.
-
-    trainprove implements TrainProVe (Xie et al., CVPR 2025): it generates a shadow set and a fresh
-    validation set with your generator, trains a shadow classifier, asks each suspect for labels on the
-    validation set, and runs a one-sided hypothesis test. Describe an audit in a TOML file and run
-    `trainprove audit FILE`.
-    """
-    ctx.ensure_object(dict)
+if TYPE_CHECKING:
+    from .engine import AuditReport
 
 
 def _plugins(ctx: click.Context) -> PluginSet:
@@ -71,19 +29,6 @@ def _plugins(ctx: click.Context) -> PluginSet:
     if "plugins" not in obj:
         obj["plugins"] = load_plugins()
     return obj["plugins"]
-
-
-# Options several commands share (plugins' commands too): the cache and the progress bars.
-store_option = click.option(
-    "--store",
-    "store_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Cache of image sets, models and answers [default: $TRAINPROVE_STORE or ~/.cache/trainprove].",
-)
-progress_option = click.option(
-    "--progress/--no-progress", default=True, help="Show progress bars on long steps."
-)
 
 
 @cli.command()
@@ -118,8 +63,8 @@ def audit(
     interrupted run resumes where it stopped. Exit code 1 when a suspect could not be queried (the others
     are still judged), 2 for bad input.
     """
-    from .audit import run_audit
     from .config import load_config
+    from .engine import run_audit
     from .store import Store, default_store_root
 
     plugins = _plugins(ctx)
@@ -156,17 +101,15 @@ def check(ctx: click.Context, audit_file: Path, store_dir: Path | None) -> None:
     suspect's checkpoint and label space, and whether the image sets fit in memory and on the store's
     disk. Exit code 0 when the audit would start, 2 with the file, table and key of the first problem.
     """
-    from .audit import AuditRun
     from .config import image_sets, load_config
+    from .engine import AuditRun
     from .store import Store, default_store_root
 
     plugins = _plugins(ctx)
     config = load_config(audit_file, plugins)
-    run = AuditRun(config, plugins, Store(store_dir or default_store_root()), show_progress=False)
-    run.open_suspects(cache=False)  # writes nothing, not even the cache of weight hashes
-    for close in (getattr(a, "close", None) for a in run.adapters.values()):
-        if callable(close):
-            close()
+    with AuditRun(config, plugins, Store(store_dir or default_store_root()), show_progress=False) as run:
+        run.open_suspects(cache=False)  # writes nothing, not even the cache of weight hashes
+        run.close_adapters()
     sets = ", ".join(f"{table} {n}" for table, n, _ in image_sets(config))
     click.echo(
         f"{audit_file}: ok: {len(config.suspects)} suspect(s), {len(config.tests)} decision test(s); "
@@ -174,15 +117,15 @@ def check(ctx: click.Context, audit_file: Path, store_dir: Path | None) -> None:
     )
 
 
-def echo_verdicts(report: dict) -> None:
+def echo_verdicts(report: AuditReport) -> None:
     """One line per verdict; an inconclusive one says why, on the next line."""
-    width = max([len(v["suspect"]) for v in report["verdicts"]] + [8])
-    for v in report["verdicts"]:
+    width = max([len(v["suspect"]) for v in report.verdicts] + [8])
+    for v in report.verdicts:
         click.echo(f"{v['suspect']:>{width}}  {v['test']:<18} {v['decision']}")
         if v["decision"] == "inconclusive":
             reason = v["explanation"].removeprefix(f"{v['suspect']}: ")
             click.echo(f"{'':>{width}}  {'':<18} why: {reason}")
-    for warning in report.get("warnings", []):
+    for warning in report.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
 
 
@@ -266,8 +209,8 @@ def generate(
     Use it to look at what the generator makes before paying for an audit; the audit then finds the sets
     in the cache. With --export, the sets are written as files too: the audit's images, byte for byte.
     """
-    from .audit import AuditRun, preview_sheet
     from .config import load_config
+    from .engine import AuditRun, preview_sheet
     from .store import Store, default_store_root
 
     plugins = _plugins(ctx)
@@ -276,24 +219,24 @@ def generate(
     output_folder(out_dir, "--out")
     if export_dir is not None:
         output_folder(export_dir, "--export")
-    run = AuditRun(config, plugins, Store(store_dir or default_store_root()), progress)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for role in sets:
-        image_set = run.shadow_set if role == "shadow" else run.validation
-        sheet = out_dir / f"{role}-preview.png"
-        try:
-            preview_sheet(image_set, config.task, sheet)
-        except OSError as exc:
-            from .store import cannot_write
+    with AuditRun(config, plugins, Store(store_dir or default_store_root()), progress) as run:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for role in sets:
+            image_set = run.shadow_set if role == "shadow" else run.validation
+            sheet = out_dir / f"{role}-preview.png"
+            try:
+                preview_sheet(image_set, config.task, sheet)
+            except OSError as exc:
+                from .store import cannot_write
 
-            raise cannot_write(sheet, exc, WRITE_KEPT) or exc from None
-        click.echo(f"{role}: {len(image_set)} images (key {image_set.key}); preview: {sheet}")
-        if export_dir is not None:
-            from .export import export_image_set
+                raise cannot_write(sheet, exc, WRITE_KEPT) or exc from None
+            click.echo(f"{role}: {len(image_set)} images (key {image_set.key}); preview: {sheet}")
+            if export_dir is not None:
+                from .export import export_image_set
 
-            cfg = config.shadow if role == "shadow" else config.validation
-            export_image_set(image_set, config.task, cfg, export_dir / role, config.generator.use)
-            click.echo(f"{role}: exported to {export_dir / role} (ImageFolder layout, manifest.json)")
+                cfg = config.shadow if role == "shadow" else config.validation
+                export_image_set(image_set, config.task, cfg, export_dir / role, config.generator.use)
+                click.echo(f"{role}: exported to {export_dir / role} (ImageFolder layout, manifest.json)")
 
 
 @cli.command()

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .audit import Workspace, image_requests
 from .config import SET_OPTIONS, TABLES, ImageSetConfig, TableSpec, load_table
+from .engine import Workspace, image_requests
 from .errors import ConfigError, InputError
 from .plugins import PluginSet
 from .records import ImageSet

@@ -26,9 +26,12 @@ import math
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .accounting import COUNTS, PHASES, Accounts
+
+if TYPE_CHECKING:
+    from .engine.report import AuditReport
 
 TRAINED, NOT_TRAINED, INCONCLUSIVE = "trained-on-generator", "not-trained-on-generator", "inconclusive"
 
@@ -74,27 +77,34 @@ def write_html(report: Mapping[str, Any], out_dir: Path) -> Path:
 
 
 def write_report(
-    report: dict[str, Any], out_dir: Path, html: bool = True, accounts: Accounts | None = None
+    report: AuditReport | dict[str, Any], out_dir: Path, html: bool = True, accounts: Accounts | None = None
 ) -> tuple[Path, Path | None]:
     """Write `report.json` and then `report.html` (unless `html` is false) into `out_dir`; return their
     paths. report.json goes first: a disk that fills up keeps the report (the page can be rendered from
     it later, `trainprove report DIR`).
 
-    With the audit's `accounts`, the time spent here is charged to `timings.report`, and `timings`,
-    `counts` and `wall_seconds` (the whole audit, report included) are set before `report.json` is
-    written (the page, rendered first, shows the time up to the report).
+    `report` is an `AuditReport` (or report.json's document). With the audit's `accounts`, the time spent
+    here is charged to `timings.report`, and `timings`, `counts` and `wall_seconds` (the whole audit,
+    report included) are set before `report.json` is written (the page, rendered first, shows the time up
+    to the report).
     """
+    from .engine.report import AuditReport
+
     out_dir = Path(out_dir)
+    doc = report.to_json() if isinstance(report, AuditReport) else report
     if accounts is None:
-        page = render_html(report) if html else None
+        page = render_html(doc) if html else None
     else:
         with accounts.phase("report"):
-            page = render_html(report) if html else None
-        report["timings"] = accounts.timings()
-        report["counts"] = dict(accounts.counts)
-        report["wall_seconds"] = round(accounts.total(), 2)
+            page = render_html(doc) if html else None
+        spent = {"timings": accounts.timings(), "counts": dict(accounts.counts)}
+        spent["wall_seconds"] = round(accounts.total(), 2)
+        for key, value in spent.items():
+            doc[key] = value
+            if isinstance(report, AuditReport):
+                setattr(report, key, value)
     json_path = out_dir / "report.json"
-    _write(json_path, json.dumps(report, indent=2, default=str))
+    _write(json_path, json.dumps(doc, indent=2, default=str))
     html_path = None
     if page is not None:
         html_path = out_dir / "report.html"

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from .checks import number
-from .cli import cli, store_option
+from .cli_options import cli, store_option
 from .errors import InputError
 
 

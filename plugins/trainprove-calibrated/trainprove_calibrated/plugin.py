@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from trainprove_core.hookspecs import hookimpl
-from trainprove_core.records import DecisionTestSpec, Option
+from trainprove_core import DecisionTestSpec, Option, hookimpl
 
 OPTIONS = (
     Option(

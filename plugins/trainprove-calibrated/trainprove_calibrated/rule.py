@@ -54,12 +54,20 @@ from typing import Any
 
 import numpy as np
 
-from trainprove_core import progress, rounds
-from trainprove_core.config import AuditConfig, ImageSetConfig
-from trainprove_core.errors import ConfigError
-from trainprove_core.evidence import abstain, answered
-from trainprove_core.records import Answers, Evidence, ImageSet, Verdict
-from trainprove_core.store import content_key, derive_seed
+from trainprove_core import (
+    Answers,
+    AuditConfig,
+    AuditContext,
+    ConfigError,
+    Evidence,
+    ReferenceModel,
+    Verdict,
+    abstain,
+    answered,
+    content_key,
+    progress,
+    rounds,
+)
 
 NAME = "calibrated"
 STATISTICS = ("relative", "absolute", "gap")
@@ -615,8 +623,9 @@ class CalibratedTest:
             return [dict(r) for r in self.recipes.values()]
         return recipe_defaults(config.trainer.use, config.trainer.settings, config.task.image_size)
 
-    def build(self, run: Any) -> References:
-        """Train (or find in the store) every reference model and its answers; once per audit."""
+    def build(self, run: AuditContext) -> References:
+        """Train (or find in the store) every reference model and its answers; once per audit (the
+        workspace's reference models: `Workspace.reference_models`)."""
         config: AuditConfig = run.config
         key = content_key(
             {
@@ -632,19 +641,8 @@ class CalibratedTest:
             return self._built[key]
         ws = run.workspace
         defender = run.generator
-        sources = []
-        for label in self.references:
-            settings = dict(self.reference_settings.get(label, {}))
-            use = settings.pop("use", label)
-            generator = ws.generator(
-                ws.plugin_table("generator", use, settings, where=f"test {NAME}, {label}")
-            )
-            if dict(generator.identity) == dict(defender.identity):
-                raise ConfigError(
-                    f"{NAME}: reference {label!r} is the audit's own generator; references must differ",
-                    key="test",
-                )
-            sources.append((label, generator))
+        clash = f"{NAME}: reference {{label}} is the audit's own generator; references must differ"
+        sources = ws.reference_generators(NAME, self.references, self.reference_settings, defender, clash)
 
         # One validation set per reference source; seeds depend on the source, not on the defender, so
         # audits of the same task by other defenders share these sets, models and answers.
@@ -652,29 +650,35 @@ class CalibratedTest:
         # suspect twice TrainProVe's queries.
         per_class = self.reference_per_class or max(10, config.validation.per_class // len(sources))
         progress.add(len(sources))
-        sets = {}
-        for label, generator in sources:
-            seed = derive_seed(config.validation.seed, NAME, "validation", dict(generator.identity))
-            sets[label] = ws.image_set(
+        sets = {
+            label: ws.seeded_set(
                 f"reference {label} validation",
                 generator,
-                ImageSetConfig(config.validation.prompt, per_class, seed),
+                config.validation.prompt,
+                per_class,
+                (config.validation.seed, NAME, "validation", dict(generator.identity)),
             )
+            for label, generator in sources
+        }
 
         n_g = len(run.validation)
         everything = {"": np.arange(n_g), **{label: np.arange(len(x)) for label, x in sets.items()}}
+
+        def asks(leave_out: str | None) -> dict[str, Any]:
+            """Every model answers the generator's set and every reference set but its own."""
+            return {"": run.validation, **{label: x for label, x in sets.items() if label != leave_out}}
 
         recipes = self._recipes(config)
         trainer_settings = dict(config.trainer.settings)
         k, mixtures = len(sources), sum(float(r.get("share", 1.0)) < 1.0 for r in recipes)
         with_innocent = sum(bool(r.get("innocent", True)) for r in recipes)
-        # Progress steps: per recipe, k innocent sets, models and k answer sets each (unless it trains
-        # the guilty model only), the guilty set, model and k + 1 answer sets; k more (cached) sets per
-        # mixture. The validation sets came before.
-        progress.add(with_innocent * (2 * k + k * k) + len(recipes) * (3 + k) + mixtures * k)
-        # First every training set, then every model in one call (trained at once on a parallel executor),
-        # then every model's answers in one call (asked at once).
-        planned: list[tuple[str, str | None, str, dict[str, Any], Any, Any]] = []
+        # Progress steps of the training sets: per recipe, k innocent sets (unless it trains the guilty
+        # model only) and the guilty one; k more (cached) sets per mixture. The models and their answers
+        # add their own (`reference_models`).
+        progress.add(with_innocent * k + len(recipes) + mixtures * k)
+        # First every training set, then every model trained and asked in one call (at once on a parallel
+        # executor).
+        planned: list[tuple[ReferenceModel, str, dict[str, Any]]] = []  # model, group, record
         for r, recipe in enumerate(recipes):
             share = float(recipe.pop("share", 1.0))
             factor = float(recipe.pop("per_class_factor", 1.0))
@@ -686,20 +690,24 @@ class CalibratedTest:
             n_per_class = max(2, round(config.shadow.per_class * factor))
             # Innocent: one model per reference source and recipe.
             for label, generator in sources if train_innocent else []:
-                seed = derive_seed(config.shadow.seed, NAME, "train", dict(generator.identity), r)
-                images = ws.image_set(
+                images = ws.seeded_set(
                     f"reference {label} train",
                     generator,
-                    ImageSetConfig(config.shadow.prompt, n_per_class, seed),
+                    config.shadow.prompt,
+                    n_per_class,
+                    (config.shadow.seed, NAME, "train", dict(generator.identity), r),
                 )
                 record = {"trained_on": label, "recipe": r, "model": None, "population": "innocent"}
-                planned.append((f"reference {label} {r}", label, label, record, table, images))
+                planned.append(
+                    (ReferenceModel(f"reference {label} {r}", table, images, asks(label)), label, record)
+                )
             # Guilty: the defender's images, wholly or as `share` of a mixture with the references'.
-            seed = derive_seed(config.shadow.seed, NAME, "train", dict(defender.identity), r)
-            own = ws.image_set(
+            own = ws.seeded_set(
                 f"reference {config.generator.use} train",
                 defender,
-                ImageSetConfig(config.shadow.prompt, n_per_class, seed),
+                config.shadow.prompt,
+                n_per_class,
+                (config.shadow.seed, NAME, "train", dict(defender.identity), r),
             )
             if share < 1.0:
                 own = self._mixture(ws, own, share, sources, config, n_per_class, r)
@@ -711,27 +719,20 @@ class CalibratedTest:
                 "population": "guilty",
                 **({"weak": True} if weak else {}),
             }
-            planned.append((f"reference {config.generator.use} {r}", None, str(r), record, table, own))
-        opened = ws.shadow_models([(table, images) for *_, table, images in planned])
-        asks = []  # (model, set label): every model on the generator's set and every set but its own
-        for (name, leave_out, *_), (adapter, _) in zip(planned, opened, strict=True):
-            asks += [(name, adapter, run.validation, "")]
-            asks += [(name, adapter, x, label) for label, x in sets.items() if label != leave_out]
-        answered = ws.answers_all([(name, adapter, x) for name, adapter, x, _ in asks])
-        hit_sets: dict[str, dict[str, np.ndarray]] = {}
-        for (name, _, image_set, label), (answers, _) in zip(asks, answered, strict=True):
-            hit_sets.setdefault(name, {})[label] = hits(answers, image_set.labels)
+            name = f"reference {config.generator.use} {r}"
+            planned.append((ReferenceModel(name, table, own, asks(None)), str(r), record))
+        trained = ws.reference_models([model for model, _, _ in planned])
         members: list[Member] = []
         models = []
-        for (name, _, group, record, *_), (_, model_key) in zip(planned, opened, strict=True):
-            h = hit_sets[name]
+        for (model, group, record), made in zip(planned, trained, strict=True):
+            h = {label: hits(answers, model.asks[label].labels) for label, answers in made.answers.items()}
             weak, share = bool(record.get("weak")), float(record.get("share", 1.0))
             member = Member(record["population"], group, h, weak, share)
             members.append(member)
             models.append(
                 {
                     **record,
-                    "model": model_key,
+                    "model": made.key,
                     "statistic": member.statistics(everything),
                     "accuracy": {(label or config.generator.use): hit_rate(x) for label, x in h.items()},
                 }
@@ -746,29 +747,14 @@ class CalibratedTest:
     ) -> Any:
         """A training set with `share` of each class from the defender's images, the rest drawn evenly
         from the reference sources' (its key names everything it was made from)."""
-        rng = np.random.default_rng(derive_seed(config.shadow.seed, NAME, "mix", own.key, share))
-        parts_x, parts_y, keys = [], [], [own.key]
-        n_own = max(1, round(n_per_class * share))
-        n_other = max(1, round((n_per_class - n_own) / len(sources)))
-        for c in range(config.task.num_classes):
-            idx = rng.permutation(np.flatnonzero(own.labels == c))[:n_own]
-            parts_x.append(own.images[idx])
-            parts_y.append(own.labels[idx])
-        for label, generator in sources:
-            seed = derive_seed(config.shadow.seed, NAME, "train", dict(generator.identity), r)
-            other = ws.image_set(
-                f"reference {label} train", generator, ImageSetConfig(config.shadow.prompt, n_per_class, seed)
+        others = [
+            ws.seeded_set(
+                f"reference {label} train",
+                generator,
+                config.shadow.prompt,
+                n_per_class,
+                (config.shadow.seed, NAME, "train", dict(generator.identity), r),
             )
-            keys.append(other.key)
-            for c in range(config.task.num_classes):
-                idx = rng.permutation(np.flatnonzero(other.labels == c))[:n_other]
-                parts_x.append(other.images[idx])
-                parts_y.append(other.labels[idx])
-        identity = {"kind": "mixture", "parts": keys, "share": share, "per_class": n_per_class}
-        return ImageSet(
-            f"reference mixture {share:.2f}",
-            content_key(identity),
-            np.concatenate(parts_x),
-            np.concatenate(parts_y),
-            identity,
-        )
+            for label, generator in sources
+        ]
+        return ws.mixture(own, others, share, n_per_class, (config.shadow.seed, NAME, "mix", own.key, share))

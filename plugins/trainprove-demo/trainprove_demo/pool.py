@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainprove_core.audit import Workspace
-from trainprove_core.config import ImageSetConfig
+from trainprove_core import ImageSetConfig, Workspace
 from trainprove_core.fleet import OTHER_GENERATORS, expand
 
 DEFENDERS = ("digits-ddpm", "digits-cfg", "digits-vae", "digits-gmm")

@@ -12,10 +12,8 @@ from typing import Any
 
 import click
 
-from trainprove_core.checks import number
-from trainprove_core.cli import progress_option, store_option
-from trainprove_core.hookspecs import hookimpl
-from trainprove_core.records import DecisionTestSpec, Option
+from trainprove_core import DecisionTestSpec, Option, hookimpl, number
+from trainprove_core.cli_options import progress_option, store_option
 
 COMMON_OPTIONS = (
     Option(
@@ -66,7 +64,7 @@ SIM_OPTIONS = COMMON_OPTIONS
 
 
 def _preconditions(settings: Mapping[str, Any]):
-    from trainprove_core.evidence import Preconditions
+    from trainprove_core import Preconditions
 
     return Preconditions(
         min_answered=settings["min_answered"],
@@ -168,9 +166,7 @@ def trainprove_commands(cli: click.Group) -> None:
         """
         import json
 
-        from trainprove_core.config import load_config
-        from trainprove_core.errors import InputError
-        from trainprove_core.store import Store, default_store_root
+        from trainprove_core import InputError, Store, default_store_root, load_config
 
         from .plan import audit_spread, format_plan
         from .plan import plan as make_plan

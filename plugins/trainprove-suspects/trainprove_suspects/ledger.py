@@ -34,9 +34,15 @@ from pathlib import Path
 
 import numpy as np
 
-from trainprove_core.errors import BudgetExceeded
-from trainprove_core.records import Answers, QueryUsage
-from trainprove_core.store import NotPermitted, make_folder, set_mode, store_modes
+from trainprove_core import (
+    Answers,
+    BudgetExceeded,
+    NotPermitted,
+    QueryUsage,
+    make_folder,
+    set_mode,
+    store_modes,
+)
 
 try:
     import fcntl

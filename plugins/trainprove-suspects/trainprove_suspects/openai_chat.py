@@ -28,9 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 
-from trainprove_core.errors import BudgetExceeded, ConfigError
-from trainprove_core.records import Answers
-from trainprove_core.task import Task
+from trainprove_core import Answers, BudgetExceeded, ConfigError, Task
 
 from .answers import AnswerError
 from .hf_inference import NOT_ANSWERED, check_one_image
