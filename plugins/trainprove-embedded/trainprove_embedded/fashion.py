@@ -124,7 +124,7 @@ def resize(images: np.ndarray, size: int = SIZE, crop: int = 0, pad: int = 0) ->
         images = images[:, crop:-crop, crop:-crop]
     inner = size - 2 * pad
     m = _area_matrix(images.shape[1], inner)
-    small = np.einsum("ij,njk,lk->nil", m, images, m)
+    small = m @ images @ m.T
     if pad:
         small = np.pad(small, ((0, 0), (pad, pad), (pad, pad)))
     return small
