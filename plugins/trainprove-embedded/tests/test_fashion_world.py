@@ -229,3 +229,47 @@ def test_fashion_training_is_deterministic_per_seed(train):
     second, _ = train(x, y, 0)
     assert _same(first, second)
     assert all(np.isfinite(v) for v in stats.values() if isinstance(v, float))
+
+
+# End to end: a real audit in the fashion world.
+
+
+@needs_data
+def test_a_fleet_of_two_fashion_generators_attributes_each_suspect(tmp_path):
+    """Two fashion generators as candidates and `fashion-real` a known source that is no candidate; a
+    suspect trained on each of the three; `pixel-logistic` models (the core's test kit) keep it short."""
+    from trainprove_core.audit import Workspace
+    from trainprove_core.config import ImageSetConfig
+    from trainprove_core.fleet import fleet_from_dict, run_fleet
+    from trainprove_core.glyphs import GlyphPlugin
+    from trainprove_core.plugins import load_plugins
+    from trainprove_core.store import Store
+    from trainprove_core.task import Task
+
+    plugins = load_plugins(strict=True)
+    plugins.register(GlyphPlugin(), "glyphs", "tests")
+    store = Store(tmp_path / "store")
+    ws = Workspace.open(Task(FASHION_CLASSES, 16), plugins, store, show_progress=False)
+    suspects = []
+    for source in ("fashion-gmm", "fashion-vae", "fashion-real"):
+        generator = ws.generator(ws.plugin_table("generator", source, {}))
+        images = ws.image_set("suspect", generator, ImageSetConfig("an image of a {label}", 30, seed=5))
+        model = ws.trained_model(ws.plugin_table("shadow-trainer", "pixel-logistic", {}), images)[0]
+        name = source.removeprefix("fashion-")
+        suspects.append({"name": name, "use": "pixel-logistic", "model_dir": str(model), "truth": source})
+    document = {
+        "seed": 1,
+        "fleet": {"known_sources": ["fashion-real"]},
+        "task": {"classes": list(FASHION_CLASSES), "image_size": 16},
+        "generator": [{"use": "fashion-gmm"}, {"use": "fashion-vae"}],
+        "shadow": {"prompt": "a {label}", "per_class": 30, "trainer": "pixel-logistic"},
+        "validation": {"prompt": "a photo of a {label}", "per_class": 30, "batch_size": 20},
+        "suspect": suspects,
+    }
+    fleet = fleet_from_dict(document, plugins, source="fashion.toml")
+    result = run_fleet(fleet, plugins, tmp_path / "out", store, show_progress=False)
+    assert [(r["suspect"], r["text"], r["correct"]) for r in result.attribution["suspects"]] == [
+        ("gmm", "from fashion-gmm", True),
+        ("vae", "from fashion-vae", True),
+        ("real", "none of the candidates", True),
+    ]
