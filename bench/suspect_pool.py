@@ -124,6 +124,7 @@ def use_world(name: str) -> None:
     global WORLD, SOURCES
     globals().update(WORLDS[name])
     WORLD = name
+    pool_models.COLOUR = name != "digits"
     SOURCES = DEFENDERS + INNOCENT
 
 
