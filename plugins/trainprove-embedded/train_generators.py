@@ -128,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
+    # numpy's BLAS (the GMM's PCA) too: the same count, and no threads spinning on a busy machine.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(args.threads)
     out: Path = args.out or shipped_dir()
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / MANIFEST
