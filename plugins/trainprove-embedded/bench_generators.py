@@ -35,10 +35,12 @@ import numpy as np
 KINDS = ("ddpm", "cfg", "vae", "gmm", "gan", "real")
 WORLD = "digits"
 """The world measured (`--world`); set once by main()."""
+ONLY: list[str] = []
+"""The kinds measured (`--kinds`; default all of KINDS)."""
 
 
 def _sources() -> list[str]:
-    return [f"{WORLD}-{kind}" for kind in KINDS]
+    return [f"{WORLD}-{kind}" for kind in (ONLY or KINDS)]
 
 
 def _features(images: np.ndarray) -> np.ndarray:
@@ -213,10 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-per-class", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--world", choices=("digits", "fashion"), default="digits")
+    parser.add_argument("--kinds", default="", help="comma-separated sources (ddpm,cfg,...; default all)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
-    global WORLD
-    WORLD = args.world
+    global WORLD, ONLY
+    WORLD, ONLY = args.world, [k for k in args.kinds.split(",") if k]
     torch.set_num_threads(args.threads)
     variants = ["styled", "plain"] if args.variant == "both" else [args.variant]
     classifiers = ["logreg", "cnn"] if args.classifier == "both" else [args.classifier]

@@ -149,9 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         for styled in variants:
             print(f"{name} ({'house style ' + style if styled else 'plain images'})", flush=True)
             data = render(images, style if styled else None)
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             params, stats = train(data, labels, args.seed, log=lambda line: print(line, flush=True))
-            seconds = time.perf_counter() - t0
+            seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
             path = out / (file_name(name, styled) + suffix)
             _save(params, path, half=world == "fashion")
             entry = {
@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                 "seed": args.seed,
                 "threads": args.threads,
                 "train_seconds": round(seconds, 1),
+                "train_cpu_seconds": round(cpu_seconds, 1),
                 **({"stored_as": "float16"} if world == "fashion" and suffix != ".npz" else {}),
                 **stats,
                 "versions": versions,
