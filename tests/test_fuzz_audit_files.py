@@ -489,3 +489,271 @@ def test_hundreds_of_mutated_audit_files_are_refused_up_front(plugins, tmp_path,
         problems[:40]
     )
     assert counts["tried"] >= 500 and counts["tracebacks"] == 0
+
+
+# ---- the fleet file ---------------------------------------------------------------------------------------
+
+
+def _pixel_suspect(plugins, root: Path) -> str:
+    """A pixel-logistic suspect (trained in a second), so a fleet that is accepted runs in seconds."""
+    from trainprove_core.audit import Workspace
+    from trainprove_core.config import ImageSetConfig
+    from trainprove_core.store import Store
+    from trainprove_core.task import Task
+
+    ws = Workspace.open(Task(("disc", "ring", "hbar"), 16), plugins, Store(root / "pool"), False)
+    generator = ws.generator(ws.plugin_table("generator", "shapes", {"style": 1.0}))
+    images = ws.image_set("suspect", generator, ImageSetConfig("an image of a {label}", 8, seed=11))
+    return str(ws.trained_model(ws.plugin_table("shadow-trainer", "pixel-logistic", {}), images)[0])
+
+
+def fleet_base(model_dir: str) -> dict[str, Any]:
+    return {
+        "seed": 3,
+        "fleet": {"known_sources": ["real"], "attribute_by": "trainprove"},
+        "task": [
+            {"name": "three", "classes": ["disc", "ring", "hbar"], "image_size": 16},
+            {
+                "name": "again",
+                "classes": ["disc", "ring", "hbar"],
+                "image_size": 16,
+                "validation": {"per_class": 4},
+            },
+        ],
+        "generator": [
+            {"name": "plain", "use": "shapes", "style": 0.0},
+            {"name": "striped", "use": "shapes", "style": 1.0, "tasks": ["three"]},
+        ],
+        "shadow": {"prompt": "a {label}", "per_class": 6, "trainer": "pixel-logistic"},
+        "validation": {"prompt": "a photo of a {label}", "per_class": 6, "batch_size": 3},
+        "suspect": [
+            {
+                "name": "a",
+                "task": "three",
+                "use": "pixel-logistic",
+                "model_dir": model_dir,
+                "truth": "striped",
+            },
+            {"name": "b", "task": "again", "use": "pixel-logistic", "model_dir": model_dir, "truth": "real"},
+        ],
+        "test": [{"use": "trainprove"}],
+    }
+
+
+def fleet_mutations(doc: dict[str, Any]) -> list[Mutation]:
+    """The fleet's own keys broken every way (types, unknown names, duplicates, empty), its tables
+    missing or of the wrong shape, the file's encoding broken; each must be refused before any work."""
+    out = []
+
+    def case(label: str, change, names: tuple[str, ...] = ()) -> None:
+        changed = copy.deepcopy(doc)
+        change(changed)
+        out.append(Mutation(f"fleet: {label}", to_toml(changed), True, names))
+
+    for value in (5, "nope", ["trainprove"]):
+        case(f"attribute_by = {value!r}", lambda d, v=value: d["fleet"].update(attribute_by=v), ("fleet",))
+    for value in ("real", [1], ["plain"], ["none"]):
+        case(f"known_sources = {value!r}", lambda d, v=value: d["fleet"].update(known_sources=v))
+    case("fleet = 5", lambda d: d.update(fleet=5), ("[fleet]",))
+    case("fleet unknown key", lambda d: d["fleet"].update(attribute=1), ("[fleet]", "'attribute'"))
+    case("no [[task]]", lambda d: d.pop("task"), ("task",))
+    case("task = 5", lambda d: d.update(task=5), ("task",))
+    case("tasks unnamed", lambda d: d["task"][0].pop("name"), ("'name'",))
+    case("task name twice", lambda d: d["task"][1].update(name="three"), ("used twice",))
+    for value in ("", "a b", 5, "../x"):
+        case(f"task name = {value!r}", lambda d, v=value: d["task"][0].update(name=v), ("task",))
+    case("task validation = 5", lambda d: d["task"][1].update(validation=5), ("'validation'",))
+    case("task classes = []", lambda d: d["task"][0].update(classes=[]), ("'classes'",))
+    case("no [[generator]]", lambda d: d.pop("generator"), ("generator",))
+    case("generator = []", lambda d: d.update(generator=[]), ("generator",))
+    case("generator name twice", lambda d: d["generator"][1].update(name="plain"), ("used twice",))
+    case("generator named none", lambda d: d["generator"][0].update(name="none"), ("'none'",))
+    case("generator named a known source", lambda d: d["generator"][0].update(name="real"), ("known source",))
+    case("generator without use", lambda d: d["generator"][0].pop("use"), ("'use'",))
+    case("unknown generator", lambda d: d["generator"][0].update(use="no-such-gen"), ("unknown generator",))
+    case("unnamed unknown generator as truth", lambda d: (
+        d["generator"][0].update(use="no-such-gen"), d["generator"][0].pop("name"),
+        d["suspect"][1].update(truth="plain")), ("unknown generator 'no-such-gen'",))  # fmt: skip
+    case("generator tasks names none", lambda d: d["generator"][1].update(tasks=["four"]), ("'tasks'",))
+    case("generator tasks = 'three'", lambda d: d["generator"][1].update(tasks="three"), ("'tasks'",))
+    case("generator style = nan", lambda d: d["generator"][0].update(style=math.nan), ("'style'",))
+    case("suspect without name", lambda d: d["suspect"][0].pop("name"), ("'name'",))
+    case("suspect name twice", lambda d: d["suspect"][1].update(name="a"), ("used twice",))
+    case("suspect task unknown", lambda d: d["suspect"][0].update(task="four"), ("'task'",))
+    case("suspect without task", lambda d: d["suspect"][0].pop("task"), ("'task'",))
+    for value in ("nope", 5, [], ["none", "plain"], ["striped", 5]):
+        case(f"truth = {value!r}", lambda d, v=value: d["suspect"][0].update(truth=v), ("'truth'",))
+    case("a task without suspects", lambda d: d["suspect"].pop(1), ("no [[suspect]]",))
+    case("[shadow] per_class = 0", lambda d: d["shadow"].update(per_class=0), ("'per_class'",))
+    case(
+        "[validation] prompt attribute",
+        lambda d: d["validation"].update(prompt="{label.upper}"),
+        ("'prompt'",),
+    )
+    case(
+        "test named nowhere", lambda d: d["test"][0].update(use="no-such-test", name="trainprove"), ("'use'",)
+    )
+    case("executor unknown", lambda d: d.update(executor={"use": "nope"}), ("executor",))
+    text = to_toml(doc)
+    for label, data, names in (
+        ("binary", bytes(range(256)) * 8, ("not UTF-8",)),
+        ("UTF-8 BOM", ("\ufeff" + text).encode(), ("byte-order mark",)),
+        ("UTF-16", text.encode("utf-16"), ("byte-order mark",)),
+        ("Latin-1", text.replace("a photo", "é photo").encode("latin-1"), ("not UTF-8",)),
+        ("garbage", (text + "\nnot toml\n").encode(), ("not valid TOML",)),
+        ("empty", b"", ()),
+    ):
+        out.append(Mutation(f"fleet: {label}", data, True, names))
+    return out
+
+
+def test_mutated_fleet_files_are_refused_up_front(plugins, tmp_path):
+    from trainprove_core.fleet import load_fleet
+
+    base = fleet_base(_pixel_suspect(plugins, tmp_path))
+    good = tmp_path / "fleet.toml"
+    good.write_text(to_toml(base), encoding="utf-8")
+    assert len(load_fleet(good, plugins).audits) == 3  # the base is valid
+    counts = {"tried": 0, "refused up front, named": 0, "tracebacks": 0, "accepted": 0}
+    problems = []
+    for i, m in enumerate(fleet_mutations(base)):
+        store, out = tmp_path / f"store{i}", tmp_path / f"out{i}"
+        path = tmp_path / f"f{i:03d}.toml"
+        path.write_bytes(m.text if isinstance(m.text, bytes) else m.text.encode("utf-8"))
+        counts["tried"] += 1
+        ran = invoke(plugins, ["fleet", str(path), "--store", str(store), "--out", str(out), "--no-progress"])
+        if ran.traceback:
+            counts["tracebacks"] += 1
+            problems.append(f"{m.name}: traceback\n{ran.traceback}")
+        elif ran.code == 0:
+            counts["accepted"] += 1
+            problems.append(f"{m.name}: accepted")
+        elif ran.code != 2 or str(path) not in ran.output or not all(n in ran.output for n in m.names):
+            problems.append(f"{m.name}: exit {ran.code}, the message does not name {m.names}: {ran.output}")
+        elif store.exists() or out.exists():
+            problems.append(f"{m.name}: work started (store or --out written)")
+        else:
+            counts["refused up front, named"] += 1
+    print("\nfleet-file fuzz:", json.dumps(counts))
+    assert not problems, f"{len(problems)} fleet mutations misbehave:\n" + "\n".join(problems[:30])
+    assert counts["tried"] >= 50 and counts["tracebacks"] == 0
+
+
+# ---- every command's options, given what a user may type -------------------------------------------------
+
+
+def _bad_paths(root: Path) -> dict[str, str]:
+    root.mkdir(parents=True, exist_ok=True)
+    afile = root / "afile.txt"
+    afile.write_text("x")
+    binary = root / "binary.toml"
+    binary.write_bytes(bytes(range(256)) * 8)
+    (root / "loop1").symlink_to(root / "loop2")
+    (root / "loop2").symlink_to(root / "loop1")
+    damaged = root / "damaged-run"
+    damaged.mkdir()
+    (damaged / "report.json").write_text('{"verdicts": [')
+    return {
+        "missing": str(root / "no-such"),
+        "empty": "",
+        "a file": str(afile),
+        "through a file": str(afile / "x"),
+        "file/../x": f"{afile}/../x",
+        "symlink loop": str(root / "loop1"),
+        "binary": str(binary),
+        "a folder": str(root),
+        "too long": str(root / ("x" * 300)),
+        "damaged report": str(damaged),
+        "/proc": "/proc/1/x",
+    }
+
+
+BAD_NUMBERS = ("nan", "inf", "-inf", "-1", "0", "1e999", "abc", "")
+
+
+def test_every_command_and_option_given_bad_values_answers_without_a_traceback(
+    plugins, tmp_path, monkeypatch
+):
+    """A table of commands x their options x bad values (paths: missing, a file, through a file, a loop,
+    binary, too long; numbers: nan, inf, negative, zero, huge, not a number; choices: an unknown one).
+    Each must answer with an exit code and a message, never a traceback, and lose nothing: the store's
+    entries are all still there afterwards."""
+    import click
+
+    monkeypatch.chdir(tmp_path)
+    plugins.add_commands(cli) if "plan" not in cli.commands else None
+    model_dir = _pixel_suspect(plugins, tmp_path)
+    audit = tmp_path / "audit.toml"
+    doc = fleet_base(model_dir)
+    audit_doc = {k: v for k, v in doc.items() if k not in ("fleet", "task", "generator", "suspect")}
+    task = {k: v for k, v in doc["task"][0].items() if k != "name"}
+    generator = {k: v for k, v in doc["generator"][0].items() if k != "name"}
+    suspect = {k: v for k, v in doc["suspect"][0].items() if k not in ("task", "truth")}
+    audit_doc.update(task=task, generator=generator, suspect=[suspect])
+    audit.write_text(to_toml(audit_doc), encoding="utf-8")
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(to_toml(doc), encoding="utf-8")
+    store = tmp_path / "store"
+    assert invoke(plugins, ["generate", str(audit), "--store", str(store), "--no-progress"]).code == 0
+    entries = sorted(p for p in store.rglob("*") if p.is_file() and "locks" not in p.parts)
+    paths = _bad_paths(tmp_path / "bad")
+
+    base_args = {  # a valid invocation of each command, that the bad value is swapped into
+        ("audit",): [str(audit)],
+        ("check",): [str(audit)],
+        ("generate",): [str(audit)],
+        ("sample",): ["shapes", "--classes", "a,b", "--per-class", "1", "--out", str(tmp_path / "s")],
+        ("report",): [str(tmp_path / "bad" / "damaged-run")],
+        ("fleet",): [str(fleet)],
+        ("plan",): [str(audit)],
+        ("plugins",): [],
+        ("schema",): [],
+        ("store", "verify"): [],
+        ("store", "gc"): [],
+    }
+    counts = {"tried": 0, "refused (exit 2)": 0, "other exit": 0, "tracebacks": 0}
+    problems = []
+    for command, args in base_args.items():
+        target = cli
+        for word in command:
+            target = target.commands[word]
+        for param in target.params:
+            if param.name in ("help", "progress") or getattr(param, "is_flag", False):
+                continue
+            kind = param.type
+            if isinstance(kind, click.Path):
+                values = paths
+            elif kind.name in ("integer", "float", "number", "integer range", "float range"):
+                values = {v: v for v in BAD_NUMBERS}
+            elif isinstance(kind, click.Choice):
+                values = {"unknown choice": "nope"}
+            else:
+                values = {"empty": "", "unknown": "no-such-thing"}
+            for label, value in values.items():
+                argv = list(command)
+                if isinstance(param, click.Argument):  # each command's one argument comes first
+                    argv += [value, *args[1:]]
+                else:  # the bad value replaces the same option's valid one
+                    flag = param.opts[0]
+                    kept = [a for i, a in enumerate(args) if a != flag and (i == 0 or args[i - 1] != flag)]
+                    argv += [*kept, flag, value]
+                if param.name != "store_dir" and "store_dir" in [p.name for p in target.params]:
+                    argv += ["--store", str(store)]
+                if "progress" in [p.name for p in target.params]:
+                    argv.append("--no-progress")
+                counts["tried"] += 1
+                ran = invoke(plugins, argv)
+                if ran.traceback:
+                    counts["tracebacks"] += 1
+                    problems.append(f"{' '.join(argv)} ({label}): traceback\n{ran.traceback}")
+                elif ran.code == 2:
+                    counts["refused (exit 2)"] += 1
+                else:
+                    counts["other exit"] += 1
+    print("\nCLI option fuzz:", json.dumps(counts))
+    lost = [p for p in entries if not p.exists()]
+    assert not problems, f"{len(problems)} of {counts['tried']} misbehave:\n" + "\n".join(
+        p.split("\n")[0] + " | " + p.strip().split("\n")[-1] for p in problems
+    )
+    assert not lost, lost
+    assert counts["tried"] >= 150

@@ -1,6 +1,8 @@
 """trainprove: did this classifier learn from my generator's images? (TrainProVe, CVPR 2025).
 
-What a plugin author needs is importable from here:
+What a plugin author needs is importable from here, and plugins' library code imports from nowhere else
+in the core (a test checks; `trainprove_core.cli_options` for click options, `trainprove_core.fleet` for a
+command built on a fleet, `trainprove_core.testing` in tests):
 
     from trainprove_core import hookimpl, GeneratorSpec, Option, InputError
 
@@ -22,6 +24,9 @@ from .records import (
     KINDS,
     REQUIRED,
     Answers,
+    Attaches,
+    AuditContext,
+    Closable,
     Decision,
     DecisionTest,
     DecisionTestSpec,
@@ -32,11 +37,16 @@ from .records import (
     Generator,
     GeneratorSpec,
     ImageSet,
+    LoadsLazily,
+    Look,
+    Metered,
     ModelRef,
     Option,
     Outcome,
     QueryCost,
     QueryUsage,
+    Remarks,
+    Sequential,
     ShadowTrainer,
     ShadowTrainerSpec,
     SuspectAdapter,
@@ -47,21 +57,90 @@ from .records import (
 from .task import Task
 
 if TYPE_CHECKING:
-    from .evidence import Preconditions, abstain, batch_accuracies, declined
-    from .executors import ModelCache, execute
+    from . import progress, rounds, secrets
+    from .checks import http_url, not_blank, number, per_channel, torch_device
+    from .config import AuditConfig, ImageSetConfig, load_config, validate_table
+    from .engine import AuditRun, ReferenceModel, TrainedReference, Workspace
+    from .evidence import (
+        Preconditions,
+        abstain,
+        answered,
+        answered_batch_sizes,
+        batch_accuracies,
+        batch_means,
+        binomial_sd_floor,
+        check_alpha,
+        check_fraction,
+        declined,
+        prediction_entropy,
+    )
+    from .executors import ModelCache, execute, write_files
+    from .identity_cache import cache_directory, check_loaded, file_sha256, read_hashed
+    from .plugins import PluginSet
+    from .store import (
+        NotPermitted,
+        Store,
+        content_key,
+        default_store_root,
+        derive_seed,
+        make_folder,
+        set_mode,
+        store_modes,
+    )
 
 __version__ = "0.1.0"
 
-_LAZY = {name: "evidence" for name in ("Preconditions", "abstain", "batch_accuracies", "declined")}
-_LAZY.update(execute="executors", ModelCache="executors")
-"""Names that import numpy (or run work), and the module of each: loaded when first asked for."""
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "Preconditions",
+            "abstain",
+            "answered",
+            "answered_batch_sizes",
+            "batch_accuracies",
+            "batch_means",
+            "binomial_sd_floor",
+            "check_alpha",
+            "check_fraction",
+            "declined",
+            "prediction_entropy",
+        ),
+        "evidence",
+    ),
+    **dict.fromkeys(("ModelCache", "execute", "write_files"), "executors"),
+    **dict.fromkeys(
+        (
+            "NotPermitted",
+            "Store",
+            "content_key",
+            "default_store_root",
+            "derive_seed",
+            "make_folder",
+            "set_mode",
+            "store_modes",
+        ),
+        "store",
+    ),
+    **dict.fromkeys(("AuditConfig", "ImageSetConfig", "load_config", "validate_table"), "config"),
+    **dict.fromkeys(("http_url", "not_blank", "number", "per_channel", "torch_device"), "checks"),
+    **dict.fromkeys(("cache_directory", "check_loaded", "file_sha256", "read_hashed"), "identity_cache"),
+    **dict.fromkeys(("AuditRun", "ReferenceModel", "TrainedReference", "Workspace"), "engine"),
+    "PluginSet": "plugins",
+}
+"""Names that import numpy (or the engine, or run work), and the module of each: loaded when first used."""
+
+_MODULES = ("progress", "rounds", "secrets")
+"""Modules a plugin uses as a whole (`progress.step`, `rounds.prefix`, `secrets.redact`), loaded when used."""
 
 __all__ = [
     "DECISIONS",
     "KINDS",
     "REQUIRED",
     "Answers",
+    "Attaches",
+    "AuditContext",
     "BudgetExceeded",
+    "Closable",
     "ConfigError",
     "Decision",
     "DecisionTest",
@@ -74,12 +153,17 @@ __all__ = [
     "GeneratorSpec",
     "ImageSet",
     "InputError",
+    "LoadsLazily",
+    "Look",
+    "Metered",
     "ModelRef",
     "Option",
     "Outcome",
     "PluginError",
     "QueryCost",
     "QueryUsage",
+    "Remarks",
+    "Sequential",
     "ShadowTrainer",
     "ShadowTrainerSpec",
     "SuspectAdapter",
@@ -89,17 +173,56 @@ __all__ = [
     "Verdict",
     "Work",
     "hookimpl",
-    # loaded on first use (numpy):
-    "Preconditions",
+    # loaded on first use (numpy, the engine):
     "abstain",
+    "answered",
+    "answered_batch_sizes",
+    "AuditConfig",
+    "AuditRun",
     "batch_accuracies",
+    "batch_means",
+    "binomial_sd_floor",
+    "cache_directory",
+    "check_alpha",
+    "check_fraction",
+    "check_loaded",
+    "content_key",
     "declined",
-    "ModelCache",
+    "default_store_root",
+    "derive_seed",
     "execute",
+    "file_sha256",
+    "http_url",
+    "ImageSetConfig",
+    "load_config",
+    "make_folder",
+    "ModelCache",
+    "not_blank",
+    "NotPermitted",
+    "number",
+    "per_channel",
+    "PluginSet",
+    "Preconditions",
+    "prediction_entropy",
+    "read_hashed",
+    "ReferenceModel",
+    "set_mode",
+    "Store",
+    "store_modes",
+    "torch_device",
+    "TrainedReference",
+    "validate_table",
+    "Workspace",
+    "write_files",
+    "progress",
+    "rounds",
+    "secrets",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,46 +10,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import __version__, secrets
+from . import secrets
+from .checks import number, output_folder
+from .cli_options import WRITE_KEPT, cli, progress_option, store_option
 from .errors import TrainproveError
 from .plugins import PluginSet, load_plugins
 
-
-class TrainproveGroup(click.Group):
-    """A click group that turns `TrainproveError` into a clean message and exit code 2."""
-
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
-        try:
-            return super().invoke(ctx)
-        except TrainproveError as exc:
-            click.secho(f"error: {secrets.redact(str(exc))}", fg="red", err=True)
-            ctx.exit(2)
-        except KeyboardInterrupt:
-            click.secho(
-                "\ninterrupted: every finished image chunk, model and answer chunk is kept in the store; "
-                "run the same command again to resume where it stopped.",
-                fg="yellow",
-                err=True,
-            )
-            ctx.exit(130)
-
-
-@click.group(cls=TrainproveGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="trainprove")
-@click.pass_context
-def cli(ctx: click.Context) -> None:
-    """Audit whether an image classifier was trained on images made by your text-to-image model.
-
-    trainprove implements TrainProVe (Xie et al., CVPR 2025): it generates a shadow set and a fresh
-    validation set with your generator, trains a shadow classifier, asks each suspect for labels on the
-    validation set, and runs a one-sided hypothesis test. Describe an audit in a TOML file and run
-    `trainprove audit FILE`.
-    """
-    ctx.ensure_object(dict)
+if TYPE_CHECKING:
+    from .engine import AuditReport
 
 
 def _plugins(ctx: click.Context) -> PluginSet:
@@ -57,19 +29,6 @@ def _plugins(ctx: click.Context) -> PluginSet:
     if "plugins" not in obj:
         obj["plugins"] = load_plugins()
     return obj["plugins"]
-
-
-# Options several commands share (plugins' commands too): the cache and the progress bars.
-store_option = click.option(
-    "--store",
-    "store_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Cache of image sets, models and answers [default: $TRAINPROVE_STORE or ~/.cache/trainprove].",
-)
-progress_option = click.option(
-    "--progress/--no-progress", default=True, help="Show progress bars on long steps."
-)
 
 
 @cli.command()
@@ -104,13 +63,14 @@ def audit(
     interrupted run resumes where it stopped. Exit code 1 when a suspect could not be queried (the others
     are still judged), 2 for bad input.
     """
-    from .audit import run_audit
     from .config import load_config
+    from .engine import run_audit
     from .store import Store, default_store_root
 
     plugins = _plugins(ctx)
     config = load_config(audit_file, plugins)
     out_dir = out_dir or Path("runs") / audit_file.stem
+    output_folder(out_dir, "--out")
     result = run_audit(
         config, plugins, out_dir, Store(store_dir or default_store_root()), progress, html=write_html
     )
@@ -141,17 +101,15 @@ def check(ctx: click.Context, audit_file: Path, store_dir: Path | None) -> None:
     suspect's checkpoint and label space, and whether the image sets fit in memory and on the store's
     disk. Exit code 0 when the audit would start, 2 with the file, table and key of the first problem.
     """
-    from .audit import AuditRun
     from .config import image_sets, load_config
+    from .engine import AuditRun
     from .store import Store, default_store_root
 
     plugins = _plugins(ctx)
     config = load_config(audit_file, plugins)
-    run = AuditRun(config, plugins, Store(store_dir or default_store_root()), show_progress=False)
-    run.open_suspects(cache=False)  # writes nothing, not even the cache of weight hashes
-    for close in (getattr(a, "close", None) for a in run.adapters.values()):
-        if callable(close):
-            close()
+    with AuditRun(config, plugins, Store(store_dir or default_store_root()), show_progress=False) as run:
+        run.open_suspects(cache=False)  # writes nothing, not even the cache of weight hashes
+        run.close_adapters()
     sets = ", ".join(f"{table} {n}" for table, n, _ in image_sets(config))
     click.echo(
         f"{audit_file}: ok: {len(config.suspects)} suspect(s), {len(config.tests)} decision test(s); "
@@ -159,15 +117,15 @@ def check(ctx: click.Context, audit_file: Path, store_dir: Path | None) -> None:
     )
 
 
-def echo_verdicts(report: dict) -> None:
+def echo_verdicts(report: AuditReport) -> None:
     """One line per verdict; an inconclusive one says why, on the next line."""
-    width = max([len(v["suspect"]) for v in report["verdicts"]] + [8])
-    for v in report["verdicts"]:
+    width = max([len(v["suspect"]) for v in report.verdicts] + [8])
+    for v in report.verdicts:
         click.echo(f"{v['suspect']:>{width}}  {v['test']:<18} {v['decision']}")
         if v["decision"] == "inconclusive":
             reason = v["explanation"].removeprefix(f"{v['suspect']}: ")
             click.echo(f"{'':>{width}}  {'':<18} why: {reason}")
-    for warning in report.get("warnings", []):
+    for warning in report.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
 
 
@@ -251,26 +209,34 @@ def generate(
     Use it to look at what the generator makes before paying for an audit; the audit then finds the sets
     in the cache. With --export, the sets are written as files too: the audit's images, byte for byte.
     """
-    from .audit import AuditRun, preview_sheet
     from .config import load_config
+    from .engine import AuditRun, preview_sheet
     from .store import Store, default_store_root
 
     plugins = _plugins(ctx)
     config = load_config(audit_file, plugins)
-    run = AuditRun(config, plugins, Store(store_dir or default_store_root()), progress)
     out_dir = out_dir or Path("runs") / audit_file.stem
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for role in sets:
-        image_set = run.shadow_set if role == "shadow" else run.validation
-        sheet = out_dir / f"{role}-preview.png"
-        preview_sheet(image_set, config.task, sheet)
-        click.echo(f"{role}: {len(image_set)} images (key {image_set.key}); preview: {sheet}")
-        if export_dir is not None:
-            from .export import export_image_set
+    output_folder(out_dir, "--out")
+    if export_dir is not None:
+        output_folder(export_dir, "--export")
+    with AuditRun(config, plugins, Store(store_dir or default_store_root()), progress) as run:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for role in sets:
+            image_set = run.shadow_set if role == "shadow" else run.validation
+            sheet = out_dir / f"{role}-preview.png"
+            try:
+                preview_sheet(image_set, config.task, sheet)
+            except OSError as exc:
+                from .store import cannot_write
 
-            cfg = config.shadow if role == "shadow" else config.validation
-            export_image_set(image_set, config.task, cfg, export_dir / role, config.generator.use)
-            click.echo(f"{role}: exported to {export_dir / role} (ImageFolder layout, manifest.json)")
+                raise cannot_write(sheet, exc, WRITE_KEPT) or exc from None
+            click.echo(f"{role}: {len(image_set)} images (key {image_set.key}); preview: {sheet}")
+            if export_dir is not None:
+                from .export import export_image_set
+
+                cfg = config.shadow if role == "shadow" else config.validation
+                export_image_set(image_set, config.task, cfg, export_dir / role, config.generator.use)
+                click.echo(f"{role}: exported to {export_dir / role} (ImageFolder layout, manifest.json)")
 
 
 @cli.command()
@@ -281,7 +247,7 @@ def generate(
     metavar="A,B,C",
     help="Class names, comma-separated [default: the generator's own, for one conditioned on classes].",
 )
-@click.option("--per-class", type=int, required=True, help="Images per class.")
+@click.option("--per-class", type=number(int, min=1), required=True, help="Images per class.")
 @click.option(
     "--out",
     "out_dir",
@@ -297,12 +263,17 @@ def generate(
 )
 @click.option(
     "--seed",
-    type=int,
+    type=number(int, min=0, max=2**32 - 1),
     default=0,
     show_default=True,
     help="Seed of the set (an audit's [validation] seed makes that set's images).",
 )
-@click.option("--image-size", type=int, default=None, help="Side of the images [default: the generator's].")
+@click.option(
+    "--image-size",
+    type=number(int, min=4),
+    default=None,
+    help="Side of the images [default: the generator's].",
+)
 @click.option(
     "--set",
     "settings",
@@ -337,6 +308,7 @@ def sample(
     from .store import Store, default_store_root
 
     names = None if classes is None else tuple(c.strip() for c in classes.split(",") if c.strip())
+    output_folder(out_dir, "--out")
     manifest = make_sample(
         _plugins(ctx),
         Store(store_dir or default_store_root()),
@@ -384,6 +356,7 @@ def report(run_dir: Path) -> None:
     from .errors import InputError
     from .report import write_html, write_index
 
+    output_folder(run_dir, "RUN_DIR")
     path = run_dir / "report.json"
     runs = sorted(p.parent for p in run_dir.glob("*/report.json"))
     if not path.exists() and runs:
@@ -442,6 +415,7 @@ def fleet(
     plugins = _plugins(ctx)
     the_fleet = load_fleet(fleet_file, plugins, executor)
     out_dir = out_dir or Path("runs") / fleet_file.stem
+    output_folder(out_dir, "--out")
     click.echo(
         f"fleet {fleet_file}: {len(the_fleet.suspects)} suspects, {len(the_fleet.generators)} candidates, "
         f"{len(the_fleet.audits)} audits"

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import secrets
-from .checks import not_blank
+from .checks import not_blank, prompt_template
 from .errors import ConfigError, PluginError, TrainproveError
 from .records import DECISIONS, KIND, Kind, Option
 from .task import Task
@@ -47,17 +47,8 @@ TASK_OPTIONS = (
 )
 
 
-def _check_template(template: str, settings: Mapping[str, Any]) -> None:
-    try:
-        template.format(label="x")
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError(
-            f"{template!r} is not a valid template (use {{label}} for the class name): {exc!r}"
-        ) from None
-
-
 SET_OPTIONS = (
-    Option("prompt", "str", help="prompt template; {label} is the class name", check=_check_template),
+    Option("prompt", "str", help="prompt template; {label} is the class name", check=prompt_template),
     Option("per_class", "int", min=1, help="images per class"),
     Option("seed", "int", None, max=SEED_MAX, help="seed of this set (default: derived from the audit seed)"),
 )

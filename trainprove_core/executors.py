@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .hookspecs import hookimpl
-from .records import ExecutorSpec, Outcome, Work
+from .records import Closable, ExecutorSpec, Outcome, Work
 
 
 class ModelCache:
@@ -53,18 +53,37 @@ class ModelCache:
 
 
 def _close(model: Any) -> None:
-    close = getattr(model, "close", None)
-    if callable(close):
-        close()
+    if isinstance(model, Closable):
+        model.close()
 
 
 _worker_models = ModelCache(capacity=4)  # a worker process of a task-based executor keeps its last four
 
 
+def resize_to_task(images: Any, size: int) -> Any:
+    """Bilinear resize (as the paper) of uint8 RGB images to size x size (numpy and PIL: loaded on first
+    use, not by `trainprove --help`)."""
+    import numpy as np
+    from PIL import Image
+
+    from .errors import InputError
+
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise InputError(
+            f"a generator returned images of shape {images.shape} and dtype {images.dtype}; "
+            "expected uint8 RGB of shape (N, H, W, 3)"
+        )
+    if images.shape[1] == size and images.shape[2] == size:
+        return images
+    out = np.empty((len(images), size, size, 3), dtype=np.uint8)
+    for i, img in enumerate(images):
+        out[i] = np.asarray(Image.fromarray(img).resize((size, size), Image.BILINEAR))
+    return out
+
+
 def execute(work: Work, models: ModelCache | None = None) -> Outcome:
     """Run one work item in this process and say what it cost. `models` defaults to this process's
     cache, so a worker builds each model once. Raises what the model raised."""
-    from .audit import resize_to_task  # numpy and PIL: loaded on first use, not by `trainprove --help`
     from .errors import InputError
 
     model, built = (models or _worker_models).get(work)

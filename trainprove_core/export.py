@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .audit import Workspace, image_requests
 from .config import SET_OPTIONS, TABLES, ImageSetConfig, TableSpec, load_table
+from .engine import Workspace, image_requests
 from .errors import ConfigError, InputError
 from .plugins import PluginSet
 from .records import ImageSet
-from .store import Store
+from .store import Store, cannot_write
 from .task import Task
 
 if sys.version_info >= (3, 11):
@@ -55,8 +55,6 @@ def export_image_set(
     in the ImageFolder layout with its manifest; returns the manifest. `out_dir` is replaced when it holds
     an earlier export, refused when it holds anything else; a killed export leaves only a hidden partial
     folder beside it."""
-    from PIL import Image
-
     folders = class_folders(task)
     requests = image_requests(task, cfg)
     if len(requests) != len(image_set) or any(
@@ -66,6 +64,34 @@ def export_image_set(
     out_dir = Path(out_dir)
     _check_target(out_dir)
     partial = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+    try:
+        manifest = _write_export(image_set, task, cfg, out_dir, generator, partial, requests, folders)
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        error = cannot_write(
+            partial if exc.filename is None else exc.filename,
+            exc,
+            f"The images are kept in the store (key {image_set.key}) and {out_dir} is as it was; free "
+            "space or choose another folder, and run the same command again (nothing is made again).",
+        )
+        if error is None:
+            raise
+        raise error from None
+    return manifest
+
+
+def _write_export(
+    image_set: ImageSet,
+    task: Task,
+    cfg: ImageSetConfig,
+    out_dir: Path,
+    generator: str,
+    partial: Path,
+    requests: list,
+    folders: list[str],
+) -> dict[str, Any]:
+    from PIL import Image
+
     shutil.rmtree(partial, ignore_errors=True)
     for folder in folders:
         (partial / folder).mkdir(parents=True)
@@ -226,7 +252,7 @@ def sample(
 
     # Everything is checked before the generator is built; without --image-size at a stand-in size, which
     # the generator's native size then replaces.
-    task = task_of(image_size or 4)
+    task = task_of(4 if image_size is None else image_size)
     built = plugins.generator(generator).spec.factory(table.settings)
     if image_size is None:
         task = task_of(int(built.native_size))

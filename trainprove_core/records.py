@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-    from .audit import AuditRun
-    from .rounds import Look
     from .task import Task
 
 REQUIRED: Any = object()
@@ -201,17 +199,19 @@ class SuspectAdapter(Protocol):
     at the task's size and returns `Answers` whose labels index `label_names` (or the task's classes);
     labels may also be returned as class-name strings (dtype object/str), which the core maps by name.
     `identity` keys the answer cache: it must change when the answers could change, and must never
-    contain a credential. An adapter that holds resources (a connection pool) may define `close()`; the
-    audit calls it when it is done with the suspect. An adapter that loads its model lazily (its
-    attributes known without the weights) may define `load()`: the audit calls it before the first query,
+    contain a credential. An adapter that holds resources (a connection pool) may define `close()`
+    (`Closable`); the audit calls it when it is done with the suspect. An adapter that loads its model
+    lazily (its attributes known without the weights) may define `load()` (`LoadsLazily`): the audit calls
+    it before the first query,
     and up front (before any image is made) for each suspect whose answers are not all cached, so a model
     that cannot serve fails early; a suspect whose answers are all cached is never loaded.
-    A remote adapter may keep a `QueryUsage` as `usage`
-    (reported as what it sent and what was paid), and define `attach(folder)`: the core calls it before
+    A remote adapter may keep a `QueryUsage` as `usage` (`Metered`: reported as what it sent and what was
+    paid), and define `attach(folder)` (`Attaches`): the core calls it before
     the first query with a folder of the store that is this adapter's own (keyed by its identity), where
     it may keep what must outlive the run (counts against its budget, answers of a chunk that failed).
-    It may also keep `remarks`, sentences about this run's answers (how many were unparseable, say),
-    reported as the suspect's `remarks`; the report counts every suspect's `unanswered` images itself.
+    It may also keep `remarks` (`Remarks`), sentences about this run's answers (how many were
+    unparseable, say), reported as the suspect's `remarks`; the report counts every suspect's `unanswered`
+    images itself.
     """
 
     identity: Mapping[str, Any]
@@ -221,6 +221,50 @@ class SuspectAdapter(Protocol):
     cost: QueryCost
 
     def predict(self, images: np.ndarray) -> Answers: ...
+
+
+# The optional members of adapters, trainers' models and executors, each a protocol the core checks with
+# `isinstance` (never a `getattr` probe): what a plugin may define, visible in one place.
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """Holds resources (a connection pool, a server it started, an executor's workers): `close()` releases
+    them, and is safe to call twice. The core calls it when it is done with the object."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class LoadsLazily(Protocol):
+    """Knows its identity and label space without its weights: `load()` loads them (called once, before
+    the first query, or up front to fail before any work)."""
+
+    def load(self) -> None: ...
+
+
+@runtime_checkable
+class Attaches(Protocol):
+    """Keeps what must outlive the run (counts against a budget, answers of a chunk that failed) in
+    `folder`, a folder of the store that is this adapter's own: `attach(folder)` is called before the
+    first query."""
+
+    def attach(self, folder: Path) -> None: ...
+
+
+@runtime_checkable
+class Metered(Protocol):
+    """Counts its own queries: `usage` (None: not counted) is reported as what it sent and what was paid."""
+
+    usage: QueryUsage | None
+
+
+@runtime_checkable
+class Remarks(Protocol):
+    """Has sentences about this run's answers (how many were unparseable, say), reported as the suspect's
+    `remarks`."""
+
+    remarks: Sequence[str] | None
 
 
 @dataclass(frozen=True)
@@ -278,14 +322,79 @@ Decision = Literal["trained-on-generator", "not-trained-on-generator", "inconclu
 DECISIONS: tuple[str, ...] = ("trained-on-generator", "not-trained-on-generator", "inconclusive")
 
 
+RHO = 2.0
+"""How a sequential audit spends alpha over its looks: a share growing as (r / K) ** RHO (`rounds`)."""
+
+
+@dataclass(frozen=True)
+class Look:
+    """Look `round` (1-based) of `rounds`: the suspect has answered the first `round` slices."""
+
+    round: int
+    rounds: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.round <= self.rounds:
+            raise ValueError(f"look {self.round} of {self.rounds}")
+
+    @property
+    def final(self) -> bool:
+        return self.round == self.rounds
+
+    @property
+    def fraction(self) -> float:
+        return self.round / self.rounds
+
+    def spend(self, alpha: float) -> float:
+        """The share of `alpha` this look may spend (`trainprove_core.rounds`); they sum to alpha."""
+        before = ((self.round - 1) / self.rounds) ** RHO
+        return alpha * (self.fraction**RHO - before)
+
+    def describe(self) -> str:
+        return f"look {self.round} of {self.rounds}"
+
+
+@runtime_checkable
+class AuditContext(Protocol):
+    """The audit being run, as a decision test sees it (`Evidence.run`; the engine's `AuditRun`).
+
+    `config` is the audit file (an `AuditConfig`), `workspace` the cached building blocks (image sets,
+    models, answers: the engine's `Workspace`), `generator` the audit's generator, `validation` the
+    validation set and `shadow_answers` the shadow's answers on it. `ask(name)` queries the model judged
+    as `name` on other images (None for a name the audit does not hold); `answers_upto(name, image_set,
+    look)` gives its answers on the images a look has asked, their indices and the answer sets' keys;
+    `evidence(name, answers)` builds evidence on other answers to the validation set."""
+
+    config: Any
+    workspace: Any
+    task: Task
+
+    @property
+    def generator(self) -> Generator: ...
+
+    @property
+    def validation(self) -> ImageSet: ...
+
+    @property
+    def shadow_answers(self) -> Answers: ...
+
+    def ask(self, name: str) -> Callable[[ImageSet], Answers] | None: ...
+
+    def answers_upto(
+        self, name: str, image_set: ImageSet, look: Look | None
+    ) -> tuple[np.ndarray | Any, np.ndarray, list[str]]: ...
+
+    def evidence(self, name: str, answers: Answers) -> Evidence: ...
+
+
 @dataclass
 class Evidence:
     """Everything a decision test may look at for one suspect.
 
     `true_labels` are the validation set's classes (task indices), `batches` the partition of the
     validation set into query batches (index arrays, the paper's n batches). `shadow` and `suspect` are
-    the two models' answers on the validation set. `run` is the audit being run (`AuditRun`): a test that
-    needs more (reference models on other sources, another image set, the audit's settings) asks
+    the two models' answers on the validation set. `run` is the audit being run (an `AuditContext`): a test
+    that needs more (reference models on other sources, another image set, the audit's settings) asks
     `run.workspace` for it, cached like everything else; it is None where a caller judges bare answers.
 
     `look` is set in a sequential audit (`[validation] rounds` > 1, `trainprove_core.rounds`): the
@@ -300,7 +409,7 @@ class Evidence:
     shadow: Answers
     suspect: Answers
     suspect_name: str
-    run: AuditRun | None = None
+    run: AuditContext | None = None
     look: Look | None = None
 
 
@@ -342,15 +451,22 @@ class DecisionTest(Protocol):
     `needs` is "labels" or "probabilities": a test that needs probabilities is not run against a
     label-only suspect (the report says so). `decide` returns a `Verdict`.
 
-    A test may also declare `sequential = True`: in an audit with `[validation] rounds` > 1 it is then
-    judged after every round on the answers so far (`evidence.look`), and the audit stops asking once
-    every test has decided (see `trainprove_core.rounds`). A test without it is judged once, on every
-    round, so an audit that has one asks the whole set.
+    A test may also declare `sequential = True` (`Sequential`): in an audit with `[validation] rounds` > 1
+    it is then judged after every round on the answers so far (`evidence.look`), and the audit stops
+    asking once every test has decided (see `trainprove_core.rounds`). A test without it is judged once,
+    on every round, so an audit that has one asks the whole set.
     """
 
     needs: Literal["labels", "probabilities"]
 
     def decide(self, evidence: Evidence) -> Verdict: ...
+
+
+@runtime_checkable
+class Sequential(Protocol):
+    """A decision test that declares `sequential = True`: judged after every round of a sequential audit."""
+
+    sequential: bool
 
 
 @dataclass(frozen=True)
@@ -396,6 +512,9 @@ class ModelRef:
     task: Task | None = None
     model_dir: str | None = None
     obj: Any = field(default=None, compare=False)
+    ledger: str | None = None
+    """A suspect's own folder of the store (`SuspectAdapter.attach`): a worker that builds the suspect
+    attaches it there too, so what it sends counts against the budget over every run and process."""
 
     @property
     def key(self) -> str:
@@ -411,6 +530,7 @@ class ModelRef:
                 "settings": dict(self.settings),
                 "task": task,
                 "model_dir": self.model_dir,
+                **({"ledger": self.ledger} if self.ledger is not None else {}),
             }
         )
 
@@ -421,7 +541,13 @@ class ModelRef:
         if self.factory is None:
             raise TypeError(f"{self.kind} {self.use!r}: no factory to build it with")
         if self.kind == "suspect":
-            return self.factory(self.settings, self.task)
+            adapter = self.factory(self.settings, self.task)
+            attach = getattr(adapter, "attach", None)
+            if self.ledger is not None and callable(attach):
+                from pathlib import Path
+
+                attach(Path(self.ledger))
+            return adapter
         built = self.factory(self.settings)
         if self.kind == "trained":
             from pathlib import Path

@@ -26,9 +26,12 @@ import math
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .accounting import COUNTS, PHASES, Accounts
+
+if TYPE_CHECKING:
+    from .engine.report import AuditReport
 
 TRAINED, NOT_TRAINED, INCONCLUSIVE = "trained-on-generator", "not-trained-on-generator", "inconclusive"
 
@@ -45,34 +48,67 @@ OPEN_DETAILS_UP_TO = 12
 # ---- writing --------------------------------------------------------------------------------------------
 
 
+REPORT_KEPT = (
+    "Every image set, model and answer is kept in the store: free space (or give --out another folder) "
+    "and run the same command again, which makes nothing again but the report."
+)
+
+
+def _write(path: Path, text: str) -> None:
+    """Write a report file; a full disk, a quota, a read-only folder or a missing permission is one
+    error naming the path (`trainprove_core.store.CannotWrite`), never a traceback."""
+    from .store import cannot_write
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        error = cannot_write(path, exc, REPORT_KEPT)
+        if error is None:
+            raise
+        raise error from None
+
+
 def write_html(report: Mapping[str, Any], out_dir: Path) -> Path:
     """Render `report` to `out_dir/report.html`; return its path."""
     path = Path(out_dir) / "report.html"
-    path.write_text(render_html(report), encoding="utf-8")
+    _write(path, render_html(report))
     return path
 
 
 def write_report(
-    report: dict[str, Any], out_dir: Path, html: bool = True, accounts: Accounts | None = None
+    report: AuditReport | dict[str, Any], out_dir: Path, html: bool = True, accounts: Accounts | None = None
 ) -> tuple[Path, Path | None]:
-    """Write `report.html` (unless `html` is false) and `report.json` into `out_dir`; return their paths.
+    """Write `report.json` and then `report.html` (unless `html` is false) into `out_dir`; return their
+    paths. report.json goes first: a disk that fills up keeps the report (the page can be rendered from
+    it later, `trainprove report DIR`).
 
-    With the audit's `accounts`, the time spent here is charged to `timings.report`, and `timings`,
-    `counts` and `wall_seconds` (the whole audit, report included) are set before `report.json` is
-    written (the page, written first, shows the time up to the report).
+    `report` is an `AuditReport` (or report.json's document). With the audit's `accounts`, the time spent
+    here is charged to `timings.report`, and `timings`, `counts` and `wall_seconds` (the whole audit,
+    report included) are set before `report.json` is written (the page, rendered first, shows the time up
+    to the report).
     """
+    from .engine.report import AuditReport
+
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = report.to_json() if isinstance(report, AuditReport) else report
     if accounts is None:
-        html_path = write_html(report, out_dir) if html else None
+        page = render_html(doc) if html else None
     else:
         with accounts.phase("report"):
-            html_path = write_html(report, out_dir) if html else None
-        report["timings"] = accounts.timings()
-        report["counts"] = dict(accounts.counts)
-        report["wall_seconds"] = round(accounts.total(), 2)
+            page = render_html(doc) if html else None
+        spent = {"timings": accounts.timings(), "counts": dict(accounts.counts)}
+        spent["wall_seconds"] = round(accounts.total(), 2)
+        for key, value in spent.items():
+            doc[key] = value
+            if isinstance(report, AuditReport):
+                setattr(report, key, value)
     json_path = out_dir / "report.json"
-    json_path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    _write(json_path, json.dumps(doc, indent=2, default=str))
+    html_path = None
+    if page is not None:
+        html_path = out_dir / "report.html"
+        _write(html_path, page)
     return json_path, html_path
 
 
@@ -795,9 +831,24 @@ def write_index(
     out_dir = Path(out_dir)
     audits = []
     for run_dir in run_dirs:
-        report = json.loads((Path(run_dir) / "report.json").read_text(encoding="utf-8"))
+        source = Path(run_dir) / "report.json"
+        try:
+            report = json.loads(source.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            from .errors import InputError
+
+            raise InputError(
+                f"{source}: not a readable report ({exc}); the index was not written. Move that folder "
+                "away (or run its audit again), then run this again."
+            ) from None
+        if not isinstance(report, dict) or not isinstance(report.get("verdicts"), list):
+            from .errors import InputError
+
+            raise InputError(
+                f"{source}: not a trainprove report (no `verdicts` list); the index was not written"
+            )
         href = Path(os.path.relpath(Path(run_dir) / "report.html", out_dir)).as_posix()
         audits.append((Path(run_dir).name, href, report))
     path = out_dir / "index.html"
-    path.write_text(render_index(audits, groups, title), encoding="utf-8")
+    _write(path, render_index(audits, groups, title))
     return path

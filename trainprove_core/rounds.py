@@ -26,42 +26,10 @@ again with tests that need more, paying only the slices not yet asked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from .records import Answers, ImageSet
+from .records import RHO, Answers, ImageSet, Look  # noqa: F401 - RHO and Look: the contract's (`Evidence.look`)
 from .store import content_key, derive_seed
-
-RHO = 2.0
-
-
-@dataclass(frozen=True)
-class Look:
-    """Look `round` (1-based) of `rounds`: the suspect has answered the first `round` slices."""
-
-    round: int
-    rounds: int
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.round <= self.rounds:
-            raise ValueError(f"look {self.round} of {self.rounds}")
-
-    @property
-    def final(self) -> bool:
-        return self.round == self.rounds
-
-    @property
-    def fraction(self) -> float:
-        return self.round / self.rounds
-
-    def spend(self, alpha: float) -> float:
-        """The share of `alpha` this look may spend (see the module docstring); they sum to alpha."""
-        before = ((self.round - 1) / self.rounds) ** RHO
-        return alpha * (self.fraction**RHO - before)
-
-    def describe(self) -> str:
-        return f"look {self.round} of {self.rounds}"
 
 
 def slices(image_set: ImageSet, rounds: int) -> list[np.ndarray]:

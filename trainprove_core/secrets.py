@@ -6,7 +6,8 @@ registered by the core when a table is validated; a plugin that obtains a creden
 `register(value)`. From then on `redact` replaces, in any text, every registered value, the forms in which
 it travels (base64, as in a basic-auth header; percent-encoded, as in a URL or a `Location` header) and any
 start of one of them of `PREFIX` characters or more (an excerpt cut in the middle of a token) with
-`<secret>`.
+`<secret>`, whichever way each character of them is escaped: JSON (`\\/`, `\\u0061`), percent-encoding
+(`%2F`, `%61`) or HTML character references (`&#47;`, `&#x2F;`, `&sol;`), alone or mixed.
 
 The core applies it where text leaves the process: the report (`report.json`, and `report.html`, which is
 rendered from it), every message the CLI prints, and progress lines. Plugins apply it too where they
@@ -48,6 +49,51 @@ def forms(value: str) -> set[str]:
     return {value, quote(value, safe=""), quote(value), *encoded}
 
 
+_NAMED = {
+    "&": ("amp",),
+    "/": ("sol",),
+    "=": ("equals",),
+    "+": ("plus",),
+    ".": ("period",),
+    "_": ("lowbar", "UnderBar"),
+    "-": ("hyphen", "dash"),
+    ":": ("colon",),
+    "~": ("tilde",),
+    "%": ("percnt",),
+    '"': ("quot",),
+    "'": ("apos",),
+}
+"""HTML's named character references of the characters a token or its forms may hold."""
+
+
+def _hex(number: int, digits: int) -> str:
+    """A regex of `number` in hex, in either case (an escape's hex digits may be upper or lower case)."""
+    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{number:0{digits}x}")
+
+
+def _char(c: str) -> str:
+    """A regex of one character as it travels: as is, JSON-escaped (`\\uXXXX`, `\\/`, `\\\\`, `\\"`),
+    percent-encoded (`%2F`, each UTF-8 byte) or as an HTML character reference (`&#47;`, `&#x2f;`,
+    `&sol;`)."""
+    code = ord(c)
+    # A backslash may be escaped again (JSON in JSON, a `repr`), and so may `%` and `&`.
+    ways = [re.escape(c)]
+    if code < 0x10000:
+        ways.append(r"\\+u" + _hex(code, 4))
+    if c in '/"':
+        ways.append(r"\\+" + re.escape(c))
+    ways.append("".join("(?:%|%25)" + _hex(b, 2) for b in c.encode("utf-8")))
+    amp = "(?:&|&amp;)"
+    ways.append(f"{amp}#0*{code};?")
+    ways.append(f"{amp}#[xX]0*{_hex(code, 1).lstrip('0') or '0'};?")
+    ways.extend(f"{amp}{name};" for name in _NAMED.get(c, ()))
+    return "(?:" + "|".join(ways) + ")"
+
+
+_forms: list[list[re.Pattern[str]]] = []
+"""Every form of every secret, one regex per character (`_char`)."""
+
+
 def register(*values: str | None) -> None:
     """Declare `values` secret (None and values shorter than `SHORTEST` are ignored)."""
     global _pattern
@@ -56,13 +102,17 @@ def register(*values: str | None) -> None:
         return
     with _lock:
         _values.update(new)
-        pieces: set[str] = set()
-        for value in _values:
-            for form in forms(value):
-                pieces.add(form)
-                pieces.update(form[:k] for k in range(min(PREFIX, len(form)), len(form)))
-        # Longest first, so a whole value is masked as one, never as a prefix followed by its tail.
-        _pattern = re.compile("|".join(re.escape(p) for p in sorted(pieces, key=len, reverse=True)))
+        known = {"".join(p.pattern for p in f) for f in _forms}
+        for value in new:
+            for form in sorted(forms(value)):
+                chars = [_char(c) for c in form]
+                if "".join(chars) not in known:
+                    known.add("".join(chars))
+                    _forms.append([re.compile(c) for c in chars])
+        # Where a secret may start: the first PREFIX characters of a form (all of a shorter one), in
+        # any of the ways each character travels. `redact` then follows each form as far as it goes.
+        heads = {"".join(p.pattern for p in f[:PREFIX]) for f in _forms}
+        _pattern = re.compile("|".join(sorted(heads, key=len, reverse=True)))
 
 
 def registered() -> frozenset[str]:
@@ -71,11 +121,29 @@ def registered() -> frozenset[str]:
 
 
 def redact(text: str) -> str:
-    """`text` with every registered secret, its forms and their long prefixes replaced by `<secret>`."""
+    """`text` with every registered secret, its forms and their long prefixes replaced by `<secret>`,
+    whichever way each of their characters is escaped (JSON, percent-encoding, HTML references)."""
     pattern = _pattern
     if pattern is None or not text:
         return text
-    return pattern.sub(MASK, text)
+    out, done, at = [], 0, 0
+    forms_now = list(_forms)
+    while (found := pattern.search(text, at)) is not None:
+        start, end = found.start(), found.end()
+        for form in forms_now:  # the longest stretch of any form from here
+            pos, matched = start, 0
+            for char in form:
+                step = char.match(text, pos)
+                if step is None:
+                    break
+                pos, matched = step.end(), matched + 1
+            if matched >= min(PREFIX, len(form)):
+                end = max(end, pos)
+        out += [text[done:start], MASK]
+        done = at = end
+    if not out:
+        return text
+    return "".join(out) + text[done:]
 
 
 def redact_all(obj: Any) -> Any:

@@ -92,7 +92,7 @@ def judge_in_rounds(test, evidence: Evidence, n_rounds: int, batch_size: int) ->
     """Judge `evidence` as a sequential audit in `n_rounds` rounds does (`AuditRun.judge_suspect`): on the
     answers of rounds 1..r, cut into batches of `batch_size`, until the test decides; the verdict and the
     number of rounds it took."""
-    from .audit import validation_batches
+    from .engine import validation_batches
 
     parts = rounds.slices_of(evidence.true_labels, evidence.suspect_name, n_rounds)
     for r in range(1, n_rounds + 1):

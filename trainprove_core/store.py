@@ -19,8 +19,10 @@ and sweep. Layout and costs: docs/store.md.
 
 from __future__ import annotations
 
+import errno as _errno
 import hashlib
 import json
+import math
 import os
 import shutil
 import socket
@@ -54,6 +56,9 @@ LOCKS, CHECKPOINTS, QUARANTINE = "locks", "checkpoints", "quarantine"
 # `gc` and the sweep leave them alone.
 NOT_KINDS = (LOCKS, CHECKPOINTS, QUARANTINE, "ledgers", "file-digests")
 ORPHAN_AGE = 24 * 3600  # without locks (no fcntl), a temporary entry this old is taken for an orphan
+RECENT = 3600.0
+"""Seconds: `remove_unused` keeps an entry read this recently whatever `days` says, unless told (an audit
+running now may be reading it)."""
 WAIT_NOTICE = 2.0  # seconds of waiting for another builder before saying so on stderr
 
 
@@ -117,12 +122,14 @@ class Problem:
     rows: int | None = None
     quarantined: Path | None = None
     busy: str | None = None  # being built by another process: left alone
+    denied: str | None = None  # not this user's to read (then it is not damaged) or to move: why, in words
 
 
 def _atomic_savez(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{os.getpid()}-", suffix=".npz")
     try:
+        set_mode(tmp, fd=fd)  # mkstemp makes it 0600, which the rename would keep
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
             f.flush()
@@ -136,6 +143,7 @@ def _atomic_savez(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
 def _atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{os.getpid()}-")
     try:
+        set_mode(tmp, fd=fd)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
@@ -155,6 +163,8 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         return load_npz(path)
     except FileNotFoundError:
         raise _Damage(f"{path.name} is missing") from None
+    except PermissionError:
+        raise NotPermitted(path, "reading it") from None
     except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
         raise _Damage(f"{path.name} cannot be read ({type(exc).__name__}: {exc})") from None
 
@@ -172,6 +182,171 @@ def _utc(t: float | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
+_CANNOT_WRITE = {
+    _errno.ENOSPC: "no space left on the device",
+    _errno.EDQUOT: "the disk quota is exceeded",
+    _errno.EROFS: "the file system is read-only",
+    _errno.EACCES: "permission denied",
+    _errno.EPERM: "not permitted",
+    _errno.EFBIG: "the file is too large for the file system",
+}
+
+
+def _errno_of(exc: BaseException) -> int | None:
+    """The errno of a failed write: an OSError's, or one a library wrapped in its own exception (the
+    safetensors writer says `I/O error: No space left on device (os error 28)`)."""
+    if isinstance(exc, OSError):
+        return exc.errno
+    import re
+
+    found = re.search(r"\(os error (\d+)\)|Os \{ code: (\d+)|\[Errno (\d+)\]", str(exc))
+    return int(next(g for g in found.groups() if g)) if found else None
+
+
+class CannotWrite(TrainproveError):
+    """A write failed for want of room or permission: one line naming the path and what was kept."""
+
+    def __init__(self, path: Path | str, code: int, kept: str) -> None:
+        self.path, self.errno = Path(path), code
+        super().__init__(
+            f"{path}: cannot write: {_CANNOT_WRITE[code]} ({_errno.errorcode.get(code, code)}). {kept}"
+        )
+
+
+def cannot_write(path: Path | str, exc: BaseException, kept: str) -> CannotWrite | None:
+    """`CannotWrite` for `exc` if it is a write that failed for want of room or permission (ENOSPC, EDQUOT,
+    EROFS, EACCES, EPERM, EFBIG), else None (the caller re-raises `exc`). `kept` says what was kept."""
+    code = _errno_of(exc)
+    if code not in _CANNOT_WRITE:
+        return None
+    where = getattr(exc, "filename", None) or path
+    return CannotWrite(where, code, kept)
+
+
+STORE_KEPT = (
+    "Every chunk, model and answer finished before is kept in the store, and nothing half-written is "
+    "taken for finished; make room (or use --store on another disk) and run the same command again to "
+    "resume."
+)
+
+
+MODE_VARIABLE = "TRAINPROVE_STORE_MODE"
+_modes: tuple[int, int, bool] | None = None
+
+
+def store_modes() -> tuple[int, int, bool]:
+    """(file mode, folder mode, forced) of what the store creates. By default what the umask allows, as
+    for any file `open()` creates (0644 and 0755 under umask 022): temporary files are created 0600 and
+    renamed into place, so they are given this mode first. `$TRAINPROVE_STORE_MODE` (octal, e.g. `664`
+    or `660` for a store shared by a group) sets the file mode whatever the umask; folders get it with x
+    wherever r is set, plus setgid, so what is made in them keeps the store's group. `forced`: the
+    variable is set (every folder the store makes is given the mode too)."""
+    global _modes
+    if _modes is None:
+        text = os.environ.get(MODE_VARIABLE, "").strip()
+        if text:
+            try:
+                mode = int(text, 8)
+            except ValueError:
+                mode = -1
+            if not 0 <= mode <= 0o777 or mode & 0o600 != 0o600:
+                raise TrainproveError(
+                    f"${MODE_VARIABLE}={text!r}: not a file mode for the store; write one in octal that "
+                    "lets the owner read and write, e.g. 664 (group and others read) or 660 (a group "
+                    "shares the store)"
+                )
+            _modes = (mode, mode | (mode & 0o444) >> 2 | 0o2000, True)
+        else:
+            umask = _umask()
+            _modes = (0o666 & ~umask, 0o777 & ~umask, False)
+    return _modes
+
+
+def _umask() -> int:
+    """This process's umask: read where Linux says it (setting it to read it back would change it for a
+    moment under every other thread)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+def set_mode(path: Path | str, folder: bool = False, fd: int | None = None) -> None:
+    """Give something the store just made its mode (`store_modes`): a temporary file before it is
+    renamed into place, a folder made by `tempfile.mkdtemp`, or, with `$TRAINPROVE_STORE_MODE`, anything.
+    Not ours to change (another user's): left as it is."""
+    file_mode, folder_mode, _ = store_modes()
+    try:
+        if fd is not None:
+            os.fchmod(fd, folder_mode if folder else file_mode)
+        else:
+            os.chmod(path, folder_mode if folder else file_mode)
+    except PermissionError:
+        pass
+
+
+def make_folder(path: Path) -> None:
+    """`path.mkdir(parents=True, exist_ok=True)`; with `$TRAINPROVE_STORE_MODE`, each folder made is given
+    the store's folder mode."""
+    if path.is_dir():
+        return
+    if not store_modes()[2]:
+        path.mkdir(parents=True, exist_ok=True)
+        return
+    missing = [path, *(p for p in path.parents if not p.exists())]
+    path.mkdir(parents=True, exist_ok=True)
+    for made in missing:
+        set_mode(made, folder=True)
+
+
+class NotPermitted(TrainproveError):
+    """The store holds something this user may not read or change (a store shared between users whose
+    modes do not allow it): never taken for damage, never quarantined."""
+
+    def __init__(self, path: Path, doing: str, root: Path | None = None) -> None:
+        self.path = Path(path)
+        super().__init__(not_permitted_message(self.path, doing, root))
+
+
+def not_permitted_message(path: Path, doing: str, root: Path | None = None) -> str:
+    """One line: which file, whose it is, its mode, who is asking, and what to do."""
+    import grp
+    import pwd
+
+    def name(lookup: Any, ident: int) -> str:
+        try:
+            return lookup(ident)[0]
+        except KeyError:
+            return str(ident)
+
+    owner = path  # the file, or (one not made yet) the nearest folder above it that is there
+    while not os.path.lexists(owner) and owner != owner.parent:
+        owner = owner.parent
+    try:
+        st = owner.stat()
+        whose = (
+            f"{'it' if owner == path else owner} belongs to user {name(pwd.getpwuid, st.st_uid)}, group "
+            f"{name(grp.getgrgid, st.st_gid)}, mode {st.st_mode & 0o7777:04o}"
+        )
+    except OSError:
+        whose = "its folder cannot be read"
+    me = name(pwd.getpwuid, os.getuid())
+    where = root if root is not None else path.parent
+    return (
+        f"{path}: permission denied ({doing}); {whose}, and this process runs as {me}. Nothing was "
+        "changed (what you may not read or change is not damaged). Ask its owner (or root) to share the "
+        f"store with your group (`chgrp -R GROUP {where} && chmod -R g+rwX {where}`, and {MODE_VARIABLE}=664 "
+        "for every user of it: docs/store.md, Sharing a store), or use a store of your own (--store DIR "
+        "or $TRAINPROVE_STORE)."
+    )
+
+
 class Store:
     """The cache under one root directory (default `~/.cache/trainprove`, or `$TRAINPROVE_STORE`)."""
 
@@ -179,6 +354,9 @@ class Store:
         # Absolute, so paths into the store stay valid wherever they are written (an audit file the demo
         # writes resolves relative paths against its own folder, not the working directory).
         self.root = Path(root).expanduser().absolute()
+        from .checks import folder_path
+
+        folder_path(self.root, "store")  # a file on the way, a symlink loop, a name too long: said now
         self.notify = notify or (lambda message: print(f"store: {message}", file=sys.stderr, flush=True))
         self._swept = False
 
@@ -195,7 +373,13 @@ class Store:
         """A folder for resumable state of an artifact being built (a trainer's checkpoints): it survives
         a killed build, and `directory()` removes it once the artifact is committed."""
         path = self.root / CHECKPOINTS / kind / content_key(identity)
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            make_folder(path)
+        except OSError as exc:
+            error = cannot_write(path, exc, STORE_KEPT)
+            if error is None:
+                raise
+            raise error from None
         return path
 
     def kinds(self) -> list[str]:
@@ -213,9 +397,11 @@ class Store:
         extra = "".join(f" {k}={v}" for k, v in fields.items())
         line = f"{_utc()} pid={os.getpid()} host={socket.gethostname()} {event} {entry}{extra}\n"
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.root / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            make_folder(self.root)
+            fd = os.open(self.root / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
             try:
+                if store_modes()[2] and os.fstat(fd).st_size == 0:
+                    set_mode(self.root / LOG, fd=fd)
                 os.write(fd, line.encode())
             finally:
                 os.close(fd)
@@ -239,10 +425,22 @@ class Store:
             except OSError:  # a store this process may read but not tidy
                 pass
         path = self.root / LOCKS / kind / f"{key}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            make_folder(path.parent)
+        except OSError as exc:
+            raise cannot_write(path.parent, exc, STORE_KEPT) or TrainproveError(
+                f"{path.parent}: the store cannot make its folders there ({exc.strerror}); give --store a "
+                "folder you can write (or set $TRAINPROVE_STORE)"
+            ) from None
         started, told, waited = time.monotonic(), False, False
         while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            except PermissionError:  # another user's lock file: a read-only descriptor locks it as well
+                try:
+                    fd = os.open(path, os.O_RDONLY)
+                except (FileNotFoundError, PermissionError):  # none there, and none this user may make
+                    raise NotPermitted(path, "taking the lock on it", self.root) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -268,12 +466,21 @@ class Store:
             os.close(fd)
         if waited:
             self.log("waited", f"{kind}/{key}", seconds=round(time.monotonic() - started, 1))
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": _utc()}).encode())
+        note = {"pid": os.getpid(), "host": socket.gethostname(), "since": _utc()}
+        try:
+            if store_modes()[2]:
+                set_mode(path, fd=fd)
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps(note).encode())
+        except OSError:  # another user's lock file, opened read-only: held all the same, without the note
+            pass
         try:
             yield True
         finally:
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except PermissionError:  # a folder of locks this user may not change: the file stays, free
+                pass
             os.close(fd)
 
     def holder(self, kind: str, key: str) -> str | None:
@@ -287,12 +494,21 @@ class Store:
     # ---- checking what is read -----------------------------------------------------------------------------
 
     def _check(self, entry: Path) -> dict[str, Any]:
-        """The meta of a finished entry whose files match what was recorded at commit; `_Damage` if not.
-        An entry of an older store (no hashes) has them recorded now ("adopted")."""
+        """The meta of a finished entry whose files match what was recorded at commit; `_Damage` if not;
+        `NotPermitted` where this user may not read it (that is no damage). An entry of an older store (no
+        hashes) has them recorded now ("adopted")."""
+        try:
+            return self._check_files(entry)
+        except PermissionError as exc:
+            raise NotPermitted(Path(exc.filename or entry), "reading it", self.root) from None
+
+    def _check_files(self, entry: Path) -> dict[str, Any]:
         try:
             text = (entry / META).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise _Damage("meta.json is missing") from None
+        except PermissionError:
+            raise NotPermitted(entry / META, "reading it", self.root) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise _Damage(f"meta.json cannot be read ({exc})") from None
         try:
@@ -316,7 +532,11 @@ class Store:
                 raise _Damage(f"{name} is missing")
             if path.stat().st_size != record.get("size"):
                 raise _Damage(f"{name} has {path.stat().st_size} bytes, {record.get('size')} were committed")
-            if file_sha256(path) != record.get("sha256"):
+            try:
+                digest = file_sha256(path)
+            except PermissionError:
+                raise NotPermitted(path, "reading it", self.root) from None
+            if digest != record.get("sha256"):
                 raise _Damage(f"{name}: its SHA-256 differs from the one recorded at commit")
         return meta
 
@@ -397,7 +617,13 @@ class Store:
         """Move a damaged entry (or saved chunk) to `quarantine/`, with a REASON.txt; return where."""
         name = path.name if path.is_dir() else f"{path.parent.name}-{path.name}"  # a chunk: with its folder
         target = self.root / QUARANTINE / f"{time.strftime('%Y%m%dT%H%M%S')}-{kind}-{name}-{os.getpid()}"
-        target.mkdir(parents=True, exist_ok=True)
+        quarantine = self.root / QUARANTINE
+        if quarantine.exists() and not quarantine.is_dir():
+            raise TrainproveError(
+                f"{quarantine}: is a file, where the store keeps damaged entries (a folder); move it away "
+                f"and run again. {path} (damaged: {reason}) was left where it is."
+            )
+        make_folder(target)
         os.replace(path, target / path.name)
         (target / "REASON.txt").write_text(f"{path}\n{reason}\n", encoding="utf-8")
         self.log("quarantined", f"{kind}/{path.name}", reason=json.dumps(reason), to=target.name)
@@ -422,19 +648,32 @@ class Store:
         paid: bool = False,
     ) -> Path:
         """Build a directory with `fill(tmp)`, record its files' hashes in meta.json, rename it into place."""
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".building-{final.name}-{os.getpid()}-"))
         try:
+            make_folder(final.parent)
+            tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".building-{final.name}-{os.getpid()}-"))
+        except OSError as exc:
+            error = cannot_write(final.parent, exc, STORE_KEPT)
+            if error is None:
+                raise
+            raise error from None
+        try:
+            set_mode(tmp, folder=True)  # mkdtemp makes it 0700, which the rename would keep
             fill(tmp)
+            if store_modes()[2]:
+                for made in tmp.rglob("*"):
+                    set_mode(made, folder=made.is_dir())
             meta = self._meta(final.name, identity, _data_files(tmp), rows, paid)
             _atomic_write_text(tmp / META, json.dumps(meta, indent=2, sort_keys=True, default=str))
             if final.exists():  # another process finished first (only without claims); keep theirs
                 shutil.rmtree(tmp)
             else:
                 os.replace(tmp, final)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            error = None if isinstance(exc, TrainproveError) else cannot_write(final, exc, STORE_KEPT)
+            if error is None:
+                raise
+            raise error from None
         return final
 
     def finished(self, kind: str, identity: Mapping[str, Any]) -> Path | None:
@@ -487,7 +726,14 @@ class Store:
                     saved = 0
                     for index, arrays in run(pending):
                         digest = np.array(arrays_sha256(arrays, key, index))
-                        _atomic_savez(partial / f"{index:06d}.npz", {**arrays, PART_DIGEST: digest})
+                        where = partial / f"{index:06d}.npz"
+                        try:
+                            _atomic_savez(where, {**arrays, PART_DIGEST: digest})
+                        except OSError as exc:
+                            error = cannot_write(where, exc, STORE_KEPT)
+                            if error is None:
+                                raise
+                            raise error from None
                         saved += 1
                     if not saved:
                         raise TrainproveError(
@@ -553,6 +799,8 @@ class Store:
                         self._part(part, key, int(part.stem))
                     except (_Damage, ValueError) as damage:
                         found.append((part, str(damage)))
+                    except NotPermitted as denied:
+                        problems.append(Problem(part, kind, "permission denied", None, denied=str(denied)))
             else:
                 checked += 1
                 try:
@@ -562,15 +810,26 @@ class Store:
                 except _Damage as damage:
                     found.append((path, str(damage)))
                     meta = self._readable_meta(path)
+                except NotPermitted as denied:
+                    problems.append(Problem(path, kind, "permission denied", None, denied=str(denied)))
+                    continue
             for bad, reason in found:
                 paid = bool(meta["paid"]) if "paid" in meta else (None if kind == "answers" else False)
                 problem = Problem(bad, kind, reason, paid, meta.get("rows"))
                 if repair:
-                    with self._claim(kind, key, wait=False) as ours:
-                        if not ours:
-                            problem.busy = self.holder(kind, key) or "another process"
-                        elif bad.exists():
-                            problem.quarantined = self.quarantine(kind, bad, reason)
+                    try:
+                        with self._claim(kind, key, wait=False) as ours:
+                            if not ours:
+                                problem.busy = self.holder(kind, key) or "another process"
+                            elif bad.exists():
+                                problem.quarantined = self.quarantine(kind, bad, reason)
+                    except (PermissionError, CannotWrite) as exc:
+                        where = exc.path if isinstance(exc, CannotWrite) else Path(exc.filename or bad)
+                        problem.denied = not_permitted_message(
+                            where, "moving it to the quarantine", self.root
+                        )
+                    except NotPermitted as exc:
+                        problem.denied = str(exc)
                 problems.append(problem)
         return checked, problems
 
@@ -629,16 +888,32 @@ class Store:
             pass
         return removed
 
-    def remove_unused(self, days: float, include_paid: bool = False, dry_run: bool = False) -> list[Path]:
+    def remove_unused(
+        self,
+        days: float,
+        include_paid: bool = False,
+        dry_run: bool = False,
+        keep_recent: float = RECENT,
+        kept: list[Path] | None = None,
+    ) -> list[Path]:
         """Remove finished entries not read for `days` days (the time of their last use is their
-        meta.json's mtime, which every read touches); paid answers are kept unless `include_paid`. One
+        meta.json's mtime, which every read touches); paid answers are kept unless `include_paid`, and
+        entries read within the last `keep_recent` seconds whatever `days` says (listed in `kept`). One
         being built or read under its claim is left alone."""
+        if not math.isfinite(days) or days < 0:
+            raise ValueError(f"days must be a finite number of days, 0 or more, got {days!r}")
         removed = []
-        cutoff = time.time() - days * 86400
+        now = time.time()
+        cutoff = now - days * 86400
         for kind, path in list(self.entries()):
             if ".partial-" in path.name or not (path / META).exists():
                 continue
-            if (path / META).stat().st_mtime >= cutoff:
+            used = (path / META).stat().st_mtime
+            if used >= cutoff:
+                continue
+            if used >= now - keep_recent:
+                if kept is not None:
+                    kept.append(path)
                 continue
             if self._readable_meta(path).get("paid") and not include_paid:
                 continue

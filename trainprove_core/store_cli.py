@@ -2,7 +2,8 @@
 is damaged, and sweep what killed runs left behind (docs/store.md).
 
 Exit codes: `verify` 0 when every entry is intact, 1 when some are damaged (with `--repair`: quarantined,
-to be made again by the next audit that needs them), 2 for bad input (no store there); `gc` 0, or 2.
+to be made again by the next audit that needs them) or not readable by this user (a store shared between
+users: never called damaged, never quarantined), 2 for bad input (no store there); `gc` 0, or 2.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import click
 
-from .cli import cli, store_option
+from .checks import number
+from .cli_options import cli, store_option
 from .errors import InputError
 
 
@@ -57,8 +59,16 @@ def verify(ctx: click.Context, store_dir: Path | None, repair: bool, as_json: bo
     Exit code 0 when all are intact, 1 when some are damaged (also with --repair), 2 for bad input.
     """
     the_store = _open(store_dir)
+    quarantine = the_store.root / "quarantine"
+    if repair and quarantine.exists() and not quarantine.is_dir():
+        raise InputError(
+            f"{quarantine}: is a file, where --repair moves damaged entries (a folder); move it away and "
+            "run again (nothing was checked or moved)"
+        )
     started = time.perf_counter()
     checked, problems = the_store.verify(repair=repair)
+    denied = [p for p in problems if p.denied and not p.quarantined and p.reason == "permission denied"]
+    problems = [p for p in problems if p not in denied]
     seconds = time.perf_counter() - started
     records = [
         {
@@ -69,9 +79,11 @@ def verify(ctx: click.Context, store_dir: Path | None, repair: bool, as_json: bo
             "rows": p.rows,
             "quarantined": _relative(the_store, p.quarantined),
             "busy": p.busy,
+            "denied": p.denied,
         }
         for p in problems
     ]
+    unreadable = [{"path": _relative(the_store, p.path), "kind": p.kind, "why": p.denied} for p in denied]
     if as_json:
         click.echo(
             json.dumps(
@@ -80,12 +92,19 @@ def verify(ctx: click.Context, store_dir: Path | None, repair: bool, as_json: bo
                     "checked": checked,
                     "seconds": round(seconds, 3),
                     "damaged": records,
+                    "unreadable": unreadable,
                 },
                 indent=2,
             )
         )
     else:
-        click.echo(f"{the_store.root}: {checked} entries checked in {seconds:.2f} s, {len(problems)} damaged")
+        click.echo(
+            f"{the_store.root}: {checked} entries checked in {seconds:.2f} s, {len(problems)} damaged"
+            + (f", {len(denied)} not readable by this user (not damaged)" if denied else "")
+        )
+        for p in denied:
+            click.secho(f"unreadable  {_relative(the_store, p.path)}", fg="yellow")
+            click.echo(f"         {p.denied}")
         for p in problems:
             click.secho(f"damaged  {_relative(the_store, p.path)}  {p.reason}", fg="red")
             click.echo(f"         {_consequence(p, repair)}")
@@ -95,7 +114,7 @@ def verify(ctx: click.Context, store_dir: Path | None, repair: bool, as_json: bo
                 f"run `trainprove store verify --repair{where}` to quarantine them; the next audit that "
                 "needs one makes it again."
             )
-    if problems:
+    if problems or denied:
         ctx.exit(1)
 
 
@@ -112,6 +131,8 @@ def _consequence(problem, repair: bool) -> str:
         what = f"asks the suspect again, which costs {rows}{sure}"
     if problem.busy:
         return f"left alone: {problem.busy} is building it; run verify again when it is done"
+    if problem.denied:
+        return f"left where it is: {problem.denied}"
     if repair:
         return f"quarantined to {problem.quarantined}; the next audit that needs it {what}"
     if problem.paid:
@@ -123,12 +144,19 @@ def _consequence(problem, repair: bool) -> str:
 @store_option
 @click.option(
     "--unused-days",
-    type=click.FloatRange(min=0),
+    type=number(float, min=0),
     default=None,
     metavar="DAYS",
-    help="Also remove finished entries not read for DAYS days (paid answers are kept, see --include-paid).",
+    help="Also remove finished entries not read for DAYS days (paid answers are kept, see --include-paid; "
+    "entries read within the last hour are kept, see --include-recent).",
 )
 @click.option("--include-paid", is_flag=True, help="With --unused-days, remove unused paid answers too.")
+@click.option(
+    "--include-recent",
+    is_flag=True,
+    help="With --unused-days, remove entries read within the last hour too (an audit running now may "
+    "be reading them).",
+)
 @click.option("--empty-quarantine", is_flag=True, help="Also delete everything in quarantine/.")
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for machines.")
@@ -136,6 +164,7 @@ def gc(
     store_dir: Path | None,
     unused_days: float | None,
     include_paid: bool,
+    include_recent: bool,
     empty_quarantine: bool,
     dry_run: bool,
     as_json: bool,
@@ -149,7 +178,17 @@ def gc(
     the_store = _open(store_dir)
     removed = {"orphans": the_store.sweep(dry_run=dry_run)}
     if unused_days is not None:
-        removed["unused"] = the_store.remove_unused(unused_days, include_paid, dry_run)
+        from .store import RECENT
+
+        kept_recent: list[Path] = []
+        removed["unused"] = the_store.remove_unused(
+            unused_days, include_paid, dry_run, keep_recent=0 if include_recent else RECENT, kept=kept_recent
+        )
+        if kept_recent and not as_json:
+            click.echo(
+                f"kept {len(kept_recent)} entries read within the last hour (--include-recent removes "
+                "them too)"
+            )
     if empty_quarantine:
         removed["quarantine"] = the_store.empty_quarantine(dry_run)
     listed = {what: [_relative(the_store, p) for p in paths] for what, paths in removed.items()}

@@ -32,11 +32,20 @@ from typing import Any
 
 import numpy as np
 
-from trainprove_core.config import AuditConfig, ImageSetConfig
-from trainprove_core.errors import ConfigError
-from trainprove_core.evidence import Preconditions, abstain, answered, check_fraction, prediction_entropy
-from trainprove_core.records import Answers, Evidence, Verdict
-from trainprove_core.store import content_key, derive_seed
+from trainprove_core import (
+    Answers,
+    AuditConfig,
+    ConfigError,
+    Evidence,
+    Preconditions,
+    ReferenceModel,
+    Verdict,
+    abstain,
+    answered,
+    check_fraction,
+    content_key,
+    prediction_entropy,
+)
 
 NAME = "meta-classifier"
 QUANTITY = "meta-classifier probability of training on the generator"
@@ -167,16 +176,6 @@ class MetaClassifierTest:
 
     # ---- the shadow models and the classifier ---------------------------------------------------------
 
-    def _source_tables(self, ws: Any) -> list[tuple[str, Any]]:
-        """Each source's label and validated generator table: `source_settings[label]` gives the settings
-        (and, with `use`, the plugin; default: the label is the plugin's name)."""
-        tables = []
-        for label in self.sources:
-            settings = dict(self.source_settings.get(label, {}))
-            use = settings.pop("use", label)
-            tables.append((label, ws.plugin_table("generator", use, settings, where=f"test {NAME}, {label}")))
-        return tables
-
     def _fit(self, evidence: Evidence, config: AuditConfig, with_probabilities: bool) -> FittedMetaClassifier:
         ws = evidence.run.workspace
         key = content_key(
@@ -196,31 +195,23 @@ class MetaClassifierTest:
                 f"{NAME}: the workspace's validation set is not the one the evidence was built on"
             )
         defender = ws.generator(config.generator)
-        generators = [(config.generator.use, defender)]
-        for label, table in self._source_tables(ws):
-            generator = ws.generator(table)
-            if dict(generator.identity) == dict(defender.identity):
-                raise ConfigError(
-                    f"{NAME}: source {label!r} is the audit's own generator; `sources` must differ from it",
-                    key="test",
-                )
-            generators.append((label, generator))
-        shadow_sets, names, trained = [], [], []
-        for index, (label, generator) in enumerate(generators):
+        clash = f"{NAME}: source {{label}} is the audit's own generator; `sources` must differ from it"
+        sources = ws.reference_generators(NAME, self.sources, self.source_settings, defender, clash)
+        shadows, trained = [], []
+        for index, (label, generator) in enumerate([(config.generator.use, defender), *sources]):
             for i in range(self.shadows_per_source):
                 # Seeds depend on the source itself and the audit's shadow seed, not on which generator is
                 # the defender, so audits of the same task with other defenders reuse these models.
-                seed = derive_seed(config.shadow.seed, NAME, dict(generator.identity), i)
-                cfg = ImageSetConfig(config.shadow.prompt, config.shadow.per_class, seed)
-                shadow_sets.append(ws.image_set(f"{NAME} {label} {i}", generator, cfg))
-                names.append(f"{NAME} shadow {label} {i}")
+                seed = (config.shadow.seed, NAME, dict(generator.identity), i)
+                images = ws.seeded_set(
+                    f"{NAME} {label} {i}", generator, config.shadow.prompt, config.shadow.per_class, seed
+                )
+                shadows.append(
+                    ReferenceModel(f"{NAME} shadow {label} {i}", config.trainer, images, {"": validation})
+                )
                 trained.append(index == 0)
-        # Every shadow in one call (trained at once on a parallel executor), then all asked at once.
-        opened = ws.shadow_models([(config.trainer, shadow_set) for shadow_set in shadow_sets])
-        answered = ws.answers_all(
-            [(name, adapter, validation) for name, (adapter, _) in zip(names, opened, strict=True)]
-        )
-        answer_sheets = [answers for answers, _ in answered]
+        # Every shadow trained in one call (at once on a parallel executor), then all asked at once.
+        answer_sheets = [made.answers[""] for made in ws.reference_models(shadows)]
         with_probabilities = with_probabilities and all(a.probabilities is not None for a in answer_sheets)
         x = np.stack(
             [

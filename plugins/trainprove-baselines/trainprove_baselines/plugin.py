@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from trainprove_core.hookspecs import hookimpl
-from trainprove_core.records import DecisionTestSpec, Option
+from trainprove_core import DecisionTestSpec, Option, hookimpl
 
 MIN_ANSWERED = Option(
     "min_answered",
@@ -136,7 +135,7 @@ def _threshold(settings: Mapping[str, Any]):
 
 
 def _welch(settings: Mapping[str, Any]):
-    from trainprove_core.evidence import Preconditions
+    from trainprove_core import Preconditions
 
     from .welch import WelchTest
 

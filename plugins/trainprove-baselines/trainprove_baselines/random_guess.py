@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainprove_core.evidence import check_fraction
-from trainprove_core.records import Evidence, Verdict
-from trainprove_core.store import derive_seed
+from trainprove_core import Evidence, Verdict, check_fraction, derive_seed
 
 NAME = "random-guess"
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainprove_core.errors import ConfigError
-from trainprove_core.evidence import Preconditions, abstain, answered, check_fraction
-from trainprove_core.records import Evidence, Verdict
+from trainprove_core import ConfigError, Evidence, Preconditions, Verdict, abstain, answered, check_fraction
 
 NAME = "accuracy-threshold"
 QUANTITY = "accuracy on the validation set"

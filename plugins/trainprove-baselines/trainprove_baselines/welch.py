@@ -30,9 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from trainprove_core.errors import ConfigError
-from trainprove_core.evidence import (
+from trainprove_core import (
+    ConfigError,
+    Evidence,
     Preconditions,
+    Verdict,
     abstain,
     answered_batch_sizes,
     batch_accuracies,
@@ -40,7 +42,6 @@ from trainprove_core.evidence import (
     check_alpha,
     check_fraction,
 )
-from trainprove_core.records import Evidence, Verdict
 
 NAME = "welch"
 QUANTITY = "batch accuracy on the validation set"

@@ -49,6 +49,45 @@ def test_both_error_rates_hold_under_the_rules_own_model(n_innocent, n_guilty, a
     assert_rate_at_most(cleared, trials, beta, f"false clearing, gap {gap}")
 
 
+@pytest.mark.parametrize("n_pure", [4, 8])
+@pytest.mark.parametrize("drawn_from", ["strong", "pure"])
+def test_the_intersection_union_clearing_keeps_beta_for_either_guilty_sub_population(n_pure, drawn_from):
+    """Guilty references in two sub-populations, each compared on its own statistic: strong ones (high
+    absolute error) and models trained on the generator's images alone, under-trained ones included
+    (whatever their absolute error, their gap is near 0: the generator's images are their best set). A
+    guilty suspect drawn from *either* is cleared at most beta of the time: p_guilty is the larger of the
+    two sub-populations' tails (an intersection-union test, no correction needed); an innocent suspect
+    (low absolute error, its best set elsewhere) is still cleared."""
+    rng = np.random.default_rng([n_pure, drawn_from == "pure"])
+    beta, trials = 0.05, 2000
+    cleared = innocent_cleared = 0
+    # (absolute, gap) means and spreads of each kind of model
+    kinds = {
+        "strong": ((3.5, 0.6), (-0.2, 0.3)),
+        "pure": ((1.5, 1.2), (0.0, 0.15)),
+        "innocent": ((0.5, 0.3), (-1.5, 0.4)),
+    }
+
+    def draw(kind, n=None):
+        (ma, sa), (mg, sg) = kinds[kind]
+        return rng.normal(ma, sa, n), rng.normal(mg, sg, n)
+
+    for _ in range(trials):
+        innocent = Population(rng.normal(-0.6, 0.2, 20), 1e-9, np.repeat(np.arange(5), 4))
+        strong = Population(draw("strong", 5)[0], 1e-9)
+        pure = Population(draw("pure", n_pure)[1], 1e-9)
+        for kind in (drawn_from, "innocent"):
+            absolute, gap = draw(kind)
+            relative = rng.normal(-0.6, 0.2)  # never accused: only clearing is tested here
+            decision = decide(relative, innocent, strong, 0.01, beta, absolute, pure, gap)[0]
+            if kind == "innocent":
+                innocent_cleared += decision == "not-trained-on-generator"
+            else:
+                cleared += decision == "not-trained-on-generator"
+    assert_rate_at_most(cleared, trials, beta, f"false clearing of a {drawn_from} guilty suspect")
+    assert innocent_cleared > 0.5 * trials, innocent_cleared
+
+
 def test_overlapping_populations_are_inconclusive_not_guessed():
     rng = np.random.default_rng(5)
     innocent, guilty = Population(rng.normal(0, 1, 20), 1e-9), Population(rng.normal(0.2, 1, 5), 1e-9)

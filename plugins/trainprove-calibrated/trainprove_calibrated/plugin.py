@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from trainprove_core.hookspecs import hookimpl
-from trainprove_core.records import DecisionTestSpec, Option
+from trainprove_core import DecisionTestSpec, Option, hookimpl
 
 OPTIONS = (
     Option(
@@ -28,9 +27,11 @@ OPTIONS = (
         "table",
         None,
         help="per recipe name, the shadow trainer's keys that differ from [shadow]'s, plus `share` (the "
-        "fraction of the generator's images in a guilty reference's training set, default 1) and "
-        "`per_class_factor` (its size relative to the shadow set); default: six recipes varying seed, "
-        "architecture, epochs, crops, data size and share, one under-trained (docs/decision-tests.md)",
+        "fraction of the generator's images in a guilty reference's training set, default 1), "
+        "`per_class_factor` (its size relative to the shadow set), `weak` (true: the guilty model is "
+        "under-trained, one of the weak guilty sub-population) and `innocent` (false: train the guilty "
+        "model only); default: nine recipes varying seed, architecture, epochs, crops, data size and share, "
+        "four under-trained (docs/decision-tests.md)",
     ),
     Option(
         "alpha",
@@ -105,6 +106,9 @@ def _validate(settings: Mapping[str, Any]) -> None:
             raise ValueError(
                 f"key 'recipes': recipe {name!r} must be a table of trainer keys, got {recipe!r}"
             )
+        for key in ("weak", "innocent"):
+            if not isinstance(recipe.get(key, True), bool):
+                raise ValueError(f"key 'recipes': recipe {name!r}: `{key}` must be true or false")
         for key, high in (("share", 1), ("per_class_factor", 100)):
             value = recipe.get(key, 1.0)
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= high:

@@ -54,18 +54,28 @@ from typing import Any
 
 import numpy as np
 
-from trainprove_core import progress, rounds
-from trainprove_core.config import AuditConfig, ImageSetConfig
-from trainprove_core.errors import ConfigError
-from trainprove_core.evidence import abstain, answered
-from trainprove_core.records import Answers, Evidence, ImageSet, Verdict
-from trainprove_core.store import content_key, derive_seed
+from trainprove_core import (
+    Answers,
+    AuditConfig,
+    AuditContext,
+    ConfigError,
+    Evidence,
+    ReferenceModel,
+    Verdict,
+    abstain,
+    answered,
+    content_key,
+    progress,
+    rounds,
+)
 
 NAME = "calibrated"
-STATISTICS = ("relative", "absolute")
+STATISTICS = ("relative", "absolute", "gap")
+PURE_BY = "gap"  # the statistic of the guilty models trained on the generator's images alone
 QUANTITIES = {
     "relative": "relative error: log(references' mean error rate / error rate on the generator's images)",
     "absolute": "absolute error: -log(error rate on the generator's images)",
+    "gap": "gap: -log(error rate on the generator's images) - max over every image set of -log(error rate)",
 }
 QUANTITY = "relative and absolute error on the generator's images"
 
@@ -86,7 +96,7 @@ def recipe_defaults(trainer: str, settings: Mapping[str, Any], image_size: int) 
             {"train_seed": seed + 104, "share": 0.25},
         ]
     # timm: the shadow's recipe with other seeds, another architecture, half the epochs, stronger crops on
-    # fewer images, a quarter share, and an under-trained model.
+    # fewer images, a quarter share, and four under-trained guilty models.
     small = image_size < 32
     other_arch = "test_efficientnet" if small else "resnet34"
     epochs = int(settings.get("epochs", 12))
@@ -97,7 +107,18 @@ def recipe_defaults(trainer: str, settings: Mapping[str, Any], image_size: int) 
         {"train_seed": seed + 103, "epochs": max(2, epochs // 2), "lr": lr * 3, "share": 0.5},
         {"train_seed": seed + 104, "crop_scale": [0.5, 1.0], "per_class_factor": 0.5},
         {"train_seed": seed + 105, "arch": other_arch, "epochs": max(2, epochs // 2), "share": 0.25},
-        {"train_seed": seed + 106, "epochs": max(1, epochs // 6)},  # under-trained: guilty need not be strong
+        # Under-trained: a guilty model need not be a strong one. They are left out of the strong guilty
+        # sub-population (see `decide`); the last three train the guilty model only.
+        {"train_seed": seed + 106, "epochs": max(1, epochs // 6), "weak": True},
+        {"train_seed": seed + 107, "epochs": max(1, epochs // 6), "weak": True, "innocent": False},
+        {"train_seed": seed + 108, "epochs": max(1, epochs // 4), "weak": True, "innocent": False},
+        {
+            "train_seed": seed + 109,
+            "epochs": max(1, epochs // 4),
+            "per_class_factor": 0.5,
+            "weak": True,
+            "innocent": False,
+        },
     ]
 
 
@@ -187,12 +208,22 @@ def decide(
     alpha: float,
     beta: float,
     s_clear: float | None = None,
+    pure: Population | None = None,
+    s_pure: float | None = None,
 ) -> tuple[str, float, float]:
-    """The three-way decision from the suspect's statistic and the two reference populations. `s` is
+    """The three-way decision from the suspect's statistic and the reference populations. `s` is
     compared with the innocent population (accusing), `s_clear` (default `s`) with the guilty one
-    (clearing): each bound holds on its own, whichever statistic each side uses."""
+    (clearing): each bound holds on its own, whichever statistic each side uses.
+
+    With a second guilty sub-population `pure` (the guilty models trained on the generator's images alone,
+    under-trained ones included, compared on `s_pure`, their gap), clearing is an intersection-union test
+    (Berger 1982): the suspect is cleared only when it is unlike *every* guilty sub-population,
+    p_guilty = max(p_strong, p_pure) <= beta. That is a level-beta test of "the suspect is drawn like one
+    of the sub-populations", with no correction for their number."""
     p_innocent = innocent.tail(s, upper=True)
     p_guilty = guilty.tail(s if s_clear is None else s_clear, upper=False)
+    if pure is not None:
+        p_guilty = max(p_guilty, pure.tail(s if s_pure is None else s_pure, upper=False))
     accuse, clear = p_innocent <= alpha, p_guilty <= beta
     if accuse and not clear:
         return "trained-on-generator", p_innocent, p_guilty
@@ -216,9 +247,16 @@ def relative_error(
     acc_g: float, n_g: int, acc_r: Sequence[float], n_r: int, statistic: str = "relative"
 ) -> float:
     """`relative`: log(mean error rate on the references' images / error rate on the generator's).
-    `absolute`: -log(error rate on the generator's images), the references' images unused."""
+    `absolute`: -log(error rate on the generator's images), the references' images unused.
+    `gap`: the absolute error less the best such value over every image set, the generator's included:
+    0 where the generator's images are the ones the model does best on, below 0 by how far they fall
+    short of its best set. A model trained on the generator's images alone does best on them, however
+    little it learned; an innocent model does best on the images of the source it was trained on."""
     if statistic == "absolute":
         return -math.log(error_rate(acc_g, n_g))
+    if statistic == "gap":
+        best = min([error_rate(acc_g, n_g), *(error_rate(a, n_r) for a in acc_r)])
+        return math.log(best / error_rate(acc_g, n_g))
     err_r = float(np.mean([error_rate(a, n_r) for a in acc_r]))
     return math.log(err_r / error_rate(acc_g, n_g))
 
@@ -229,6 +267,7 @@ def sd_floors(n_g: int, n_r: int, k: int) -> dict[str, float]:
     return {
         "relative": math.sqrt(0.9 / (0.1 * n_g) + 0.9 / (0.1 * n_r * max(1, k - 1))),
         "absolute": math.sqrt(0.9 / (0.1 * n_g)),
+        "gap": math.sqrt(0.9 / (0.1 * n_g) + 0.9 / (0.1 * n_r)),
     }
 
 
@@ -253,6 +292,8 @@ class Member:
     population: str
     group: str
     hits: dict[str, np.ndarray]
+    weak: bool = False  # an under-trained guilty model: not in the strong guilty sub-population
+    share: float = 1.0  # the share of the generator's images in its training set (guilty models)
 
     def statistics(self, index: Mapping[str, np.ndarray]) -> dict[str, float]:
         """Its relative and absolute error on the images at `index` (per set)."""
@@ -282,7 +323,9 @@ class Looks:
     innocent: list[Population]  # per look: the accusing statistic's innocent population
     guilty: list[Population]  # per look: the clearing statistic's guilty population
     innocent_max: Population  # the innocent references' running maximum of z over every look
-    guilty_min: Population  # the guilty references' running minimum of z over every look
+    guilty_min: Population  # the (strong) guilty references' running minimum of z over every look
+    pure: list[Population] | None = None  # per look: the guilty models on the generator's images alone (gap)
+    pure_min: Population | None = None  # their running minimum of z over every look
 
 
 @dataclass
@@ -310,37 +353,55 @@ class References:
             pops = [self.populations(i) for i in index]
             innocent = [p[0][accuse_by] for p in pops]
             guilty = [p[1][clear_by] for p in pops]
-            z_max, z_min, groups = [], [], []
+            pure = [p[1]["pure"][PURE_BY] for p in pops] if "pure" in pops[0][1] else None
+            z_max, z_min, z_pure, groups = [], [], [], []
             for m in self.members:
                 stats = [m.statistics(i) for i in index]
                 if m.population == "innocent":
                     z_max.append(max(pop.z(st[accuse_by]) for pop, st in zip(innocent, stats, strict=True)))
                     groups.append(m.group)
-                else:
+                    continue
+                if not m.weak:
                     z_min.append(min(pop.z(st[clear_by]) for pop, st in zip(guilty, stats, strict=True)))
+                if pure and m.share >= 1.0:
+                    z_pure.append(min(pop.z(st[PURE_BY]) for pop, st in zip(pure, stats, strict=True)))
             self._looks[key] = Looks(
                 index,
                 innocent,
                 guilty,
                 Population(np.array(z_max), 1.0, np.array(groups)),
                 Population(np.array(z_min), 1.0),
+                pure,
+                Population(np.array(z_pure), 1.0) if pure else None,
             )
         return self._looks[key]
 
     def populations(self, index: Mapping[str, np.ndarray]) -> tuple[dict, dict]:
         """The innocent and guilty populations on the images at `index` (per set; key "" the generator's
-        validation set): at a look of a sequential audit, the images the suspect has answered so far."""
+        validation set): at a look of a sequential audit, the images the suspect has answered so far.
+        The guilty populations hold the strong guilty models (all but the under-trained ones); under the
+        key "pure", the guilty models trained on the generator's images alone, under-trained ones
+        included, are a second sub-population (see `decide`)."""
         n_g = len(index[""])
         n_r = len(index[self.sources[0]])
         floors = sd_floors(n_g, n_r, len(self.sources))
         values = [m.statistics(index) for m in self.members]
-        pops = {}
-        for population in ("innocent", "guilty"):
-            chosen = [(v, m) for v, m in zip(values, self.members, strict=True) if m.population == population]
+        pops: dict[str, dict[str, Any]] = {}
+        members = {
+            "innocent": lambda m: m.population == "innocent",
+            "guilty": lambda m: m.population == "guilty" and not m.weak,
+            "pure": lambda m: m.population == "guilty" and m.share >= 1.0,
+        }
+        for population, chosen_by in members.items():
+            chosen = [(v, m) for v, m in zip(values, self.members, strict=True) if chosen_by(m)]
+            if population == "pure" and not chosen:
+                continue
             groups = np.array([m.group for _, m in chosen]) if population == "innocent" else None
             pops[population] = {
                 st: Population(np.array([v[st] for v, _ in chosen]), floors[st], groups) for st in STATISTICS
             }
+        if "pure" in pops:
+            pops["guilty"]["pure"] = pops["pure"]
         return pops["innocent"], pops["guilty"]
 
     @property
@@ -439,13 +500,14 @@ class CalibratedTest:
         n_r = len(index[refs.sources[0]])
         n_g = len(evidence.true_labels)
         stats = {st: relative_error(acc_g, n_g, list(acc_r.values()), n_r, st) for st in STATISTICS}
-        s, s_clear = stats[self.accuse_by], stats[self.clear_by]
+        s, s_clear, s_pure = stats[self.accuse_by], stats[self.clear_by], stats[PURE_BY]
         alpha, beta = self.alpha, self.beta
         if look is None:
             innocent, guilty = refs.innocent[self.accuse_by], refs.guilty[self.clear_by]
+            pure = refs.guilty["pure"][PURE_BY] if "pure" in refs.guilty else None
         else:  # the suspect's path over the looks so far, against the references' whole paths (`Looks`)
             looks = refs.looks(look.rounds, self.accuse_by, self.clear_by)
-            z_accuse, z_clear = [], []
+            z_accuse, z_clear, z_pure = [], [], []
             for j in range(look.round):
                 n = {label: len(i) for label, i in looks.index[j].items()}
                 first = {label: np.arange(k) for label, k in n.items()}
@@ -457,8 +519,11 @@ class CalibratedTest:
                 at = {st: relative_error(g, n[""], r_, n[refs.sources[0]], st) for st in STATISTICS}
                 z_accuse.append(looks.innocent[j].z(at[self.accuse_by]))
                 z_clear.append(looks.guilty[j].z(at[self.clear_by]))
+                if looks.pure:
+                    z_pure.append(looks.pure[j].z(at[PURE_BY]))
             s, s_clear = max(z_accuse), min(z_clear)
-            innocent, guilty = looks.innocent_max, looks.guilty_min
+            s_pure = min(z_pure) if z_pure else 0.0
+            innocent, guilty, pure = looks.innocent_max, looks.guilty_min, looks.pure_min
         common = {
             "statistic": s,
             "alpha": alpha,
@@ -477,6 +542,7 @@ class CalibratedTest:
             "clear_by": self.clear_by,
             "innocent": {"n": innocent.n, "sources": innocent.k, "mean": innocent.mean, "sd": innocent.sd},
             "guilty": {"n": guilty.n, "mean": guilty.mean, "sd": guilty.sd},
+            "guilty_pure": {"n": pure.n, "mean": pure.mean, "sd": pure.sd, "by": PURE_BY} if pure else None,
             "guilty_values": [float(v) for v in guilty.values],
             "beta": beta,
             "reference_queries": refs.reference_queries,
@@ -495,7 +561,7 @@ class CalibratedTest:
                 details={**details, "reason": "has not learned the task"},
                 **common,
             )
-        decision, p_innocent, p_guilty = decide(s, innocent, guilty, alpha, beta, s_clear)
+        decision, p_innocent, p_guilty = decide(s, innocent, guilty, alpha, beta, s_clear, pure, s_pure)
         details.update(p_innocent=p_innocent, p_guilty=p_guilty, score=s)
         refs_text = ", ".join(refs.sources)
         head = (
@@ -510,7 +576,13 @@ class CalibratedTest:
             + f". A model not trained on {generator}'s images scores this high with probability at most "
             f"{p_innocent:.2g} ({innocent.n} innocent reference models on {innocent.k} sources); a model "
             f"trained on them (wholly or in part) scores this low with probability {p_guilty:.2g} "
-            f"({guilty.n} guilty reference models)."
+            + (
+                f"(the larger of two probabilities: against {guilty.n} strong guilty reference models on the "
+                f"absolute error, and against {pure.n} trained on {generator}'s images alone, under-trained "
+                "ones included, on how far its images fall below the model's best image set)."
+                if pure
+                else f"({guilty.n} guilty reference models)."
+            )
         )
         if decision == "trained-on-generator":
             tail = f" Trained on the generator: p_innocent {p_innocent:.2g} <= alpha {alpha}."
@@ -551,8 +623,9 @@ class CalibratedTest:
             return [dict(r) for r in self.recipes.values()]
         return recipe_defaults(config.trainer.use, config.trainer.settings, config.task.image_size)
 
-    def build(self, run: Any) -> References:
-        """Train (or find in the store) every reference model and its answers; once per audit."""
+    def build(self, run: AuditContext) -> References:
+        """Train (or find in the store) every reference model and its answers; once per audit (the
+        workspace's reference models: `Workspace.reference_models`)."""
         config: AuditConfig = run.config
         key = content_key(
             {
@@ -568,19 +641,8 @@ class CalibratedTest:
             return self._built[key]
         ws = run.workspace
         defender = run.generator
-        sources = []
-        for label in self.references:
-            settings = dict(self.reference_settings.get(label, {}))
-            use = settings.pop("use", label)
-            generator = ws.generator(
-                ws.plugin_table("generator", use, settings, where=f"test {NAME}, {label}")
-            )
-            if dict(generator.identity) == dict(defender.identity):
-                raise ConfigError(
-                    f"{NAME}: reference {label!r} is the audit's own generator; references must differ",
-                    key="test",
-                )
-            sources.append((label, generator))
+        clash = f"{NAME}: reference {{label}} is the audit's own generator; references must differ"
+        sources = ws.reference_generators(NAME, self.references, self.reference_settings, defender, clash)
 
         # One validation set per reference source; seeds depend on the source, not on the defender, so
         # audits of the same task by other defenders share these sets, models and answers.
@@ -588,50 +650,64 @@ class CalibratedTest:
         # suspect twice TrainProVe's queries.
         per_class = self.reference_per_class or max(10, config.validation.per_class // len(sources))
         progress.add(len(sources))
-        sets = {}
-        for label, generator in sources:
-            seed = derive_seed(config.validation.seed, NAME, "validation", dict(generator.identity))
-            sets[label] = ws.image_set(
+        sets = {
+            label: ws.seeded_set(
                 f"reference {label} validation",
                 generator,
-                ImageSetConfig(config.validation.prompt, per_class, seed),
+                config.validation.prompt,
+                per_class,
+                (config.validation.seed, NAME, "validation", dict(generator.identity)),
             )
+            for label, generator in sources
+        }
 
         n_g = len(run.validation)
         everything = {"": np.arange(n_g), **{label: np.arange(len(x)) for label, x in sets.items()}}
 
+        def asks(leave_out: str | None) -> dict[str, Any]:
+            """Every model answers the generator's set and every reference set but its own."""
+            return {"": run.validation, **{label: x for label, x in sets.items() if label != leave_out}}
+
         recipes = self._recipes(config)
         trainer_settings = dict(config.trainer.settings)
         k, mixtures = len(sources), sum(float(r.get("share", 1.0)) < 1.0 for r in recipes)
-        # Progress steps: per recipe, k innocent sets, models and k answer sets each, the guilty set, model
-        # and k + 1 answer sets; k more (cached) sets per mixture. The validation sets came before.
-        progress.add(len(recipes) * (2 * k + k * k + 3 + k) + mixtures * k)
-        # First every training set, then every model in one call (trained at once on a parallel executor),
-        # then every model's answers in one call (asked at once).
-        planned: list[tuple[str, str | None, str, dict[str, Any], Any, Any]] = []
+        with_innocent = sum(bool(r.get("innocent", True)) for r in recipes)
+        # Progress steps of the training sets: per recipe, k innocent sets (unless it trains the guilty
+        # model only) and the guilty one; k more (cached) sets per mixture. The models and their answers
+        # add their own (`reference_models`).
+        progress.add(with_innocent * k + len(recipes) + mixtures * k)
+        # First every training set, then every model trained and asked in one call (at once on a parallel
+        # executor).
+        planned: list[tuple[ReferenceModel, str, dict[str, Any]]] = []  # model, group, record
         for r, recipe in enumerate(recipes):
             share = float(recipe.pop("share", 1.0))
             factor = float(recipe.pop("per_class_factor", 1.0))
+            weak = bool(recipe.pop("weak", False))
+            train_innocent = bool(recipe.pop("innocent", True))
             table = ws.plugin_table(
                 "shadow-trainer", config.trainer.use, {**trainer_settings, **recipe}, where=f"test {NAME}"
             )
             n_per_class = max(2, round(config.shadow.per_class * factor))
             # Innocent: one model per reference source and recipe.
-            for label, generator in sources:
-                seed = derive_seed(config.shadow.seed, NAME, "train", dict(generator.identity), r)
-                images = ws.image_set(
+            for label, generator in sources if train_innocent else []:
+                images = ws.seeded_set(
                     f"reference {label} train",
                     generator,
-                    ImageSetConfig(config.shadow.prompt, n_per_class, seed),
+                    config.shadow.prompt,
+                    n_per_class,
+                    (config.shadow.seed, NAME, "train", dict(generator.identity), r),
                 )
                 record = {"trained_on": label, "recipe": r, "model": None, "population": "innocent"}
-                planned.append((f"reference {label} {r}", label, label, record, table, images))
+                planned.append(
+                    (ReferenceModel(f"reference {label} {r}", table, images, asks(label)), label, record)
+                )
             # Guilty: the defender's images, wholly or as `share` of a mixture with the references'.
-            seed = derive_seed(config.shadow.seed, NAME, "train", dict(defender.identity), r)
-            own = ws.image_set(
+            own = ws.seeded_set(
                 f"reference {config.generator.use} train",
                 defender,
-                ImageSetConfig(config.shadow.prompt, n_per_class, seed),
+                config.shadow.prompt,
+                n_per_class,
+                (config.shadow.seed, NAME, "train", dict(defender.identity), r),
             )
             if share < 1.0:
                 own = self._mixture(ws, own, share, sources, config, n_per_class, r)
@@ -641,27 +717,22 @@ class CalibratedTest:
                 "recipe": r,
                 "model": None,
                 "population": "guilty",
+                **({"weak": True} if weak else {}),
             }
-            planned.append((f"reference {config.generator.use} {r}", None, str(r), record, table, own))
-        opened = ws.shadow_models([(table, images) for *_, table, images in planned])
-        asks = []  # (model, set label): every model on the generator's set and every set but its own
-        for (name, leave_out, *_), (adapter, _) in zip(planned, opened, strict=True):
-            asks += [(name, adapter, run.validation, "")]
-            asks += [(name, adapter, x, label) for label, x in sets.items() if label != leave_out]
-        answered = ws.answers_all([(name, adapter, x) for name, adapter, x, _ in asks])
-        hit_sets: dict[str, dict[str, np.ndarray]] = {}
-        for (name, _, image_set, label), (answers, _) in zip(asks, answered, strict=True):
-            hit_sets.setdefault(name, {})[label] = hits(answers, image_set.labels)
+            name = f"reference {config.generator.use} {r}"
+            planned.append((ReferenceModel(name, table, own, asks(None)), str(r), record))
+        trained = ws.reference_models([model for model, _, _ in planned])
         members: list[Member] = []
         models = []
-        for (name, _, group, record, *_), (_, model_key) in zip(planned, opened, strict=True):
-            h = hit_sets[name]
-            member = Member(record["population"], group, h)
+        for (model, group, record), made in zip(planned, trained, strict=True):
+            h = {label: hits(answers, model.asks[label].labels) for label, answers in made.answers.items()}
+            weak, share = bool(record.get("weak")), float(record.get("share", 1.0))
+            member = Member(record["population"], group, h, weak, share)
             members.append(member)
             models.append(
                 {
                     **record,
-                    "model": model_key,
+                    "model": made.key,
                     "statistic": member.statistics(everything),
                     "accuracy": {(label or config.generator.use): hit_rate(x) for label, x in h.items()},
                 }
@@ -676,29 +747,14 @@ class CalibratedTest:
     ) -> Any:
         """A training set with `share` of each class from the defender's images, the rest drawn evenly
         from the reference sources' (its key names everything it was made from)."""
-        rng = np.random.default_rng(derive_seed(config.shadow.seed, NAME, "mix", own.key, share))
-        parts_x, parts_y, keys = [], [], [own.key]
-        n_own = max(1, round(n_per_class * share))
-        n_other = max(1, round((n_per_class - n_own) / len(sources)))
-        for c in range(config.task.num_classes):
-            idx = rng.permutation(np.flatnonzero(own.labels == c))[:n_own]
-            parts_x.append(own.images[idx])
-            parts_y.append(own.labels[idx])
-        for label, generator in sources:
-            seed = derive_seed(config.shadow.seed, NAME, "train", dict(generator.identity), r)
-            other = ws.image_set(
-                f"reference {label} train", generator, ImageSetConfig(config.shadow.prompt, n_per_class, seed)
+        others = [
+            ws.seeded_set(
+                f"reference {label} train",
+                generator,
+                config.shadow.prompt,
+                n_per_class,
+                (config.shadow.seed, NAME, "train", dict(generator.identity), r),
             )
-            keys.append(other.key)
-            for c in range(config.task.num_classes):
-                idx = rng.permutation(np.flatnonzero(other.labels == c))[:n_other]
-                parts_x.append(other.images[idx])
-                parts_y.append(other.labels[idx])
-        identity = {"kind": "mixture", "parts": keys, "share": share, "per_class": n_per_class}
-        return ImageSet(
-            f"reference mixture {share:.2f}",
-            content_key(identity),
-            np.concatenate(parts_x),
-            np.concatenate(parts_y),
-            identity,
-        )
+            for label, generator in sources
+        ]
+        return ws.mixture(own, others, share, n_per_class, (config.shadow.seed, NAME, "mix", own.key, share))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from trainprove_core.cli import progress_option
-from trainprove_core.hookspecs import hookimpl
+from trainprove_core import hookimpl
+from trainprove_core.cli_options import progress_option
 
 
 @hookimpl

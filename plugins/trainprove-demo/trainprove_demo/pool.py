@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainprove_core.audit import Workspace
-from trainprove_core.config import ImageSetConfig
+from trainprove_core import ImageSetConfig, Workspace
 from trainprove_core.fleet import OTHER_GENERATORS, expand
 
 DEFENDERS = ("digits-ddpm", "digits-cfg", "digits-vae", "digits-gmm")
@@ -62,15 +61,25 @@ SHADOW = {
     **AUGMENT,
 }
 VALIDATION = {"prompt": "a photo of a {label}", "per_class": 160, "batch_size": 64}  # n = 25 batches
-# The demo's calibrated rule: five recipes (seed, architecture, half the epochs on half the generator's
-# images, stronger crops on fewer images with a quarter share, under-trained), references = the other
-# sources.
+# The demo's calibrated rule: four strong recipes (seed, architecture, half the epochs on half the
+# generator's images, stronger crops on fewer images with a quarter share) and four under-trained guilty
+# ones (`weak`: compared on the gap, not the absolute error; three train the guilty model only),
+# references = the other sources.
 CALIBRATED_RECIPES = {
     "seed": {"train_seed": 101},
     "architecture": {"train_seed": 102, "arch": "test_efficientnet", "batch_size": 128, "lr": 5e-3},
     "short-half": {"train_seed": 103, "epochs": 6, "lr": 6e-3, "share": 0.5},
     "crops-quarter": {"train_seed": 104, "crop_scale": [0.5, 1.0], "per_class_factor": 0.5, "share": 0.25},
-    "under-trained": {"train_seed": 105, "epochs": 2},
+    "under-trained": {"train_seed": 105, "epochs": 2, "weak": True},
+    "under-trained-2": {"train_seed": 106, "epochs": 2, "weak": True, "innocent": False},
+    "under-trained-3": {"train_seed": 107, "epochs": 3, "weak": True, "innocent": False},
+    "under-trained-half": {
+        "train_seed": 108,
+        "epochs": 3,
+        "per_class_factor": 0.5,
+        "weak": True,
+        "innocent": False,
+    },
 }
 
 

@@ -11,8 +11,7 @@ from typing import Any
 
 import click
 
-from trainprove_core import progress
-from trainprove_core.audit import Workspace
+from trainprove_core import PluginSet, Store, Task, Workspace, progress
 from trainprove_core.fleet import (
     EXPLAIN,
     fleet_from_dict,
@@ -22,9 +21,6 @@ from trainprove_core.fleet import (
     summary_lines,
     toml_dumps,
 )
-from trainprove_core.plugins import PluginSet
-from trainprove_core.store import Store
-from trainprove_core.task import Task
 
 from .pool import SUSPECT_VARIANTS, WORLDS, build_pool, fleet_document
 

@@ -14,9 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from trainprove_core.checks import torch_device
-from trainprove_core.errors import InputError
-from trainprove_core.records import Option
+from trainprove_core import InputError, Option, torch_device
 
 from .loading import DTYPES, ModelSource, load_from, offline_check, torch_dtype
 

@@ -18,8 +18,7 @@ from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from trainprove_core.errors import InputError
-from trainprove_core.records import GenerationRequest
+from trainprove_core import GenerationRequest, InputError
 
 from .backends import BACKENDS, Backend
 from .loading import resolve_device, resolve_dtype, resolve_source
@@ -226,7 +225,7 @@ def _to_uint8(images: Any) -> np.ndarray:
 def settings_for(name: str, **settings: Any) -> dict[str, Any]:
     """Keyword settings of generator `name`, validated and defaulted as an audit file's `[generator]`
     table is."""
-    from trainprove_core.config import validate_table
+    from trainprove_core import validate_table
 
     return validate_table(
         settings, BACKENDS[name].options(), source="<python>", where="generator", owner=name

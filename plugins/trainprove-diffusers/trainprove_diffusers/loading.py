@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainprove_core.errors import InputError
+from trainprove_core import InputError
 
 DTYPES = ("auto", "fp16", "bf16", "fp32")
 _HASH_CHUNK = 1 << 20

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from trainprove_core.hookspecs import hookimpl
-from trainprove_core.records import Generator, GeneratorSpec
+from trainprove_core import Generator, GeneratorSpec, hookimpl
 
 from .backends import BACKENDS
 

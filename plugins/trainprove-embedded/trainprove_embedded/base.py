@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trainprove_core.errors import InputError
-from trainprove_core.records import GenerationRequest
+from trainprove_core import GenerationRequest, InputError
 
 from . import __version__
 from .styles import to_uint8_rgb

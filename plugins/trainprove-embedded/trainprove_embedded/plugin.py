@@ -14,9 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from trainprove_core.checks import torch_device
-from trainprove_core.hookspecs import hookimpl
-from trainprove_core.records import Generator, GeneratorSpec, Option
+from trainprove_core import Generator, GeneratorSpec, Option, hookimpl, torch_device
 
 from . import HOUSE_STYLES
 from .worlds import DIGITS, FASHION, World, world_of

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainprove_core.errors import InputError
+from trainprove_core import InputError
 
 from . import HOUSE_STYLES
 from .base import NUM_CLASSES, EmbeddedGenerator, in_fixed_batches, seeded_normal, torch_device

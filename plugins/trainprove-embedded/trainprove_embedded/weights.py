@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from trainprove_core.errors import InputError
+from trainprove_core import InputError
 
 MANIFEST = "manifest.json"
 RETRAIN_HINT = (

@@ -89,4 +89,4 @@ def test_plan_command_asks_only_the_shadow(tmp_path):
     result = json.loads(as_json.output)
     assert result["alpha"] == 0.1 and result["power"] == 0.9 and result["shadow"]["batches"] == 10
     bad = CliRunner().invoke(cli, args + ["--drop", "2"], obj={"plugins": plugins})
-    assert bad.exit_code == 2 and "--drop must be between 0 and 1" in bad.output
+    assert bad.exit_code == 2 and "Invalid value for '--drop'" in bad.output and "0<x<1" in bad.output

@@ -198,15 +198,14 @@ def detectable_drop(
 def audit_spread(config, plugins, store, show_progress: bool = True) -> ShadowSpread:
     """The shadow's spread for an audit file's configuration: makes (or finds in the cache) the shadow set,
     the validation set and the shadow model, and asks the shadow only; no suspect is queried."""
-    from trainprove_core.audit import AuditRun
-    from trainprove_core.evidence import answered_batch_sizes, batch_accuracies
+    from trainprove_core import AuditRun, answered_batch_sizes, batch_accuracies
 
-    run = AuditRun(config, plugins, store, show_progress)
-    # Evidence of the shadow against itself: only its batch accuracies are read.
-    evidence = run.evidence("shadow", run.shadow_answers)
-    return ShadowSpread.from_batches(
-        batch_accuracies(evidence, run.shadow_answers), answered_batch_sizes(evidence, run.shadow_answers)
-    )
+    with AuditRun(config, plugins, store, show_progress) as run:
+        # Evidence of the shadow against itself: only its batch accuracies are read.
+        evidence = run.evidence("shadow", run.shadow_answers)
+        return ShadowSpread.from_batches(
+            batch_accuracies(evidence, run.shadow_answers), answered_batch_sizes(evidence, run.shadow_answers)
+        )
 
 
 def format_plan(result: dict) -> str:

@@ -12,9 +12,8 @@ from typing import Any
 
 import click
 
-from trainprove_core.cli import progress_option, store_option
-from trainprove_core.hookspecs import hookimpl
-from trainprove_core.records import DecisionTestSpec, Option
+from trainprove_core import DecisionTestSpec, Option, hookimpl, number
+from trainprove_core.cli_options import progress_option, store_option
 
 COMMON_OPTIONS = (
     Option(
@@ -65,7 +64,7 @@ SIM_OPTIONS = COMMON_OPTIONS
 
 
 def _preconditions(settings: Mapping[str, Any]):
-    from trainprove_core.evidence import Preconditions
+    from trainprove_core import Preconditions
 
     return Preconditions(
         min_answered=settings["min_answered"],
@@ -126,21 +125,21 @@ def trainprove_commands(cli: click.Group) -> None:
     @click.argument("audit_file", type=click.Path(dir_okay=False, path_type=Path))
     @click.option(
         "--drop",
-        type=float,
+        type=number(float, min=0, max=1, min_open=True, max_open=True),
         default=0.05,
         show_default=True,
         help="Accuracy drop below the shadow's that must be detected (0.05 = 5 points).",
     )
     @click.option(
         "--power",
-        type=float,
+        type=number(float, min=0, max=1, min_open=True, max_open=True),
         default=0.8,
         show_default=True,
         help="Probability of calling such a suspect 'not trained'.",
     )
     @click.option(
         "--alpha",
-        type=float,
+        type=number(float, min=0, max=1, min_open=True, max_open=True),
         default=None,
         help="Significance level [default: the audit's trainprove test's, else 0.05].",
     )
@@ -167,9 +166,7 @@ def trainprove_commands(cli: click.Group) -> None:
         """
         import json
 
-        from trainprove_core.config import load_config
-        from trainprove_core.errors import InputError
-        from trainprove_core.store import Store, default_store_root
+        from trainprove_core import InputError, Store, default_store_root, load_config
 
         from .plan import audit_spread, format_plan
         from .plan import plan as make_plan

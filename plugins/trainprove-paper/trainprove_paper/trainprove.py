@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainprove_core.evidence import (
+from trainprove_core import (
+    Evidence,
     Preconditions,
+    Verdict,
     abstain,
     answered_batch_sizes,
     batch_accuracies,
     binomial_sd_floor,
     check_alpha,
 )
-from trainprove_core.records import Evidence, Verdict
 
 from .grubbs import fewest_values, grubbs_one_sided, outside_value_rate
 

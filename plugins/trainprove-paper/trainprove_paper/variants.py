@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from trainprove_core.evidence import (
+from trainprove_core import (
+    Evidence,
     Preconditions,
+    Verdict,
     abstain,
     answered,
     batch_means,
     check_alpha,
     prediction_entropy,
 )
-from trainprove_core.records import Evidence, Verdict
 
 from .trainprove import grubbs_verdict
 

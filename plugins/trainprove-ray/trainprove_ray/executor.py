@@ -32,8 +32,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-from trainprove_core.errors import InputError, TrainproveError
-from trainprove_core.records import Outcome, Work
+from trainprove_core import InputError, Outcome, TrainproveError, Work
 
 _remote_classes: dict[str, Any] = {}
 
@@ -46,7 +45,7 @@ def _local_copy(key: str, files: Mapping[str, bytes]) -> str:
     if key not in _copies:
         import tempfile
 
-        from trainprove_core.executors import write_files
+        from trainprove_core import write_files
 
         folder = tempfile.mkdtemp(prefix="trainprove-model-")
         write_files(files, Path(folder))
@@ -65,12 +64,12 @@ def _remotes() -> tuple[Any, Any]:
             """Builds each model it is sent once (per `ModelRef.key`) and runs work items with it."""
 
             def __init__(self) -> None:
-                from trainprove_core.executors import ModelCache
+                from trainprove_core import ModelCache
 
                 self.models = ModelCache()
 
             def run(self, work: Work) -> Outcome:
-                from trainprove_core.executors import execute
+                from trainprove_core import execute
 
                 return execute(work, self.models)
 
@@ -80,7 +79,7 @@ def _remotes() -> tuple[Any, Any]:
 
         @ray.remote(max_calls=0)  # a worker process stays for the next item (0: no limit)
         def run_task(work: Work, files: Mapping[str, bytes] | None) -> Outcome:
-            from trainprove_core.executors import execute
+            from trainprove_core import execute
 
             if files is not None:  # a trained model's folder, copied from the driver's store
                 work.model = dataclasses.replace(work.model, model_dir=_local_copy(work.model.key, files))

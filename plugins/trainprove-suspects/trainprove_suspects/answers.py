@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from trainprove_core.records import Answers
+from trainprove_core import Answers
 
 OutputKind = Literal["logits", "probabilities", "labels"]
 OUTPUT_KINDS = ("logits", "probabilities", "labels")

@@ -23,9 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 
-from trainprove_core.errors import ConfigError
-from trainprove_core.records import Answers
-from trainprove_core.task import Task
+from trainprove_core import Answers, ConfigError, Task
 
 from .answers import AnswerError
 from .images import Preprocessing, encode_image, requested_size

@@ -24,10 +24,7 @@ from urllib.parse import quote
 import numpy as np
 import orjson
 
-from trainprove_core import secrets
-from trainprove_core.errors import ConfigError, InputError
-from trainprove_core.records import Answers, QueryCost, QueryUsage
-from trainprove_core.task import Task
+from trainprove_core import Answers, ConfigError, InputError, QueryCost, QueryUsage, Task, secrets
 
 from .answers import AnswerError, OutputKind, concatenate, from_labels, from_output, from_scores
 from .images import Preprocessing, encode_base64, infer_layout, requested_size, spatial_size

@@ -14,6 +14,12 @@ a folder of the store (`attach`), keyed by the adapter's identity; there the led
 `usage.log` (one `sent N` or `paid N` line per request, appends of a few bytes, safe from two processes)
 and writes each answered request to `answers/<images hash>.npz`. Without a folder it counts for this
 process only.
+
+The budget holds across processes sharing the store (two audits of one suspect at once): checking a
+request against the budget and recording it as sent is one step under an advisory lock (`flock` on
+`usage.lock`, released by the kernel when its holder dies), which first reads what the other processes
+appended to `usage.log` since this one last looked. The request goes out after the lock is released:
+it is counted as sent before it is sent, so no two processes can both spend the last of a budget.
 """
 
 from __future__ import annotations
@@ -22,15 +28,29 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from trainprove_core.errors import BudgetExceeded
-from trainprove_core.records import Answers, QueryUsage
+from trainprove_core import (
+    Answers,
+    BudgetExceeded,
+    NotPermitted,
+    QueryUsage,
+    make_folder,
+    set_mode,
+    store_modes,
+)
+
+try:
+    import fcntl
+except ImportError:  # Windows: the budget holds within one process only
+    fcntl = None  # type: ignore[assignment]
 
 USAGE = "usage.log"
+LOCK = "usage.lock"
 
 
 class Ledger:
@@ -42,24 +62,63 @@ class Ledger:
         self.usage = QueryUsage()  # this run
         self.earlier = QueryUsage()  # earlier runs, from usage.log
         self.folder: Path | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._read = 0  # bytes of usage.log read so far
+        self._totals: dict[str, int] = {}  # what usage.log says, every process's lines
 
     def attach(self, folder: Path) -> None:
         """Keep the counts and answers in `folder` (the store's place for this suspect), reading what
-        earlier runs left there (once: what this run appends is in `usage` already)."""
+        earlier runs left there (and, at each request, what other processes appended since)."""
         if self.folder == folder:
             return
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "answers").mkdir(exist_ok=True)
-        earlier = QueryUsage()
-        path = folder / USAGE
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                what, _, count = line.partition(" ")
-                if what in ("sent", "paid") and count.isdigit():
-                    setattr(earlier, what, getattr(earlier, what) + int(count))
+        make_folder(folder / "answers")
         with self._lock:
-            self.folder, self.earlier = folder, earlier
+            self.folder, self.earlier = folder, QueryUsage()
+            self._read, self._totals = 0, {}
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Read the lines of usage.log appended since the last look (by any process, this one included)
+        into `_totals`, and set `earlier` to what is not this run's (under `_lock`)."""
+        if self.folder is None:
+            return
+        try:
+            with open(self.folder / USAGE, "rb") as f:
+                f.seek(self._read)
+                new = f.read()
+        except FileNotFoundError:
+            new = b""
+        except PermissionError:
+            raise NotPermitted(self.folder / USAGE, "reading what was sent to this suspect") from None
+        complete = new[: new.rfind(b"\n") + 1]  # a line being appended right now is read next time
+        self._read += len(complete)
+        for line in complete.decode("utf-8", "replace").splitlines():
+            what, _, count = line.partition(" ")
+            if count.isdigit():
+                self._totals[what] = self._totals.get(what, 0) + int(count)
+        self.earlier.sent = self._totals.get("sent", 0) - self.usage.sent
+        self.earlier.paid = self._totals.get("paid", 0) - self.usage.paid
+
+    @contextmanager
+    def _shared(self) -> Iterator[None]:
+        """Hold the folder's lock (every process and thread with a ledger on it) and catch up with what
+        the others recorded; inside `_lock`."""
+        if self.folder is None or fcntl is None:
+            yield
+            return
+        try:
+            fd = os.open(self.folder / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        except PermissionError:  # another user's lock file: a read-only descriptor locks it as well
+            try:
+                fd = os.open(self.folder / LOCK, os.O_RDONLY)
+            except (FileNotFoundError, PermissionError):  # none there, and none this user may make
+                raise NotPermitted(self.folder / LOCK, "taking the budget's lock on it") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._catch_up()
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     @property
     def sent_total(self) -> int:
@@ -71,10 +130,12 @@ class Ledger:
 
     def send(self, images: int, url: str) -> None:
         """Count a request of `images` images about to go out, or raise `BudgetExceeded` if it would take
-        the images sent over the budget (then it is not sent)."""
+        the images sent (by every process using this folder, over all runs) over the budget (then it is
+        not sent)."""
         if images == 0:
             return
-        with self._lock:
+        with self._lock, self._shared():
+            self._check(images, url)
             if self.budget is not None and self.sent_total + images > self.budget:
                 raise BudgetExceeded(
                     f"suspect endpoint {url}: the next request ({images} images) would bring the images sent "
@@ -83,8 +144,11 @@ class Ledger:
                     f"{self.usage.sent} in this run). Nothing more was sent; every answer received is "
                     "kept, so raising `budget` goes on where this stopped."
                 )
+            self._log("sent", images)  # recorded before it is counted: what cannot be recorded is not sent
             self.usage.sent += images
-            self._log("sent", images)
+
+    def _check(self, images: int, url: str) -> None:
+        """A subclass's own budget check, made under the same lock (raise `BudgetExceeded`)."""
 
     def paid(self, images: int) -> None:
         """Count a request the server answered."""
@@ -97,8 +161,13 @@ class Ledger:
     def _log(self, what: str, images: int) -> None:
         if self.folder is None:
             return
-        fd = os.open(self.folder / USAGE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            fd = os.open(self.folder / USAGE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        except PermissionError:
+            raise NotPermitted(self.folder / USAGE, f"recording {what} {images} images in it") from None
+        try:
+            if store_modes()[2] and os.fstat(fd).st_size == 0:
+                set_mode(self.folder / USAGE, fd=fd)
             os.write(fd, f"{what} {images}\n".encode())
         finally:
             os.close(fd)
@@ -135,8 +204,12 @@ class Ledger:
         if answers.probabilities is not None:
             arrays["probabilities"] = np.asarray(answers.probabilities)
         folder = self.folder / "answers"
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
         try:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+        except PermissionError:
+            raise NotPermitted(folder, "keeping an answer in it") from None
+        try:
+            set_mode(tmp, fd=fd)  # mkstemp makes it 0600, which the rename would keep
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
             os.replace(tmp, folder / f"{self.key(images)}.npz")

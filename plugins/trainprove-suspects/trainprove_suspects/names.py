@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from trainprove_core.errors import ConfigError
+from trainprove_core import ConfigError
 
 _SPACES = re.compile(r"[\s_]+")
 _PUNCTUATION = re.compile(r"[^\w\s]|_")

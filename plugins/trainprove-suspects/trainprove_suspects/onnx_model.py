@@ -13,10 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from trainprove_core.errors import ConfigError, InputError
-from trainprove_core.identity_cache import file_sha256
-from trainprove_core.records import Answers, QueryCost
-from trainprove_core.task import Task
+from trainprove_core import Answers, ConfigError, InputError, QueryCost, Task, file_sha256
 
 from .answers import AnswerError, OutputKind, concatenate, from_output
 from .images import Preprocessing, infer_layout, spatial_size

@@ -23,20 +23,17 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import orjson
 
-from trainprove_core.errors import BudgetExceeded, ConfigError
-from trainprove_core.records import Answers
-from trainprove_core.task import Task
+from trainprove_core import Answers, BudgetExceeded, ConfigError, Task
 
 from .answers import AnswerError
 from .hf_inference import NOT_ANSWERED, check_one_image
 from .images import Preprocessing, encode_base64, requested_size
-from .ledger import USAGE, Ledger
+from .ledger import Ledger
 from .names import NameIndex, normalise
 from .transport import Transport, excerpt, read_json
 
@@ -58,34 +55,22 @@ class TokenLedger(Ledger):
         self.earlier_tokens = 0
         self.costliest = 0
 
-    def attach(self, folder: Path) -> None:
-        if self.folder == folder:
-            return
-        super().attach(folder)
-        path = folder / USAGE
-        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-        counts = [line.partition(" ")[2] for line in lines if line.startswith("tokens ")]
-        with self._lock:
-            self.earlier_tokens = sum(int(c) for c in counts if c.isdigit())
+    def _catch_up(self) -> None:
+        super()._catch_up()
+        self.earlier_tokens = self._totals.get("tokens", 0) - self.tokens
 
     @property
     def tokens_total(self) -> int:
         return self.earlier_tokens + self.tokens
 
-    def send(self, images: int, url: str) -> None:
-        with self._lock:
-            if (
-                images
-                and self.token_budget is not None
-                and self.tokens_total + self.costliest > self.token_budget
-            ):
-                raise BudgetExceeded(
-                    f"suspect endpoint {url}: {self.tokens_total} tokens were used over all runs "
-                    f"({self.tokens} in this run), and the next answer may take {self.costliest} more, over "
-                    f"the budget of {self.token_budget} tokens (cost = 'tokens'). Nothing more was sent; "
-                    "every answer received is kept, so raising `budget` goes on where this stopped."
-                )
-        super().send(images, url)
+    def _check(self, images: int, url: str) -> None:
+        if self.token_budget is not None and self.tokens_total + self.costliest > self.token_budget:
+            raise BudgetExceeded(
+                f"suspect endpoint {url}: {self.tokens_total} tokens were used over all runs "
+                f"({self.tokens} in this run), and the next answer may take {self.costliest} more, over "
+                f"the budget of {self.token_budget} tokens (cost = 'tokens'). Nothing more was sent; "
+                "every answer received is kept, so raising `budget` goes on where this stopped."
+            )
 
     def spend(self, tokens: int) -> None:
         """Count the tokens an answer used."""

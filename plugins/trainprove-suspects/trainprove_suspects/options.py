@@ -7,8 +7,7 @@ them without importing each other; like the entry point it imports nothing heavy
 
 from __future__ import annotations
 
-from trainprove_core.checks import http_url, not_blank, per_channel
-from trainprove_core.records import Option
+from trainprove_core import Option, http_url, not_blank, per_channel
 
 LABEL_NAMES = Option(
     "label_names",

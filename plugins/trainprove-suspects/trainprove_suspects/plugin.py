@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from trainprove_core.hookspecs import hookimpl
-from trainprove_core.records import SuspectAdapterSpec
-from trainprove_core.task import Task
+from trainprove_core import SuspectAdapterSpec, Task, hookimpl
 
 from .options import HTTP_OPTIONS, ONNX_OPTIONS
 

@@ -29,8 +29,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from trainprove_core import secrets
-from trainprove_core.errors import InputError
+from trainprove_core import InputError, secrets
 
 from .answers import AnswerError
 from .ledger import Ledger

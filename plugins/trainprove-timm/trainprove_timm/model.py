@@ -24,10 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trainprove_core.errors import InputError
-from trainprove_core.identity_cache import cache_directory, check_loaded, file_sha256, read_hashed
-from trainprove_core.records import Answers, QueryCost
-from trainprove_core.task import Task
+from trainprove_core import (
+    Answers,
+    InputError,
+    QueryCost,
+    Task,
+    cache_directory,
+    check_loaded,
+    file_sha256,
+    read_hashed,
+)
 
 from . import __version__
 

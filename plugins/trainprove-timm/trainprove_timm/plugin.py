@@ -8,10 +8,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from trainprove_core.checks import per_channel, torch_device
-from trainprove_core.hookspecs import hookimpl
-from trainprove_core.records import Option, ShadowTrainerSpec, SuspectAdapterSpec
-from trainprove_core.task import Task
+from trainprove_core import (
+    Option,
+    ShadowTrainerSpec,
+    SuspectAdapterSpec,
+    Task,
+    hookimpl,
+    per_channel,
+    torch_device,
+)
 
 DEVICE = Option(
     "device",

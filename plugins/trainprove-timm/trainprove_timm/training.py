@@ -21,9 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trainprove_core.errors import InputError
-from trainprove_core.progress import current
-from trainprove_core.task import Task
+from trainprove_core import InputError, Task, progress
 
 from . import __version__
 from .model import TimmSuspect, build_model, pick_device, torch_threads
@@ -159,7 +157,7 @@ class TimmShadowTrainer:
         optimizer = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs * steps_per_epoch)
         model.train()
-        bar = current()  # the core's "train model" step; epochs are its units
+        bar = progress.current()  # the core's "train model" step; epochs are its units
         bar.set_total(self.epochs, "epoch")
         path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
         tag = {"identity": self.identity, "images": len(y_all), "arch": arch}

@@ -11,9 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from trainprove_core.errors import InputError
-from trainprove_core.records import Answers, QueryCost
-from trainprove_core.task import Task
+from trainprove_core import Answers, InputError, QueryCost, Task
 
 
 class NpzLinearSuspect:

@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from trainprove_core.hookspecs import hookimpl
-from trainprove_core.records import Option, SuspectAdapterSpec
-from trainprove_core.task import Task
+from trainprove_core import Option, SuspectAdapterSpec, Task, hookimpl
 
 OPTIONS = (
     Option("weights", "path", help="the .npz file: W (classes x features), b (classes), classes (names)"),
