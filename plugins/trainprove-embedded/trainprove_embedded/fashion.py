@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainprove_core.errors import InputError
+from trainprove_core import InputError
 
 ENV = "TRAINPROVE_FASHION_MNIST"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
