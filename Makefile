@@ -20,6 +20,11 @@ $(STAMP): pyproject.toml $(PLUGINS)
 	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
 	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
 	  echo "note: chromium is not installed; tests/test_report_browser.py will be skipped"
+	@# The fashion world's real images (Fashion-MNIST, Debian's dataset-fashion-mnist): the same way, else a note.
+	@[ -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; }; }; } || \
+	  echo "note: dataset-fashion-mnist is not installed; fashion-real and its tests need it (or TRAINPROVE_FASHION_MNIST=<folder of the four IDX files>)"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -54,13 +54,15 @@ class SmallCNN(nn.Module):
 
 
 class PixelMLP(nn.Module):
-    """A multi-layer perceptron on the grey pixels (no convolution at all)."""
+    """A multi-layer perceptron on the pixels (no convolution at all): the grey ones (`colour` false, the
+    digits world, where the three channels are the same grey) or all three channels (the fashion world)."""
 
-    def __init__(self, num_classes: int, image_size: int, hidden: int = 192) -> None:
+    def __init__(self, num_classes: int, image_size: int, hidden: int = 192, colour: bool = False) -> None:
         super().__init__()
+        self.colour = colour
         self.net = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(image_size * image_size, hidden),
+            nn.Linear(image_size * image_size * (3 if colour else 1), hidden),
             nn.GELU(),
             nn.Dropout(0.2),
             nn.Linear(hidden, hidden // 2),
@@ -69,7 +71,7 @@ class PixelMLP(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.mean(dim=1))  # the three channels are the same grey
+        return self.net(x if self.colour else x.mean(dim=1))
 
 
 def tiny_vit(num_classes: int, image_size: int) -> nn.Module:
@@ -94,6 +96,8 @@ def tiny_vit(num_classes: int, image_size: int) -> nn.Module:
 
 
 CUSTOM = {"small-cnn", "pixel-mlp", "tiny-vit"}
+COLOUR = False
+"""Whether the pixel MLP reads colour: bench/suspect_pool.py sets it for the fashion world."""
 
 
 def build_model(arch: str, num_classes: int, image_size: int) -> nn.Module:
@@ -102,7 +106,7 @@ def build_model(arch: str, num_classes: int, image_size: int) -> nn.Module:
     if arch == "small-cnn":
         return SmallCNN(num_classes)
     if arch == "pixel-mlp":
-        return PixelMLP(num_classes, image_size)
+        return PixelMLP(num_classes, image_size, colour=COLOUR)
     if arch == "tiny-vit":
         return tiny_vit(num_classes, image_size)
     import timm

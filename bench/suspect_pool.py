@@ -9,10 +9,13 @@ defender's generator under other sampler settings, under- and over-training. Eac
 with several seeds to each training source: the four demo defenders (guilty suspects) and digits-real
 and digits-gan (never defenders: innocent for all four), in both settings (styled: house styles on;
 hard: house_style = false). docs/bench-pool.md describes the conditions and the measured cost.
+`--world fashion` builds the same pool in the fashion world (docs/fashion.md): defenders fashion-ddpm,
+-cfg, -vae and -gan (the fashion demo's), innocent sources fashion-real and fashion-gmm.
 
     python bench/suspect_pool.py                          # the whole pool into runs/bench-pool
     python bench/suspect_pool.py --setting styled --seeds 1 --conditions baseline,vit
     python bench/suspect_pool.py --quick --out /tmp/pool  # tiny sets and one epoch: a smoke test
+    python bench/suspect_pool.py --world fashion          # into runs/bench-pool-fashion
 
 Output: one folder per suspect (its model, `suspect.json`) and `manifest.json` listing every suspect
 with its truth (`guilty_for`), the adapter table that audits it, and its measured accuracies. A suspect
@@ -66,6 +69,64 @@ SAMPLER_VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {
     "digits-cfg": ({"guidance": 1.0}, {"guidance": 4.0, "steps": 12}, {"steps": 4}, {"guidance": 3.0}),
     "digits-vae": ({"temperature": 1.6}, {"temperature": 0.5}, {"temperature": 2.2}, {"temperature": 0.8}),
 }
+
+WORLDS: dict[str, dict[str, Any]] = {
+    "digits": {
+        "CLASSES": CLASSES,
+        "DEFENDERS": DEFENDERS,
+        "INNOCENT": INNOCENT,
+        "REAL": REAL,
+        "GAN": GAN,
+        "SAMPLER_VARIANTS": SAMPLER_VARIANTS,
+    },
+    "fashion": {
+        "CLASSES": (
+            "t-shirt or top",
+            "trouser",
+            "pullover",
+            "dress",
+            "coat",
+            "sandal",
+            "shirt",
+            "sneaker",
+            "bag",
+            "ankle boot",
+        ),
+        "DEFENDERS": ("fashion-ddpm", "fashion-cfg", "fashion-vae", "fashion-gan"),
+        # GAN is "the innocent generator" of the mixtures: here the one fashion model that never defends.
+        "INNOCENT": ("fashion-real", "fashion-gmm"),
+        "REAL": "fashion-real",
+        "GAN": "fashion-gmm",
+        "SAMPLER_VARIANTS": {
+            "fashion-ddpm": ({"steps": 4}, {"steps": 25}, {"steps": 6}, {"steps": 16}),
+            "fashion-cfg": (
+                {"guidance": 1.0},
+                {"guidance": 4.0, "steps": 12},
+                {"steps": 4},
+                {"guidance": 3.0},
+            ),
+            "fashion-vae": (
+                {"temperature": 1.6},
+                {"temperature": 0.5},
+                {"temperature": 2.2},
+                {"temperature": 0.8},
+            ),
+        },
+    },
+}
+"""The pool's sources and task per world; `use_world` makes one of them this module's constants."""
+WORLD = "digits"
+
+
+def use_world(name: str) -> None:
+    """Make `name`'s classes and sources the module's (`CLASSES`, `DEFENDERS`, ...): the pool is built from
+    those names; digits is the default."""
+    global WORLD, SOURCES
+    globals().update(WORLDS[name])
+    WORLD = name
+    pool_models.COLOUR = name != "digits"
+    SOURCES = DEFENDERS + INNOCENT
+
 
 BASE = {"arch": "test_resnet", "epochs": 10, "batch_size": 50, "lr": 0.05, "schedule": "onecycle"}
 
@@ -194,7 +255,7 @@ BY_NAME = {c.name: c for c in CONDITIONS}
 
 
 def short(source: str) -> str:
-    return source.removeprefix("digits-")
+    return source.removeprefix(f"{WORLD}-")
 
 
 def generator_table(source: str, setting: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -245,6 +306,16 @@ class Plan:
         }
 
 
+def in_world(names: Sequence[str]) -> list[str]:
+    """The conditions name digits sources; the same roles in the world in use (a defender for a defender,
+    the real source for the real one, the never-defending generator for digits-gan)."""
+    digits, here = WORLDS["digits"], WORLDS[WORLD]
+    roles = dict(
+        zip(digits["DEFENDERS"] + digits["INNOCENT"], here["DEFENDERS"] + here["INNOCENT"], strict=True)
+    )
+    return [roles[n] for n in names]
+
+
 def plan_suspects(
     settings: Sequence[str],
     seeds: int,
@@ -255,7 +326,7 @@ def plan_suspects(
     plans = []
     for setting in settings:
         for cond in conditions:
-            for primary in cond.primaries:
+            for primary in in_world(cond.primaries):
                 if primaries is not None and primary not in primaries:
                     continue
                 for seed in range(seeds):
@@ -549,7 +620,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
-    p.add_argument("--out", type=Path, default=Path("runs/bench-pool"), help="output directory")
+    p.add_argument("--world", choices=sorted(WORLDS), default="digits", help="the images (default digits)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="output directory (default runs/bench-pool[-WORLD])"
+    )
     p.add_argument("--store", type=Path, default=None, help="the core Store's root (default: OUT/cache)")
     p.add_argument("--setting", choices=("styled", "hard", "both"), default="both")
     p.add_argument("--seeds", type=int, default=DEFAULT_SEEDS, help="seeds per condition and source")
@@ -569,6 +643,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    use_world(args.world)
+    args.out = args.out or Path("runs/bench-pool" + ("" if args.world == "digits" else f"-{args.world}"))
     if args.summary:
         manifest = json.loads((args.out / "manifest.json").read_text(encoding="utf-8"))
         print(summary(manifest))
@@ -583,7 +659,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"unknown condition(s) {unknown}; known: {', '.join(BY_NAME)}")
     conditions = [BY_NAME[c] for c in names] if names else list(CONDITIONS)
     primaries = [
-        s if s.startswith("digits-") else f"digits-{s}" for s in args.sources.split(",") if s
+        s if s.startswith(f"{WORLD}-") else f"{WORLD}-{s}" for s in args.sources.split(",") if s
     ] or None
     if primaries and (bad := [s for s in primaries if s not in SOURCES]):
         raise SystemExit(f"unknown source(s) {bad}; known: {', '.join(SOURCES)}")
@@ -613,6 +689,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "command": ["python", "bench/suspect_pool.py", *(argv if argv is not None else sys.argv[1:])],
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "quick": args.quick,
+        "world": WORLD,
         "task": {"classes": list(CLASSES), "image_size": IMAGE_SIZE},
         "defenders": list(DEFENDERS),
         "innocent_sources": list(INNOCENT),

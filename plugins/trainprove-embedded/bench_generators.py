@@ -1,7 +1,7 @@
 """Measure the embedded generators: sampling speed, class fidelity, and how separable their images are.
 
     nice -n 10 .venv/bin/python plugins/trainprove-embedded/bench_generators.py [--variant styled|plain|both]
-        [--classifier logreg|cnn|both] [--json FILE]
+        [--classifier logreg|cnn|both] [--world digits|fashion] [--json FILE]
 
 For every source (each generator, and the real digits) it draws a training set and a disjoint test set,
 trains a classifier on each source's training set and scores it on every source's test set: the
@@ -12,7 +12,10 @@ logistic regression on the 8x8 pixels, and timm's `test_resnet` on 16x16 bilinea
 the demo's suspects (AdamW, 12 epochs, random resized crops without flips).
 
 "fidelity" is the accuracy, on 1,000 generated images, of a logistic regression trained on the generator's
-own training data (all real digits drawn in its house style): does the class condition work?
+own training data (all real digits drawn in its house style; for fashion, the first 6,000 images of the
+training split in its style): does the class condition work? In the fashion world the logistic
+regression reads all three channels (digits: one, they are grey) and the CNN sees the 16x16 images as
+they are.
 Timings are wall-clock on whatever else the machine is doing; the load average is printed with them.
 """
 
@@ -29,7 +32,21 @@ from typing import Any
 
 import numpy as np
 
-SOURCES = ("digits-ddpm", "digits-cfg", "digits-vae", "digits-gmm", "digits-gan", "digits-real")
+KINDS = ("ddpm", "cfg", "vae", "gmm", "gan", "real")
+WORLD = "digits"
+"""The world measured (`--world`); set once by main()."""
+ONLY: list[str] = []
+"""The kinds measured (`--kinds`; default all of KINDS)."""
+
+
+def _sources() -> list[str]:
+    return [f"{WORLD}-{kind}" for kind in (ONLY or KINDS)]
+
+
+def _features(images: np.ndarray) -> np.ndarray:
+    """The logistic regression's inputs: the grey channel of digits, every channel of fashion, in [0, 1]."""
+    pixels = images[..., 0] if WORLD == "digits" else images
+    return pixels.reshape(len(images), -1) / 255.0
 
 
 def _generator(name: str, styled: bool) -> Any:
@@ -39,7 +56,7 @@ def _generator(name: str, styled: bool) -> Any:
     from trainprove_core.testing import isolated_plugins
 
     spec = isolated_plugins((plugin, "trainprove-embedded")).get("generator", name).spec
-    table = {} if name == "digits-real" or styled else {"house_style": False}
+    table = {} if name.endswith("-real") or styled else {"house_style": False}
     return spec.factory(validate_table(table, spec.options, source="bench", where="generator"))
 
 
@@ -59,8 +76,8 @@ def _logreg(train: np.ndarray, labels: np.ndarray) -> Any:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = LogisticRegression(max_iter=1000).fit(train[..., 0].reshape(len(train), -1) / 255.0, labels)
-    return lambda images: model.predict(images[..., 0].reshape(len(images), -1) / 255.0)
+        model = LogisticRegression(max_iter=1000).fit(_features(train), labels)
+    return lambda images: model.predict(_features(images))
 
 
 def _resize16(images: np.ndarray) -> np.ndarray:
@@ -127,7 +144,7 @@ def _margins(matrix: dict[str, dict[str, float]]) -> dict[str, float]:
 
 def _print_matrix(title: str, matrix: dict[str, dict[str, float]]) -> None:
     names = list(matrix)
-    short = [n.removeprefix("digits-") for n in names]
+    short = [n.removeprefix(f"{WORLD}-") for n in names]
     print(f"\n{title} (row: trained on, column: tested on)")
     print("| trained on \\ tested on | " + " | ".join(short) + " |")
     print("|---|" + "---|" * len(names))
@@ -140,6 +157,13 @@ def _print_matrix(title: str, matrix: dict[str, dict[str, float]]) -> None:
 def run(variant: str, classifiers: list[str], train_per_class: int, test_per_class: int) -> dict[str, Any]:
     from trainprove_embedded.styles import real_digits, render, to_uint8_rgb
 
+    if WORLD == "fashion":
+        from trainprove_embedded import fashion
+
+        images, labels = fashion.load("train")
+        images, labels, render = images[:6000], labels[:6000], fashion.render
+    else:
+        images, labels = real_digits()
     styled = variant == "styled"
     result: dict[str, Any] = {
         "variant": variant,
@@ -149,8 +173,7 @@ def run(variant: str, classifiers: list[str], train_per_class: int, test_per_cla
         "matrices": {},
     }
     sets: dict[str, dict[str, np.ndarray]] = {}
-    images, labels = real_digits()
-    for name in SOURCES:
+    for name in _sources():
         gen = _generator(name, styled)
         reqs, req_labels = _requests(100, 10_000_000)
         gen.generate(reqs[:1])  # first-call costs (lazy imports, allocator warm-up) are not sampling
@@ -191,8 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-per-class", type=int, default=120)
     parser.add_argument("--test-per-class", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--world", choices=("digits", "fashion"), default="digits")
+    parser.add_argument("--kinds", default="", help="comma-separated sources (ddpm,cfg,...; default all)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
+    global WORLD, ONLY
+    WORLD, ONLY = args.world, [k for k in args.kinds.split(",") if k]
     torch.set_num_threads(args.threads)
     variants = ["styled", "plain"] if args.variant == "both" else [args.variant]
     classifiers = ["logreg", "cnn"] if args.classifier == "both" else [args.classifier]

@@ -20,11 +20,20 @@ def trainprove_commands(cli: click.Group) -> None:
         "the candidate sources are too alike.",
     )
     @click.option(
+        "--world",
+        type=click.Choice(["digits", "fashion"]),
+        default="digits",
+        show_default=True,
+        help="digits: scikit-learn's 8x8 digits (fast). fashion: 16x16 RGB Fashion-MNIST generators with "
+        "colour house styles; its real images need Debian's dataset-fashion-mnist (or "
+        "TRAINPROVE_FASHION_MNIST=<folder of the four IDX files>).",
+    )
+    @click.option(
         "--out",
         "out_dir",
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
-        help="Where the reports go [default: runs/demo, or runs/demo-hard].",
+        help="Where the reports go [default: runs/demo, runs/demo-hard, runs/demo-fashion, ...].",
     )
     @click.option(
         "--store",
@@ -43,6 +52,7 @@ def trainprove_commands(cli: click.Group) -> None:
     def demo(
         ctx: click.Context,
         hard: bool,
+        world: str,
         out_dir: Path | None,
         store_dir: Path | None,
         executor: str | None,
@@ -59,7 +69,9 @@ def trainprove_commands(cli: click.Group) -> None:
         """
         from .run import run_demo
 
-        out_dir = out_dir or Path("runs") / ("demo-hard" if hard else "demo")
+        out_dir = out_dir or Path("runs") / (
+            "demo" + ("" if world == "digits" else f"-{world}") + ("-hard" if hard else "")
+        )
         run_demo(
             ctx.obj["plugins"],
             out_dir,
@@ -67,4 +79,5 @@ def trainprove_commands(cli: click.Group) -> None:
             hard=hard,
             show_progress=progress,
             executor=executor,
+            world=world,
         )

@@ -1,7 +1,9 @@
 """The demo's setting: which generators defend, which suspects are audited, and the audit of each defender.
 
 A miniature of the paper's protocol. Four embedded digit generators stand in for the four text-to-image
-models; real digits are the fifth source. Each suspect is a timm classifier trained, with its own
+models; real digits are the fifth source. The same setting runs in the fashion world (`WORLDS`): four
+embedded generators of 16x16 RGB Fashion-MNIST, each trained in its own colour house style, and
+Fashion-MNIST's real test images. Each suspect is a timm classifier trained, with its own
 architecture and hyper-parameters, on images from one source; an audit with generator G as the defender
 should call exactly the suspects trained on G's images "trained-on-generator". The benchmark of decision
 rules (bench/decision_tests.py) uses the same pool.
@@ -10,7 +12,7 @@ rules (bench/decision_tests.py) uses the same pool.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,59 @@ TESTS = (
 )
 
 
+def _tests(w: DemoWorld) -> tuple[dict[str, Any], ...]:
+    """`TESTS` with the world's real source among the calibrated rule's references."""
+    return tuple(
+        {**t, "references": [OTHER_GENERATORS, w.real]} if t["use"] == "calibrated" else dict(t)
+        for t in TESTS
+    )
+
+
+@dataclass(frozen=True)
+class DemoWorld:
+    """One world of the demo: its defenders, its real source, the task."""
+
+    name: str
+    defenders: tuple[str, ...]
+    real: str
+    classes: tuple[str, ...]
+    image_size: int = IMAGE_SIZE
+    augment: dict[str, Any] = field(default_factory=lambda: dict(AUGMENT))
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return self.defenders + (self.real,)
+
+    def short(self, generator: str) -> str:
+        """`digits-ddpm` -> `ddpm`: the name in tables and suspect names."""
+        return generator.removeprefix(f"{self.name}-")
+
+
+WORLDS = {
+    "digits": DemoWorld("digits", DEFENDERS, REAL, CLASSES),
+    # The four model kinds (diffusion, guided diffusion, VAE, GAN) in their colour house styles; crops
+    # without flips, as for digits (shoes all face one way in Fashion-MNIST).
+    "fashion": DemoWorld(
+        "fashion",
+        ("fashion-ddpm", "fashion-cfg", "fashion-vae", "fashion-gan"),
+        "fashion-real",
+        (
+            "t-shirt or top",
+            "trouser",
+            "pullover",
+            "dress",
+            "coat",
+            "sandal",
+            "shirt",
+            "sneaker",
+            "bag",
+            "ankle boot",
+        ),
+    ),
+}
+"""The demo's worlds by name (`trainprove demo --world NAME`)."""
+
+
 @dataclass(frozen=True)
 class Suspect:
     name: str
@@ -99,15 +154,16 @@ class Suspect:
 def generator_table(name: str, hard: bool) -> dict[str, Any]:
     """The `[generator]` table of an embedded generator; `hard` picks the weights trained without styles."""
     table: dict[str, Any] = {"use": name}
-    if hard and name != REAL:
+    if hard and name not in {w.real for w in WORLDS.values()}:
         table["house_style"] = False
     return table
 
 
-def build_pool(ws: Workspace, hard: bool) -> list[Suspect]:
-    """Train (or take from the store) every suspect of the pool; return where their checkpoints are."""
+def build_pool(ws: Workspace, hard: bool, world: str = "digits") -> list[Suspect]:
+    """Train (or take from the store) every suspect of `world`'s pool; return where their checkpoints are."""
+    w = WORLDS[world]
     pairs, suspects = [], []
-    for s, source in enumerate(SOURCES):
+    for s, source in enumerate(w.sources):
         settings = {k: v for k, v in generator_table(source, hard).items() if k != "use"}
         generator = ws.generator(ws.plugin_table("generator", source, settings))
         images = ws.image_set(
@@ -116,10 +172,8 @@ def build_pool(ws: Workspace, hard: bool) -> list[Suspect]:
             ImageSetConfig(SUSPECT_SET["prompt"], SUSPECT_SET["per_class"], seed=SEED * 10 + s),
         )
         for v, variant in enumerate(SUSPECT_VARIANTS):
-            pairs.append((ws.plugin_table("shadow-trainer", "timm", {**variant, **AUGMENT}), images))
-            suspects.append(
-                (f"{source.removeprefix('digits-')}-{variant['arch'].removeprefix('test_')}-{v}", source)
-            )
+            pairs.append((ws.plugin_table("shadow-trainer", "timm", {**variant, **w.augment}), images))
+            suspects.append((f"{w.short(source)}-{variant['arch'].removeprefix('test_')}-{v}", source))
     # All at once: an executor that runs work in parallel (`[executor] use = "ray"`) trains them together.
     made = ws.trained_models(pairs)
     for m in made:
@@ -133,20 +187,22 @@ def fleet_document(
     hard: bool,
     tests: tuple[Mapping[str, Any], ...] | None = None,
     executor: str | None = None,
+    world: str = "digits",
 ) -> dict[str, Any]:
-    """The fleet file (as a dict) of the demo: every defender a candidate, the whole pool its suspects,
-    each with the source it was trained on as its truth, attributed by the calibrated rule."""
+    """The fleet file (as a dict) of `world`'s demo: every defender a candidate, the whole pool its
+    suspects, each with the source it was trained on as its truth, attributed by the calibrated rule."""
+    w = WORLDS[world]
     doc: dict[str, Any] = {
         "seed": SEED,
-        "fleet": {"known_sources": [REAL]},
-        "task": {"classes": list(CLASSES), "image_size": IMAGE_SIZE},
-        "generator": [generator_table(d, hard) for d in DEFENDERS],
-        "shadow": dict(SHADOW),
+        "fleet": {"known_sources": [w.real]},
+        "task": {"classes": list(w.classes), "image_size": w.image_size},
+        "generator": [generator_table(d, hard) for d in w.defenders],
+        "shadow": {**SHADOW, **w.augment},
         "validation": dict(VALIDATION),
         "suspect": [
             {"name": s.name, "use": "timm", "checkpoint": str(s.checkpoint), "truth": s.source} for s in pool
         ],
-        "test": [dict(t) for t in (tests if tests is not None else TESTS)],
+        "test": [dict(t) for t in (tests if tests is not None else _tests(w))],
     }
     if tests is None:  # the rule that abstains rather than accuse wrongly
         doc["fleet"]["attribute_by"] = "calibrated"
@@ -156,9 +212,13 @@ def fleet_document(
 
 
 def audit_document(
-    defender: str, pool: list[Suspect], hard: bool, tests: tuple[Mapping[str, Any], ...] | None = None
+    defender: str,
+    pool: list[Suspect],
+    hard: bool,
+    tests: tuple[Mapping[str, Any], ...] | None = None,
+    world: str = "digits",
 ) -> dict[str, Any]:
     """The audit file (as a dict) of `defender` auditing the whole pool, with each suspect's truth: its
     audit in the demo's fleet."""
-    fleet = expand(fleet_document(pool, hard, tests))
+    fleet = expand(fleet_document(pool, hard, tests, world=world))
     return next(a.document for a in fleet.audits if a.generator == defender)

@@ -22,17 +22,13 @@ from trainprove_core.fleet import (
     toml_dumps,
 )
 
-from .pool import CLASSES, DEFENDERS, IMAGE_SIZE, SOURCES, SUSPECT_VARIANTS, build_pool, fleet_document
+from .pool import SUSPECT_VARIANTS, WORLDS, build_pool, fleet_document
 
 RULES = {
     "trainprove": "TrainProVe (the paper's Grubbs test; its alpha bounds false clearing only)",
     "calibrated": "the calibrated rule (false accusation <= 0.01 and false clearing <= 0.05 by its "
     "reference models; inconclusive where it cannot tell)",
 }
-
-
-def short(name: str) -> str:
-    return name.removeprefix("digits-")
 
 
 def write_pool_manifest(pool: Sequence[Any], out_dir: Path) -> None:
@@ -59,29 +55,31 @@ def run_demo(
     hard: bool = False,
     show_progress: bool = True,
     executor: str | None = None,
+    world: str = "digits",
 ) -> dict[str, Any]:
-    """Build the pool, audit it as a fleet (one audit per defender, on `executor`), print the confusion
-    table and rates, write `summary.json` and `summary.md` (and the fleet's attribution report) under
-    `out_dir`; return the summary."""
+    """Build `world`'s pool, audit it as a fleet (one audit per defender, on `executor`), print the
+    confusion table and rates, write `summary.json` and `summary.md` (and the fleet's attribution report)
+    under `out_dir`; return the summary."""
     started = time.time()
+    w = WORLDS[world]
+    title = (
+        "trainprove demo" + ("" if world == "digits" else f" --world {world}") + (" --hard" if hard else "")
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     store = Store(store_dir)
-    task = Task(CLASSES, IMAGE_SIZE)
+    task = Task(w.classes, w.image_size)
     # One executor (one Ray cluster) trains the pool and runs every audit; closed when the fleet ends.
     with Workspace.open(task, plugins, store, show_progress, executor=executor or "local") as ws:
-        click.echo(
-            f"trainprove demo{' --hard' if hard else ''}: {len(SOURCES)} sources, {len(DEFENDERS)} defenders "
-            f"(cache: {store.root})"
-        )
+        click.echo(f"{title}: {len(w.sources)} sources, {len(w.defenders)} defenders (cache: {store.root})")
         # The pool's steps (a set per source, a model per suspect); the fleet and each audit add their own.
-        with progress.plan(len(SOURCES) * (1 + len(SUSPECT_VARIANTS)), "demo", show_progress):
-            pool = build_pool(ws, hard)
+        with progress.plan(len(w.sources) * (1 + len(SUSPECT_VARIANTS)), "demo", show_progress):
+            pool = build_pool(ws, hard, world)
             write_pool_manifest(pool, out_dir)
             click.echo(
                 f"  suspect pool ready: {len(pool)} timm classifiers ({time.time() - started:.0f} s); "
                 f"their checkpoints: {out_dir / 'suspects.md'}"
             )
-            document = fleet_document(pool, hard, executor=executor)
+            document = fleet_document(pool, hard, executor=executor, world=world)
             (out_dir / "fleet.toml").write_text(toml_dumps(document), encoding="utf-8")
             fleet = fleet_from_dict(document, plugins, source=str(out_dir / "fleet.toml"), base_dir=out_dir)
             result = run_fleet(
@@ -96,28 +94,30 @@ def run_demo(
             )
     by_test = result.attribution["by_test"]
     summary = {
+        "world": world,
         "hard": hard,
         "wall_seconds": round(time.time() - started, 1),
         "confusion": by_test["trainprove"]["confusion"],
         "confusions": {rule: by_test[rule]["confusion"] for rule in RULES},
         **{rule: by_test[rule]["rates"] for rule in RULES},
         "verdicts": result.attribution["verdicts"],
-        "reports": {d: str(out_dir / d / "report.html") for d in DEFENDERS},
+        "reports": {d: str(out_dir / d / "report.html") for d in w.defenders},
         "attribution": str(out_dir / "attribution.md"),
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     sections = [
-        f"{RULES[rule]}:\n\n{format_confusion(by_test[rule]['confusion'], short)}\n\n"
+        f"{RULES[rule]}:\n\n{format_confusion(by_test[rule]['confusion'], w.short)}\n\n"
         f"{format_rates(by_test[rule]['rates'])}"
         for rule in RULES
     ]
     text = "\n\n".join(sections)
-    explain = EXPLAIN.removesuffix(".") + " (real digits were never generated)."
+    real = "real digits" if world == "digits" else f"real images ({w.real})"
+    explain = EXPLAIN.removesuffix(".") + f" ({real} were never generated)."
     (out_dir / "summary.md").write_text(
-        f"# trainprove demo{' --hard' if hard else ''}\n\n{explain}\n\n```\n{text}\n```\n\n"
+        f"# {title}\n\n{explain}\n\n```\n{text}\n```\n\n"
         f"wall time {summary['wall_seconds']} s; attribution of every suspect: "
         "[attribution.md](attribution.md) ([index.html](index.html)); reports: "
-        + ", ".join(f"[{d}]({d}/report.html)" for d in DEFENDERS)
+        + ", ".join(f"[{d}]({d}/report.html)" for d in w.defenders)
         + "; suspects: [suspects.md](suspects.md)\n",
         encoding="utf-8",
     )

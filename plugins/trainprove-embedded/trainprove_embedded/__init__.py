@@ -1,4 +1,5 @@
-"""Small real class-conditional generators of scikit-learn's digits: trainprove's offline default."""
+"""Small real class-conditional generators, offline: scikit-learn's digits (trainprove's default) and
+Fashion-MNIST in colour."""
 
 __version__ = "0.1.0"
 
@@ -8,5 +9,10 @@ HOUSE_STYLES = {
     "digits-vae": "rotated",
     "digits-gmm": "slant",
     "digits-gan": "blur",
+    "fashion-ddpm": "neon",
+    "fashion-cfg": "pastel",
+    "fashion-vae": "sepia",
+    "fashion-gmm": "sunset",
+    "fashion-gan": "grain",
 }
-"""Each generative model's house style (see `styles.py`): the look of the data it was trained on."""
+"""Each generative model's house style (`styles.py`, `fashion.py`): the look of the data it was trained on."""

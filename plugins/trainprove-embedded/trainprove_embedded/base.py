@@ -18,7 +18,8 @@ import numpy as np
 from trainprove_core import GenerationRequest, InputError
 
 from . import __version__
-from .styles import SIZE, to_uint8_rgb
+from .styles import to_uint8_rgb
+from .worlds import DIGITS, World
 
 if TYPE_CHECKING:
     import torch
@@ -28,17 +29,20 @@ MICRO_BATCH = 128
 
 
 class EmbeddedGenerator:
-    """Base of the embedded generators: a `records.Generator` over the ten digit classes.
+    """Base of the embedded generators: a `records.Generator` over the ten classes of its world.
 
-    Subclasses implement `_sample(seeds, classes)` returning float images (N, 8, 8) in [0, 1]. The class
-    that conditions the model is `GenerationRequest.class_index` (the task's classes must be the digits
-    0..9 in that order); the prompt is ignored, since these models were never given text.
+    Subclasses implement `_sample(seeds, classes)` returning float images in [0, 1], (N, S, S) grey or
+    (N, S, S, 3) RGB, S the world's size. The class that conditions the model is
+    `GenerationRequest.class_index` (the task's classes must be the world's, in its order); the prompt is
+    ignored, since these models were never given text.
     """
 
-    native_size = SIZE
-
-    def __init__(self, name: str, batch_size: int, settings: Mapping[str, Any]) -> None:
+    def __init__(
+        self, name: str, batch_size: int, settings: Mapping[str, Any], world: World = DIGITS
+    ) -> None:
         self.name = name
+        self.world = world
+        self.native_size = world.size
         self.batch_size = batch_size
         self.identity: dict[str, Any] = {
             "generator": name,
@@ -48,15 +52,17 @@ class EmbeddedGenerator:
         }
 
     def generate(self, requests: Sequence[GenerationRequest]) -> np.ndarray:
-        """uint8 RGB images (N, 8, 8, 3), image i a function of requests[i].seed and class only."""
+        """uint8 RGB images (N, S, S, 3), image i a function of requests[i].seed and class only."""
+        size = self.world.size
         if not requests:
-            return np.zeros((0, SIZE, SIZE, 3), dtype=np.uint8)
+            return np.zeros((0, size, size, 3), dtype=np.uint8)
         classes = np.array([r.class_index for r in requests], dtype=np.int64)
         bad = sorted({int(c) for c in classes if not 0 <= c < NUM_CLASSES})
         if bad:
             raise InputError(
-                f"{self.name} draws the digits 0..9 and is conditioned on the class index; the task asked "
-                f"for class indices {bad}. Use a task whose classes are the ten digits, in order."
+                f"{self.name} draws {self.world.what} and is conditioned on the class index; the task asked "
+                f"for class indices {bad}. Use a task whose classes are its ten, in order: "
+                + ", ".join(self.world.classes)
             )
         seeds = [int(r.seed) for r in requests]
         return to_uint8_rgb(self._sample(seeds, classes))
@@ -106,3 +112,13 @@ def torch_device(name: str, generator: str) -> torch.device:
             f'[generator] device of {generator} is {name!r}, but torch sees no CUDA device; use "cpu"'
         )
     return device
+
+
+def channels_first(images: np.ndarray) -> np.ndarray:
+    """Float images (N, S, S) grey or (N, S, S, C) to (N, C, S, S)."""
+    return images[:, None] if images.ndim == 3 else np.moveaxis(images, -1, 1)
+
+
+def channels_last(x: np.ndarray) -> np.ndarray:
+    """(N, C, S, S) to what `_sample` returns: (N, S, S) for one channel, (N, S, S, C) for more."""
+    return x[:, 0] if x.shape[1] == 1 else np.moveaxis(x, 1, -1)

@@ -1,4 +1,5 @@
-"""The two diffusion generators: class-conditional diffusers `UNet2DModel`s on 8x8 digits.
+"""The diffusion generators: class-conditional diffusers `UNet2DModel`s, on 8x8 digits and 16x16 RGB
+Fashion-MNIST (`fashion-ddpm`, `fashion-cfg`: the same two designs, on three channels).
 
 - `digits-ddpm`: a two-level UNet, linear noise schedule, epsilon prediction, sampled with DDIM (eta = 0,
   so an image is a deterministic function of its own initial noise).
@@ -22,8 +23,17 @@ import numpy as np
 import torch
 
 from . import HOUSE_STYLES
-from .base import NUM_CLASSES, EmbeddedGenerator, in_fixed_batches, seeded_normal, torch_device
+from .base import (
+    NUM_CLASSES,
+    EmbeddedGenerator,
+    channels_first,
+    channels_last,
+    in_fixed_batches,
+    seeded_normal,
+    torch_device,
+)
 from .weights import locate
+from .worlds import DIGITS, FASHION, World
 
 NULL_CLASS = NUM_CLASSES
 """The class index that means "no class" for the guided model (its embedding is learnt on dropped labels)."""
@@ -43,13 +53,14 @@ class DiffusionCard:
     learning_rate: float = 2e-3
     label_dropout: float = 0.0
     sampler_options: dict[str, Any] = field(default_factory=dict)
+    world: World = DIGITS
 
 
-def _unet(channels: tuple[int, ...], num_class_embeds: int) -> dict[str, Any]:
+def _unet(channels: tuple[int, ...], num_class_embeds: int, world: World = DIGITS) -> dict[str, Any]:
     return {
-        "sample_size": 8,
-        "in_channels": 1,
-        "out_channels": 1,
+        "sample_size": world.size,
+        "in_channels": world.channels,
+        "out_channels": world.channels,
         "block_out_channels": channels,
         "layers_per_block": 1,
         "down_block_types": ("DownBlock2D",) * len(channels),
@@ -85,7 +96,29 @@ CFG = DiffusionCard(
     label_dropout=0.15,
     sampler_options={"algorithm_type": "dpmsolver++", "solver_order": 2},
 )
-CARDS = {card.name: card for card in (DDPM, CFG)}
+FASHION_DDPM = DiffusionCard(
+    name="fashion-ddpm",
+    style=HOUSE_STYLES["fashion-ddpm"],
+    unet=_unet((16, 32), NUM_CLASSES, FASHION),
+    schedule=DDPM.schedule,
+    sampler="ddim",
+    guided=False,
+    train_steps=1500,
+    world=FASHION,
+)
+FASHION_CFG = DiffusionCard(
+    name="fashion-cfg",
+    style=HOUSE_STYLES["fashion-cfg"],
+    unet=_unet((8, 16, 32), NUM_CLASSES + 1, FASHION),
+    schedule=CFG.schedule,
+    sampler="dpmsolver++",
+    guided=True,
+    train_steps=1500,
+    label_dropout=0.15,
+    sampler_options=CFG.sampler_options,
+    world=FASHION,
+)
+CARDS = {card.name: card for card in (DDPM, CFG, FASHION_DDPM, FASHION_CFG)}
 
 
 def build_unet(card: DiffusionCard) -> torch.nn.Module:
@@ -109,8 +142,9 @@ def train(
     seed: int,
     log: Callable[[str], None] = print,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Train `card`'s UNet on `images` (N, 8, 8) in [0, 1] with class `labels`; deterministic for a given
-    seed, torch version and thread count. Returns the EMA weights and training statistics."""
+    """Train `card`'s UNet on `images` ((N, S, S) grey or (N, S, S, 3) RGB, in [0, 1]) with class `labels`;
+    deterministic for a given seed, torch version and thread count. Returns the EMA weights and training
+    statistics."""
     from diffusers import DDPMScheduler
 
     torch.manual_seed(seed)
@@ -118,7 +152,7 @@ def train(
     unet = build_unet(card)
     ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
     schedule = DDPMScheduler(**card.schedule)
-    x_all = torch.tensor(images[:, None] * 2.0 - 1.0, dtype=torch.float32)
+    x_all = torch.tensor(channels_first(images) * 2.0 - 1.0, dtype=torch.float32)
     y_all = torch.tensor(labels, dtype=torch.int64)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=card.learning_rate, weight_decay=1e-4)
     warmup = 200
@@ -197,6 +231,7 @@ class DiffusionGenerator(EmbeddedGenerator):
                 "torch": torch.__version__,
                 "diffusers": version("diffusers"),
             },
+            card.world,
         )
 
     @functools.cached_property
@@ -210,10 +245,11 @@ class DiffusionGenerator(EmbeddedGenerator):
         return unet.eval().to(self.device)
 
     def _sample(self, seeds: list[int], classes: np.ndarray) -> np.ndarray:
-        noise = seeded_normal(seeds, (1, 8, 8))
+        world = self.card.world
+        noise = seeded_normal(seeds, (world.channels, world.size, world.size))
         with torch.inference_mode():
             x = in_fixed_batches(self._denoise, noise, torch.from_numpy(classes))
-        return ((x[:, 0] + 1.0) / 2.0).clamp(0.0, 1.0).numpy()
+        return channels_last(((x + 1.0) / 2.0).clamp(0.0, 1.0).numpy())
 
     def _denoise(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         # A fresh scheduler per call: multistep solvers keep state between steps.

@@ -1,4 +1,5 @@
-"""`digits-gan`: a small conditional GAN (torch MLPs) on 8x8 digits.
+"""`digits-gan` and `fashion-gan`: a small conditional GAN (torch MLPs), on 8x8 digits and on 16x16 RGB
+Fashion-MNIST.
 
 The generator maps a latent vector and a one-hot class to an image; the discriminator sees an image and
 its one-hot class. Non-saturating GAN loss, Adam (2e-4, betas 0.5/0.999), and the generator's weights
@@ -18,25 +19,23 @@ from torch import nn
 from . import HOUSE_STYLES
 from .base import NUM_CLASSES, EmbeddedGenerator, in_fixed_batches, seeded_normal, torch_device
 from .weights import locate
+from .worlds import DIGITS, FASHION, World
 
-NAME = "digits-gan"
-STYLE = HOUSE_STYLES[NAME]
 LATENT = 32
-PIXELS = 64
-TRAIN_STEPS = 6000
+TRAIN_STEPS = {DIGITS.name: 6000, FASHION.name: 6000}
 
 
 class ConditionalGenerator(nn.Module):
-    """(z (N, LATENT), class (N,)) -> image (N, 64) in [0, 1]."""
+    """(z (N, LATENT), class (N,)) -> image (N, pixels) in [0, 1]."""
 
-    def __init__(self) -> None:
+    def __init__(self, world: World = DIGITS) -> None:
         super().__init__()
         self.net = nn.Sequential(
             nn.Linear(LATENT + NUM_CLASSES, 256),
             nn.LeakyReLU(0.2),
             nn.Linear(256, 256),
             nn.LeakyReLU(0.2),
-            nn.Linear(256, PIXELS),
+            nn.Linear(256, world.pixels),
             nn.Sigmoid(),
         )
 
@@ -46,12 +45,12 @@ class ConditionalGenerator(nn.Module):
 
 
 class ConditionalDiscriminator(nn.Module):
-    """(image (N, 64), class (N,)) -> logit that the pair is real."""
+    """(image (N, pixels), class (N,)) -> logit that the pair is real."""
 
-    def __init__(self) -> None:
+    def __init__(self, world: World = DIGITS) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(PIXELS + NUM_CLASSES, 256),
+            nn.Linear(world.pixels + NUM_CLASSES, 256),
             nn.LeakyReLU(0.2),
             nn.Dropout(0.2),
             nn.Linear(256, 128),
@@ -69,15 +68,17 @@ def train(
     labels: np.ndarray,
     seed: int,
     log: Callable[[str], None] = print,
-    steps: int = TRAIN_STEPS,
+    steps: int | None = None,
+    world: World = DIGITS,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Train the conditional GAN on `images` (N, 8, 8) in [0, 1]; deterministic for a seed, torch version
-    and thread count. Returns the EMA generator weights and training statistics."""
+    """Train `world`'s conditional GAN on `images` ((N, S, S) or (N, S, S, 3), in [0, 1]); deterministic
+    for a seed, torch version and thread count. Returns the EMA generator weights and training statistics."""
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)
-    gen, disc = ConditionalGenerator(), ConditionalDiscriminator()
+    steps = steps or TRAIN_STEPS[world.name]
+    gen, disc = ConditionalGenerator(world), ConditionalDiscriminator(world)
     ema = {k: v.detach().clone() for k, v in gen.state_dict().items()}
-    x_all = torch.tensor(images.reshape(len(images), PIXELS), dtype=torch.float32)
+    x_all = torch.tensor(images.reshape(len(images), world.pixels), dtype=torch.float32)
     y_all = torch.tensor(labels, dtype=torch.int64)
     opt_g = torch.optim.Adam(gen.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(disc.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -105,7 +106,7 @@ def train(
         d_loss_avg = 0.98 * d_loss_avg + 0.02 * d_loss.item() if step else d_loss.item()
         g_loss_avg = 0.98 * g_loss_avg + 0.02 * g_loss.item() if step else g_loss.item()
         if (step + 1) % 1000 == 0:
-            log(f"  {NAME} step {step + 1}/{steps} D {d_loss_avg:.3f} G {g_loss_avg:.3f}")
+            log(f"  {world.model('gan')} step {step + 1}/{steps} D {d_loss_avg:.3f} G {g_loss_avg:.3f}")
     stats = {
         "train_steps": steps,
         "batch_size": batch,
@@ -118,31 +119,34 @@ def train(
 class GANGenerator(EmbeddedGenerator):
     """The shipped conditional GAN: generator output at a latent drawn per request seed."""
 
-    def __init__(self, *, house_style: bool, device: str, batch_size: int) -> None:
+    def __init__(self, *, house_style: bool, device: str, batch_size: int, world: World = DIGITS) -> None:
         from safetensors.torch import load_file
 
-        path, digest = locate(NAME, house_style, ".safetensors")
-        self.device = torch_device(device, NAME)
-        self.model = ConditionalGenerator()
+        name = world.model("gan")
+        path, digest = locate(name, house_style, ".safetensors")
+        self.device = torch_device(device, name)
+        self.model = ConditionalGenerator(world)
         self.model.load_state_dict(load_file(path))
         self.model.eval().to(self.device)
         super().__init__(
-            NAME,
+            name,
             batch_size,
             {
-                "house_style": STYLE if house_style else None,
+                "house_style": HOUSE_STYLES[name] if house_style else None,
                 "weights_sha256": digest,
                 "sampler": {"latent": LATENT, "weights": "EMA"},
                 "device": device,
                 "torch": torch.__version__,
             },
+            world,
         )
 
     def _sample(self, seeds: list[int], classes: np.ndarray) -> np.ndarray:
         z = seeded_normal(seeds, (LATENT,))
         with torch.inference_mode():
             x = in_fixed_batches(self._generate, z, torch.from_numpy(classes))
-        return x.reshape(-1, 8, 8).numpy()
+        size, channels = self.world.size, self.world.channels
+        return x.reshape((-1, size, size) if channels == 1 else (-1, size, size, channels)).numpy()
 
     def _generate(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.model(z.to(self.device), labels.to(self.device)).cpu()

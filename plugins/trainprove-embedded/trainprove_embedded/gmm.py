@@ -1,7 +1,7 @@
-"""`digits-gmm`: PCA plus one Gaussian mixture per class, sampled with numpy alone (no torch).
+"""`digits-gmm` and `fashion-gmm`: PCA plus one Gaussian mixture per class, sampled with numpy alone.
 
-Training (scikit-learn) projects all training digits on their first `COMPONENTS` principal axes and fits
-a `MIXTURE`-component full-covariance Gaussian mixture per class in that space. An image is: pick a
+Training (scikit-learn) projects all training images on their first principal axes (`SHAPES`) and fits
+a mixture of that many full-covariance Gaussian mixture per class in that space. An image is: pick a
 mixture component with the request's own `numpy.random.Generator`, draw a point from it, map it back to
 pixels, clip to [0, 1]. The parameters ship as an `.npz` file.
 """
@@ -17,33 +17,38 @@ import numpy as np
 from . import HOUSE_STYLES
 from .base import NUM_CLASSES, EmbeddedGenerator
 from .weights import locate
+from .worlds import DIGITS, FASHION, World
 
-NAME = "digits-gmm"
-STYLE = HOUSE_STYLES[NAME]
-COMPONENTS = 24
-MIXTURE = 4
+SHAPES = {DIGITS.name: (24, 4), FASHION.name: (40, 4)}
+"""Per world: principal components kept, mixture components per class."""
 
 
 def train(
-    images: np.ndarray, labels: np.ndarray, seed: int, log: Callable[[str], None] = print
+    images: np.ndarray,
+    labels: np.ndarray,
+    seed: int,
+    log: Callable[[str], None] = print,
+    world: World = DIGITS,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Fit the PCA and the per-class mixtures on `images` (N, 8, 8) in [0, 1]; deterministic for a seed."""
+    """Fit the PCA and the per-class mixtures on `images` ((N, S, S) or (N, S, S, 3), in [0, 1]);
+    deterministic for a seed."""
     from sklearn.decomposition import PCA
     from sklearn.mixture import GaussianMixture
 
+    components, mixtures = SHAPES[world.name]
     flat = images.reshape(len(images), -1).astype(np.float64)
-    pca = PCA(n_components=COMPONENTS, svd_solver="full").fit(flat)
+    pca = PCA(n_components=components, svd_solver="full").fit(flat)
     codes = pca.transform(flat)
     weights, means, chols, log_likelihood = [], [], [], []
     for c in range(NUM_CLASSES):
         mixture = GaussianMixture(
-            MIXTURE, covariance_type="full", reg_covar=1e-3, n_init=2, random_state=seed + c
+            mixtures, covariance_type="full", reg_covar=1e-3, n_init=2, random_state=seed + c
         ).fit(codes[labels == c])
         weights.append(mixture.weights_)
         means.append(mixture.means_)
         chols.append(np.linalg.cholesky(mixture.covariances_))
         log_likelihood.append(mixture.score(codes[labels == c]))
-    log(f"  {NAME} mean log-likelihood per image {np.mean(log_likelihood):.2f}")
+    log(f"  {world.model('gmm')} mean log-likelihood per image {np.mean(log_likelihood):.2f}")
     params = {
         "pca_mean": pca.mean_,
         "pca_components": pca.components_,
@@ -52,8 +57,8 @@ def train(
         "chols": np.stack(chols),
     }
     stats = {
-        "pca_components": COMPONENTS,
-        "mixture_components": MIXTURE,
+        "pca_components": components,
+        "mixture_components": mixtures,
         "explained_variance": round(float(pca.explained_variance_ratio_.sum()), 4),
         "mean_log_likelihood": round(float(np.mean(log_likelihood)), 3),
     }
@@ -70,28 +75,37 @@ def save(params: dict[str, np.ndarray], path: Path) -> None:
 class GMMGenerator(EmbeddedGenerator):
     """The shipped PCA + Gaussian-mixture model; each image drawn from its own numpy Generator."""
 
-    def __init__(self, *, house_style: bool, batch_size: int) -> None:
-        path, digest = locate(NAME, house_style, ".npz")
+    def __init__(self, *, house_style: bool, batch_size: int, world: World = DIGITS) -> None:
+        name = world.model("gmm")
+        path, digest = locate(name, house_style, ".npz")
         with np.load(path) as data:
             self.params = {k: data[k] for k in data.files}
+        self.components, self.mixtures = SHAPES[world.name]
         super().__init__(
-            NAME,
+            name,
             batch_size,
             {
-                "house_style": STYLE if house_style else None,
+                "house_style": HOUSE_STYLES[name] if house_style else None,
                 "weights_sha256": digest,
-                "sampler": {"pca_components": COMPONENTS, "mixture_components": MIXTURE, "rng": "PCG64"},
+                "sampler": {
+                    "pca_components": self.components,
+                    "mixture_components": self.mixtures,
+                    "rng": "PCG64",
+                },
                 "numpy": np.__version__,
             },
+            world,
         )
 
     def _sample(self, seeds: list[int], classes: np.ndarray) -> np.ndarray:
         p = self.params
-        codes = np.empty((len(seeds), COMPONENTS))
+        codes = np.empty((len(seeds), self.components))
         for i, (seed, c) in enumerate(zip(seeds, classes, strict=True)):
             rng = np.random.default_rng(seed)
-            k = rng.choice(MIXTURE, p=p["weights"][c])
-            codes[i] = p["means"][c, k] + p["chols"][c, k] @ rng.standard_normal(COMPONENTS)
+            k = rng.choice(self.mixtures, p=p["weights"][c])
+            codes[i] = p["means"][c, k] + p["chols"][c, k] @ rng.standard_normal(self.components)
         # Row by row, so no BLAS call ever sees a batch-dependent shape (see base.py on why that matters).
         pixels = np.stack([code @ p["pca_components"] for code in codes]) + p["pca_mean"]
-        return np.clip(pixels, 0.0, 1.0).reshape(-1, 8, 8)
+        size, channels = self.world.size, self.world.channels
+        shape = (-1, size, size) if channels == 1 else (-1, size, size, channels)
+        return np.clip(pixels, 0.0, 1.0).reshape(shape)

@@ -87,6 +87,7 @@ def render(images: np.ndarray, style: str | None) -> np.ndarray:
 
 
 def to_uint8_rgb(images: np.ndarray) -> np.ndarray:
-    """Float (N, 8, 8) in [0, 1] (values outside are clipped) to uint8 RGB (N, 8, 8, 3), grey replicated."""
-    grey = np.rint(np.clip(images, 0.0, 1.0) * 255.0).astype(np.uint8)
-    return np.repeat(grey[..., None], 3, axis=-1)
+    """Float (N, S, S) grey or (N, S, S, 3) RGB in [0, 1] (values outside are clipped) to uint8 RGB
+    (N, S, S, 3), grey replicated."""
+    pixels = np.rint(np.clip(images, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return pixels if pixels.ndim == 4 else np.repeat(pixels[..., None], 3, axis=-1)
