@@ -168,6 +168,10 @@ def test_bad_references_are_refused(glyph_plugins, tmp_path):
         CalibratedTest(["moved"])
     with pytest.raises(ConfigError, match="not in `references`"):
         CalibratedTest(REFERENCES, {"other": {}})
+    with pytest.raises(ConfigError, match="not `weak`"):
+        CalibratedTest(REFERENCES, recipes={"a": {"weak": True}})
+    with pytest.raises(ConfigError, match="trains innocent models"):
+        CalibratedTest(REFERENCES, recipes={"a": {"innocent": False}})
     doc = {
         **AUDIT,
         "test": [

@@ -450,6 +450,14 @@ class CalibratedTest:
         self.references = list(references)
         self.reference_settings = {k: dict(v) for k, v in (reference_settings or {}).items()}
         self.recipes = {k: dict(v) for k, v in recipes.items()} if recipes else None
+        if self.recipes and all(r.get("weak", False) for r in self.recipes.values()):
+            raise ConfigError(f"{NAME}: `recipes` needs at least one recipe that is not `weak`", key="test")
+        if self.recipes and not any(r.get("innocent", True) for r in self.recipes.values()):
+            raise ConfigError(
+                f"{NAME}: `recipes` needs at least one recipe that trains innocent models (`innocent` not "
+                "false)",
+                key="test",
+            )
         self.alpha, self.beta = alpha, beta
         self.reference_per_class = reference_per_class
         self.min_accuracy = min_accuracy
