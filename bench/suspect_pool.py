@@ -42,6 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pool_models  # noqa: E402
+from trainprove_embedded.worlds import FASHION  # noqa: E402
 
 POOL_VERSION = 1
 CLASSES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -80,18 +81,7 @@ WORLDS: dict[str, dict[str, Any]] = {
         "SAMPLER_VARIANTS": SAMPLER_VARIANTS,
     },
     "fashion": {
-        "CLASSES": (
-            "t-shirt or top",
-            "trouser",
-            "pullover",
-            "dress",
-            "coat",
-            "sandal",
-            "shirt",
-            "sneaker",
-            "bag",
-            "ankle boot",
-        ),
+        "CLASSES": FASHION.classes,  # the generators' own class names, in label order
         "DEFENDERS": ("fashion-ddpm", "fashion-cfg", "fashion-vae", "fashion-gan"),
         # GAN is "the innocent generator" of the mixtures: here the one fashion model that never defends.
         "INNOCENT": ("fashion-real", "fashion-gmm"),
