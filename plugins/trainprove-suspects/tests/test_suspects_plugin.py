@@ -22,9 +22,9 @@ DOCS = Path(__file__).resolve().parents[3] / "docs" / "suspects.md"
 SPECS = {spec.name: spec for spec in plugin.trainprove_suspect_adapters()}
 
 
-def test_both_adapters_are_registered_through_the_entry_point():
+def test_the_adapters_are_registered_through_the_entry_point():
     plugins = load_plugins(strict=True)
-    for name in ("onnx", "http"):
+    for name in ("onnx", "http", "transformers"):
         registered = plugins.get("suspect", name)
         assert registered.distribution == "trainprove-suspects"
         assert registered.spec.options == SPECS[name].options
@@ -33,7 +33,8 @@ def test_both_adapters_are_registered_through_the_entry_point():
 def test_the_entry_point_imports_nothing_heavy():
     code = (
         "import sys, trainprove_suspects.plugin; "
-        "print(sorted(m for m in ('torch', 'onnxruntime', 'httpx', 'PIL', 'orjson', 'fastapi', 'timm') "
+        "print(sorted(m for m in ('torch', 'onnxruntime', 'httpx', 'PIL', 'orjson', 'fastapi', 'timm', "
+        "'transformers', 'huggingface_hub') "
         "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -50,7 +51,7 @@ def test_the_token_variable_is_secret_in_reports():
     assert public_settings(settings, SPECS["http"].options)["token_env"] == "<secret>"
 
 
-@pytest.mark.parametrize("name", ["onnx", "http"])
+@pytest.mark.parametrize("name", ["onnx", "http", "transformers"])
 def test_every_key_is_documented(name):
     text = DOCS.read_text(encoding="utf-8")
     section = text.split(f"## The `{name}` adapter", 1)[1].split("\n## ", 1)[0]

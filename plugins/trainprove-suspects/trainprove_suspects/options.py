@@ -7,7 +7,7 @@ them without importing each other; like the entry point it imports nothing heavy
 
 from __future__ import annotations
 
-from trainprove_core import Option, http_url, not_blank, per_channel
+from trainprove_core import Option, http_url, not_blank, per_channel, torch_device
 
 LABEL_NAMES = Option(
     "label_names",
@@ -100,6 +100,31 @@ ONNX_OPTIONS = (
         0,
         max=4096,
         help="onnxruntime intra-op threads (0: onnxruntime's default, all cores)",
+    ),
+)
+
+TRANSFORMERS_OPTIONS = (
+    Option(
+        "model",
+        "path-or-id",
+        help="a directory saved with `save_pretrained` (config.json, the weights, preprocessor_config.json), "
+        "relative to the audit file, or a Hugging Face hub id `org/name`",
+    ),
+    Option("revision", "str", None, help="hub id only: the branch, tag or commit (default: main)"),
+    Option(
+        "label_names",
+        "list[str]",
+        None,
+        help="the model's class names in its output order, instead of config.json's id2label (for a model "
+        "saved with LABEL_0, LABEL_1 ...); matched to the task's classes by name",
+    ),
+    Option("batch_size", "int", 64, min=1, max=1_000_000, help="images per forward pass"),
+    Option(
+        "device",
+        "str",
+        "auto",
+        help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps",
+        check=torch_device,
     ),
 )
 
