@@ -57,10 +57,10 @@ from .records import (
 from .task import Task
 
 if TYPE_CHECKING:
-    from . import progress, rounds, secrets
+    from . import api, progress, rounds, secrets
     from .checks import http_url, not_blank, number, per_channel, torch_device
     from .config import AuditConfig, ImageSetConfig, load_config, validate_table
-    from .engine import AuditRun, ReferenceModel, TrainedReference, Workspace
+    from .engine import AuditReport, AuditRun, ReferenceModel, TrainedReference, Workspace
     from .evidence import (
         Preconditions,
         abstain,
@@ -124,13 +124,14 @@ _LAZY = {
     **dict.fromkeys(("AuditConfig", "ImageSetConfig", "load_config", "validate_table"), "config"),
     **dict.fromkeys(("http_url", "not_blank", "number", "per_channel", "torch_device"), "checks"),
     **dict.fromkeys(("cache_directory", "check_loaded", "file_sha256", "read_hashed"), "identity_cache"),
-    **dict.fromkeys(("AuditRun", "ReferenceModel", "TrainedReference", "Workspace"), "engine"),
+    **dict.fromkeys(("AuditReport", "AuditRun", "ReferenceModel", "TrainedReference", "Workspace"), "engine"),
     "PluginSet": "plugins",
 }
 """Names that import numpy (or the engine, or run work), and the module of each: loaded when first used."""
 
-_MODULES = ("progress", "rounds", "secrets")
-"""Modules a plugin uses as a whole (`progress.step`, `rounds.prefix`, `secrets.redact`), loaded when used."""
+_MODULES = ("api", "progress", "rounds", "secrets")
+"""Modules used as a whole (`progress.step`, `rounds.prefix`, `secrets.redact`; `api.audit`, the Python API
+of docs/python-api.md, which the package `trainprove` re-exports), loaded when used."""
 
 __all__ = [
     "DECISIONS",
@@ -178,6 +179,7 @@ __all__ = [
     "answered",
     "answered_batch_sizes",
     "AuditConfig",
+    "AuditReport",
     "AuditRun",
     "batch_accuracies",
     "batch_means",
@@ -214,6 +216,7 @@ __all__ = [
     "validate_table",
     "Workspace",
     "write_files",
+    "api",
     "progress",
     "rounds",
     "secrets",

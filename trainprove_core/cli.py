@@ -48,6 +48,12 @@ def _plugins(ctx: click.Context) -> PluginSet:
     default=True,
     help="Write report.html too [default], or report.json only (`trainprove report DIR` renders it later).",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the verdicts as one JSON document on stdout (everything else goes to stderr).",
+)
 @click.pass_context
 def audit(
     ctx: click.Context,
@@ -56,6 +62,7 @@ def audit(
     store_dir: Path | None,
     progress: bool,
     write_html: bool,
+    as_json: bool,
 ) -> None:
     """Run the audit described in AUDIT_FILE and write its report.
 
@@ -74,18 +81,21 @@ def audit(
     result = run_audit(
         config, plugins, out_dir, Store(store_dir or default_store_root()), progress, html=write_html
     )
-    echo_verdicts(result.report)
+    if as_json:
+        click.echo(secrets.redact(json.dumps(verdicts_document(result.report, out_dir), indent=1)))
+    else:
+        echo_verdicts(result.report)
     for error in result.errors:
         click.secho(f"error: {error}", fg="red", err=True)
     for error in result.observer_errors:
         click.secho(f"warning: {error}", fg="yellow", err=True)
     if write_html:
-        click.echo(f"report: {out_dir / 'report.html'}  (JSON: {out_dir / 'report.json'})")
+        click.echo(f"report: {out_dir / 'report.html'}  (JSON: {out_dir / 'report.json'})", err=as_json)
     else:
-        click.echo(f"report: {out_dir / 'report.json'}  (HTML: trainprove report {out_dir})")
+        click.echo(f"report: {out_dir / 'report.json'}  (HTML: trainprove report {out_dir})", err=as_json)
     from .accounting import summary_line
 
-    click.echo(summary_line(result.report))
+    click.echo(summary_line(result.report), err=as_json)
     if result.errors:
         ctx.exit(1)
 
@@ -115,6 +125,20 @@ def check(ctx: click.Context, audit_file: Path, store_dir: Path | None) -> None:
         f"{audit_file}: ok: {len(config.suspects)} suspect(s), {len(config.tests)} decision test(s); "
         f"images: {sets}; each suspect answers the validation set"
     )
+
+
+VERDICT_FIELDS = ("suspect", "test", "decision", "p_value", "alpha", "statistic", "threshold", "explanation")
+
+
+def verdicts_document(report: AuditReport, out_dir: Path) -> dict[str, Any]:
+    """What `trainprove audit --json` prints: each verdict's decision and its figures, the errors and
+    warnings, and where the whole report is."""
+    return {
+        "report": str(out_dir / "report.json"),
+        "verdicts": [{k: v.get(k) for k in VERDICT_FIELDS} for v in report.verdicts],
+        "errors": list(report.errors),
+        "warnings": list(report.warnings),
+    }
 
 
 def echo_verdicts(report: AuditReport) -> None:
