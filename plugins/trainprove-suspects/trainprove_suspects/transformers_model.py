@@ -235,7 +235,10 @@ class TransformersSuspect:
         with torch.inference_mode():
             for start in range(0, len(images), self.batch_size):
                 batch = list(images[start : start + self.batch_size])
-                pixels = self._processor(images=batch, return_tensors="pt")["pixel_values"]
+                # Channels last said outright: a processor guesses the layout from the shape otherwise.
+                pixels = self._processor(
+                    images=batch, return_tensors="pt", input_data_format="channels_last"
+                )["pixel_values"]
                 logits = self._model(pixel_values=pixels.to(self.device, self._model.dtype)).logits
                 p = torch.softmax(logits.double(), dim=1).cpu().numpy()
                 best = p.argmax(axis=1)
