@@ -168,7 +168,8 @@ class AuditRun:
         models += ["the positive control"] if config.positive_control is not None else []
         per_suspect = config.validation.per_class * classes
         asks = [f"{per_suspect:,} validation images"]
-        shared = []
+        shared: list[str] = []
+        notes: list[str] = []
         for name, test in self.tests.items():
             if not isinstance(test, Plans):
                 continue
@@ -182,6 +183,7 @@ class AuditRun:
                 per_suspect += w.queries_per_suspect
             if w.shared:
                 shared.append(f"{name}: {w.shared}")
+            notes += [f"{name}: {note}" for note in w.notes]
         lines = [
             "images made: " + "; ".join(images),
             "models trained: " + "; ".join(models),
@@ -193,7 +195,7 @@ class AuditRun:
                 else ""
             ),
         ]
-        return lines + [f"shared with other audits: {s}" for s in shared]
+        return lines + [f"shared with other audits: {s}" for s in shared] + notes
 
     # ---- the stages --------------------------------------------------------------------------------------
 

@@ -750,6 +750,26 @@ class CalibratedTest:
             what=f"training sets of {len(recipes)} recipes; a validation set per reference source ({k})",
             shared="the innocent reference models and every reference source's images are shared by each "
             "defender's audit of this task; the guilty ones by audits of this generator",
+            notes=self._sizing(k, sum(not r.get("weak", False) for r in recipes)),
+        )
+
+    def _sizing(self, k: int, strong: int) -> tuple[str, ...]:
+        """What more reference sources or recipes buy: how far (in the population's spread) a suspect must
+        lie beyond its mean to be accused or cleared, t(1 - p, k - 1) * sqrt(1 + 1/k), at k and beyond."""
+        from scipy import stats
+
+        def reach(p: float, n: int) -> float:
+            return float(stats.t.isf(p, n - 1)) * math.sqrt(1.0 + 1.0 / n) if n >= 2 else float("inf")
+
+        more = [n for n in (k + 2, 10) if n > k]
+        accuse = ", ".join(f"{reach(self.alpha, n):.2f} with {n}" for n in more)
+        clear = ", ".join(f"{reach(self.beta, n):.2f} with {n}" for n in (strong + 2, 10) if n > strong)
+        return (
+            f"to accuse at alpha {self.alpha:g}, a suspect must lie {reach(self.alpha, k):.2f} innocent "
+            f"spreads above the innocent references' mean with {k} reference sources ({accuse} sources): "
+            "more sources (`references`) accuse sooner",
+            f"to clear at beta {self.beta:g}, {reach(self.beta, strong):.2f} guilty spreads below the strong "
+            f"guilty references' mean with {strong} strong recipes ({clear} recipes: `recipes`)",
         )
 
     def build(self, run: AuditContext) -> References:
