@@ -87,13 +87,45 @@ def test_a_cleared_positive_control_turns_the_audits_clearings_inconclusive(plug
     assert [v["decision"] for v in report["verdicts"]] == ["not-trained-on-generator"]
     assert "Positive control" in (tmp_path / "a" / "report.html").read_text()
 
-    # Barely trained: TrainProVe clears it although it learned from the generator's images, so this audit's
-    # clearings cannot be trusted and are reported inconclusive.
-    weak = base_audit(suspect=suspects, positive_control={"trainer": "timm", "epochs": 1, "lr": 1e-5})
-    report = run_audit(config_from_dict(weak, plugins), plugins, tmp_path / "b", store, False).report
+    # Trained on the generator's images, learned the task, yet cleared (two epochs; a validation batch of 30
+    # makes TrainProVe's bound tight enough to see it): this audit's clearings cannot be trusted and are
+    # reported inconclusive. The control's table inherits [shadow]'s recipe and changes two keys.
+    short = base_audit(suspect=suspects, positive_control={"trainer": "timm", "epochs": 2, "lr": 1e-3})
+    short["validation"]["batch_size"] = 30
+    report = run_audit(config_from_dict(short, plugins), plugins, tmp_path / "b", store, False).report
+    assert report["positive_control"]["accuracy_own_images"] > 0.5
     assert report["positive_control"]["verdicts"][0]["decision"] == "not-trained-on-generator"
     assert report["warnings"][0].startswith("positive control failed: trainprove judged")
     assert [v["decision"] for v in report["verdicts"]] == ["inconclusive"]
+
+
+def test_a_control_that_never_learned_is_a_failed_control_and_overrules_nothing(
+    plugins, suspect_pool, tmp_path
+):
+    """One epoch at a tiny learning rate: the control is near chance on the generator's own images, so its
+    clearing says nothing about the tests; it is reported as failed, and the suspect's verdict stands."""
+    suspects = [{"name": "other", "use": "timm", "checkpoint": str(suspect_pool["other"])}]
+    weak = base_audit(suspect=suspects, positive_control={"trainer": "timm", "epochs": 1, "lr": 1e-5})
+    report = run_audit(config_from_dict(weak, plugins), plugins, tmp_path / "o", Store(tmp_path / "s"), False)
+    report = report.report
+    assert report["positive_control"]["accuracy_own_images"] < 1 / 3 + 0.1
+    (warning,) = report["warnings"]
+    assert warning.startswith("positive control failed: a model trained on shapes's own images")
+    assert "near chance" in warning and "nothing was overruled" in warning
+    assert [v["decision"] for v in report["verdicts"]] == ["not-trained-on-generator"]
+    assert "details" not in report["verdicts"][0] or "overruled" not in report["verdicts"][0]["details"]
+
+
+def test_the_positive_control_inherits_the_shadows_recipe(plugins):
+    doc = base_audit(positive_control={"trainer": "timm", "arch": "test_efficientnet"})
+    doc["suspect"] = [{"name": "x", "use": "timm", "checkpoint": "."}]
+    config = config_from_dict(doc, plugins)
+    control, shadow = config.positive_control.settings, config.trainer.settings
+    assert control["arch"] == "test_efficientnet" and shadow["arch"] == "test_resnet"
+    for key in ("epochs", "batch_size", "hflip", "crop_scale"):  # not the trainer's CIFAR defaults
+        assert control[key] == shadow[key], key
+    # The report's copy of the table shows the recipe the control was trained with, inherited keys too.
+    assert config.public_document()["positive_control"]["epochs"] == 12
 
 
 def test_a_shadow_near_chance_is_named_as_the_cause(plugins, suspect_pool, tmp_path):

@@ -27,6 +27,7 @@ from fake_dists import (
 )
 
 from trainprove_core.errors import PluginError
+from trainprove_core.listing import describe
 from trainprove_core.plugins import load_plugins
 
 
@@ -56,7 +57,7 @@ def test_third_party_plugin_is_found_and_listed(fake_distribution):
     plugins = load_plugins(strict=True)
     reg = plugins.get("test", "coin-flip")
     assert (reg.distribution, reg.version) == ("tpx-coin", "1.2.3")
-    row = next(r for r in plugins.describe() if r["name"] == "coin-flip")
+    row = next(r for r in describe(plugins) if r["name"] == "coin-flip")
     assert row["kind"] == "test" and row["distribution"] == "tpx-coin"
 
 
@@ -136,7 +137,7 @@ def test_two_plugins_claiming_one_name_is_an_error_naming_both_only_where_it_is_
         plugins.get("test", "trainprove")
     assert plugins.get("generator", "g").distribution == "tpx-dupe"  # the plugin's other names still work
     assert plugins.get("test", "trainprove-ent").distribution == "trainprove-paper"
-    rows = [r for r in plugins.describe() if r["kind"] == "test" and r["name"] == "trainprove"]
+    rows = [r for r in describe(plugins) if r["kind"] == "test" and r["name"] == "trainprove"]
     assert sorted(r["distribution"] for r in rows) == ["tpx-dupe", "trainprove-paper"]
     assert all(r["conflict"] for r in rows)
     for plugin in ("tpx-dupe", "trainprove-paper"):

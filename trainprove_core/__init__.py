@@ -43,6 +43,7 @@ from .records import (
     ModelRef,
     Option,
     Outcome,
+    Plans,
     QueryCost,
     QueryUsage,
     Remarks,
@@ -53,6 +54,7 @@ from .records import (
     SuspectAdapterSpec,
     Verdict,
     Work,
+    Workload,
 )
 from .task import Task
 
@@ -164,7 +166,9 @@ __all__ = [
     "QueryCost",
     "QueryUsage",
     "Remarks",
+    "Plans",
     "Sequential",
+    "Workload",
     "ShadowTrainer",
     "ShadowTrainerSpec",
     "SuspectAdapter",

@@ -111,7 +111,7 @@ def check(ctx: click.Context, audit_file: Path, store_dir: Path | None) -> None:
     suspect's checkpoint and label space, and whether the image sets fit in memory and on the store's
     disk. Exit code 0 when the audit would start, 2 with the file, table and key of the first problem.
     """
-    from .config import image_sets, load_config
+    from .config import load_config
     from .engine import AuditRun
     from .store import Store, default_store_root
 
@@ -120,11 +120,10 @@ def check(ctx: click.Context, audit_file: Path, store_dir: Path | None) -> None:
     with AuditRun(config, plugins, Store(store_dir or default_store_root()), show_progress=False) as run:
         run.open_suspects(cache=False)  # writes nothing, not even the cache of weight hashes
         run.close_adapters()
-    sets = ", ".join(f"{table} {n}" for table, n, _ in image_sets(config))
-    click.echo(
-        f"{audit_file}: ok: {len(config.suspects)} suspect(s), {len(config.tests)} decision test(s); "
-        f"images: {sets}; each suspect answers the validation set"
-    )
+        workload = run.workload()
+    click.echo(f"{audit_file}: ok: {len(config.suspects)} suspect(s), {len(config.tests)} decision test(s)")
+    for line in workload:
+        click.echo(f"  {line}")
 
 
 VERDICT_FIELDS = ("suspect", "test", "decision", "p_value", "alpha", "statistic", "threshold", "explanation")

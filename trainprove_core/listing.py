@@ -8,9 +8,11 @@ a record of kind "failed" per plugin that failed to load. docs/hooks.md document
 from __future__ import annotations
 
 import json
+import math
+import os
 import shutil
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,95 @@ from .records import KIND, Option
 
 MAX_WIDTH = 100
 NBSP = "\u00a0"  # joins words that must stay on one line; printed as a space
+
+
+def json_safe(value: Any) -> Any:
+    """`value` as JSON can hold it: tuples become lists, paths strings, anything else its repr."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((json_safe(v) for v in value), key=repr)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return repr(value)
+
+
+def option_record(option: Option) -> dict[str, Any]:
+    """One audit-file key as JSON: a required key has `default` null and `required` true; `min` and `max`
+    are the declared inclusive bounds of a number (null: none declared), `exclusive_min` true where `min`
+    itself is excluded."""
+    return {
+        "name": option.name,
+        "type": option.type,
+        "default": None if option.required else json_safe(option.default),
+        "required": option.required,
+        "help": option.help,
+        "choices": None if option.choices is None else json_safe(list(option.choices)),
+        "secret": bool(option.secret),
+        "min": json_safe(getattr(option, "min", None)),
+        "max": json_safe(getattr(option, "max", None)),
+        "exclusive_min": bool(getattr(option, "exclusive_min", False)),
+    }
+
+
+def describe(plugin_set: PluginSet) -> list[dict[str, Any]]:
+    """One JSON-able record per registration (what `trainprove plugins --json` prints first)."""
+    conflicted = {(kind, name) for kind, name, _ in plugin_set.conflicts()}
+    return [
+        {
+            "name": r.name,
+            "kind": r.kind,
+            "description": r.spec.description,
+            "plugin": r.plugin,
+            "distribution": r.distribution,
+            "version": r.version,
+            "options": [option_record(o) for o in r.spec.options],
+            "conflict": (r.kind, r.name) in conflicted,
+            **({"classes": list(r.spec.classes)} if getattr(r.spec, "classes", None) else {}),
+        }
+        for r in plugin_set.all_registered()
+    ]
+
+
+def describe_plugins(plugin_set: PluginSet) -> list[dict[str, Any]]:
+    """One JSON-able record of kind "plugin" per plugin found, loaded or not."""
+    rows = []
+    for info in sorted(plugin_set.plugins.values(), key=lambda p: p.name):
+        try:
+            commands = sorted(getattr(plugin_set.commands_of(info.name), "commands", {}))
+        except Exception as exc:  # noqa: BLE001 - a listing must survive a broken command hook
+            commands = []
+            problem = f"its trainprove_commands hook failed: {exc!r}"
+            if problem not in info.problems:
+                info.problems.append(problem)
+        rows.append(
+            {
+                "name": info.name,
+                "kind": "plugin",
+                "description": info.summary,
+                "distribution": info.distribution,
+                "version": info.version,
+                "entry_point": info.entry_point,
+                "value": info.value,
+                "status": info.status,
+                "reason": info.reason,
+                "hooks": plugin_set.hooks_of(info.name),
+                "registers": [
+                    {"kind": r.kind, "name": r.name}
+                    for r in plugin_set.all_registered()
+                    if r.plugin == info.name
+                ],
+                "commands": commands,
+                "problems": plugin_set.problems_of(info.name),
+            }
+        )
+    return rows
 
 
 def terminal_width() -> int:
@@ -135,9 +226,9 @@ def select(plugin_set: PluginSet, names: Sequence[str] = (), hook: str | None = 
 
 def json_records(plugin_set: PluginSet, selection: Selection) -> list[dict[str, Any]]:
     chosen = {(r.kind, r.name, r.plugin) for r in selection.registrations}
-    rows = [r for r in plugin_set.describe() if (r["kind"], r["name"], r["plugin"]) in chosen]
+    rows = [r for r in describe(plugin_set) if (r["kind"], r["name"], r["plugin"]) in chosen]
     names = {p.name for p in selection.plugins}
-    rows += [r for r in plugin_set.describe_plugins() if r["name"] in names]
+    rows += [r for r in describe_plugins(plugin_set) if r["name"] in names]
     rows += [
         {
             "name": f.plugin,

@@ -21,7 +21,6 @@ registered what and `TRAINPROVE_TRACE_PLUGINS=1` prints every hook call, naming 
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import reprlib
@@ -43,7 +42,6 @@ from .records import (
     ExecutorSpec,
     GeneratorSpec,
     Kind,
-    Option,
     ShadowTrainerSpec,
     SuspectAdapterSpec,
 )
@@ -138,41 +136,6 @@ class PluginInfo:
             if summary and summary != "UNKNOWN":
                 return str(summary)
         return ""
-
-
-def json_safe(value: Any) -> Any:
-    """`value` as JSON can hold it: tuples become lists, paths strings, anything else its repr."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted((json_safe(v) for v in value), key=repr)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return repr(value)
-
-
-def option_record(option: Option) -> dict[str, Any]:
-    """One audit-file key as JSON: a required key has `default` null and `required` true; `min` and `max`
-    are the declared inclusive bounds of a number (null: none declared), `exclusive_min` true where `min`
-    itself is excluded."""
-    return {
-        "name": option.name,
-        "type": option.type,
-        "default": None if option.required else json_safe(option.default),
-        "required": option.required,
-        "help": option.help,
-        "choices": None if option.choices is None else json_safe(list(option.choices)),
-        "secret": bool(option.secret),
-        "min": json_safe(getattr(option, "min", None)),
-        "max": json_safe(getattr(option, "max", None)),
-        "exclusive_min": bool(getattr(option, "exclusive_min", False)),
-    }
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -309,60 +272,6 @@ class PluginSet:
         out += [conflict_message(kind, name, claims, used=False) for kind, name, claims in self.conflicts()]
         out += [p for name in sorted(self.sources) for p in self.problems_of(name) if "never calls" in p]
         return out
-
-    # ---- records for machines ---------------------------------------------------------------------------
-
-    def describe(self) -> list[dict[str, Any]]:
-        """One JSON-able record per registration (what `trainprove plugins --json` prints first)."""
-        conflicted = {(kind, name) for kind, name, _ in self.conflicts()}
-        return [
-            {
-                "name": r.name,
-                "kind": r.kind,
-                "description": r.spec.description,
-                "plugin": r.plugin,
-                "distribution": r.distribution,
-                "version": r.version,
-                "options": [option_record(o) for o in r.spec.options],
-                "conflict": (r.kind, r.name) in conflicted,
-                **({"classes": list(r.spec.classes)} if getattr(r.spec, "classes", None) else {}),
-            }
-            for r in self.all_registered()
-        ]
-
-    def describe_plugins(self) -> list[dict[str, Any]]:
-        """One JSON-able record of kind "plugin" per plugin found, loaded or not."""
-        rows = []
-        for info in sorted(self.plugins.values(), key=lambda p: p.name):
-            try:
-                commands = sorted(getattr(self.commands_of(info.name), "commands", {}))
-            except Exception as exc:  # noqa: BLE001 - a listing must survive a broken command hook
-                commands = []
-                problem = f"its trainprove_commands hook failed: {exc!r}"
-                if problem not in info.problems:
-                    info.problems.append(problem)
-            rows.append(
-                {
-                    "name": info.name,
-                    "kind": "plugin",
-                    "description": info.summary,
-                    "distribution": info.distribution,
-                    "version": info.version,
-                    "entry_point": info.entry_point,
-                    "value": info.value,
-                    "status": info.status,
-                    "reason": info.reason,
-                    "hooks": self.hooks_of(info.name),
-                    "registers": [
-                        {"kind": r.kind, "name": r.name}
-                        for r in self.all_registered()
-                        if r.plugin == info.name
-                    ],
-                    "commands": commands,
-                    "problems": self.problems_of(info.name),
-                }
-            )
-        return rows
 
     # ---- registering ------------------------------------------------------------------------------------
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from . import __version__
 from .config import TABLES, TableSpec
-from .plugins import PluginSet, json_safe
+from .listing import json_safe
+from .plugins import PluginSet
 from .records import Option
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"

@@ -29,7 +29,7 @@ from .jobs import raise_error
 from .report import AuditReport, Controls, SuspectsJudged, build_report
 from .run import AuditRun
 from .sequential import is_sequential, judge_suspect
-from .verdicts import apply_controls, judge_control, verdicts
+from .verdicts import apply_controls, control_not_learned, judge_control, verdicts
 
 
 @dataclass
@@ -163,24 +163,29 @@ def judge_one(
 
 
 def judge_controls(run: AuditRun, suspects_verdicts: list[dict[str, Any]]) -> Controls:
-    """Train and judge the negative and positive controls, and let them overrule the suspects' verdicts."""
+    """Train and judge the negative and positive controls, and let them overrule the suspects' verdicts:
+    a control that did not learn the task is reported as failed and overrules nothing."""
     config, ws, controls = run.config, run.workspace, Controls()
+    classes = config.task.num_classes
     if config.negative_control is not None and config.control_set is not None:
         use = config.negative_control.use
         images = ws.image_set("negative-control", ws.generator(config.negative_control), config.control_set)
-        made, controls.hashes["negative_control_model"] = judge_control(
+        made, controls.hashes["negative_control_model"], learned = judge_control(
             run, f"negative control ({use})", config.trainer, images, "negative"
         )
-        controls.negative = {"source": use, "verdicts": made}
+        controls.negative = {"source": use, "verdicts": made, "accuracy_own_images": learned}
         what = f"a model trained on {use}'s images"
-        controls.warnings += apply_controls(suspects_verdicts, made, "negative", what)
+        failed = control_not_learned("negative", what, learned, "its own training images", classes)
+        controls.warnings += [failed] if failed else apply_controls(suspects_verdicts, made, "negative", what)
     if config.positive_control is not None and config.positive_set is not None:
         use = config.positive_control.use
         images = ws.image_set("positive-control", run.generator, config.positive_set)
-        made, controls.hashes["positive_control_model"] = judge_control(
+        made, controls.hashes["positive_control_model"], learned = judge_control(
             run, f"positive control ({use})", config.positive_control, images, "positive"
         )
-        controls.positive = {"trainer": use, "verdicts": made}
+        controls.positive = {"trainer": use, "verdicts": made, "accuracy_own_images": learned}
         what = f"a model trained on {config.generator.use}'s own images with another recipe"
-        controls.warnings += apply_controls(suspects_verdicts, made, "positive", what)
+        where = f"{config.generator.use}'s validation images"
+        failed = control_not_learned("positive", what, learned, where, classes)
+        controls.warnings += [failed] if failed else apply_controls(suspects_verdicts, made, "positive", what)
     return controls

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import progress
 from ..accounting import Accounts
-from ..config import AuditConfig, _run_checks, validate_table
+from ..config import AuditConfig, run_checks, validate_table
 from ..errors import InputError, TrainproveError
 from ..plugins import PluginSet
 from ..records import Closable, Executor, ModelRef, Outcome, Work
@@ -68,7 +68,7 @@ def open_executor(plugins: PluginSet, use: str, settings: Mapping[str, Any] | No
     registered = plugins.executor(use)
     options = registered.spec.options
     validated = validate_table(dict(settings or {}), options, source="<workspace>", where="executor")
-    _run_checks(validated, options, source="<workspace>", where="executor")
+    run_checks(validated, options, source="<workspace>", where="executor")
     return registered.spec.factory(validated)
 
 

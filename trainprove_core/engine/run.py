@@ -13,10 +13,20 @@ from typing import Any
 import numpy as np
 
 from .. import identity_cache, rounds
-from ..config import AuditConfig, check_disk, table_error
+from ..config import AuditConfig, check_disk, image_sets, table_error
 from ..errors import InputError, TrainproveError
 from ..plugins import PluginSet
-from ..records import Answers, Closable, DecisionTest, Evidence, Executor, Generator, ImageSet, SuspectAdapter
+from ..records import (
+    Answers,
+    Closable,
+    DecisionTest,
+    Evidence,
+    Executor,
+    Generator,
+    ImageSet,
+    Plans,
+    SuspectAdapter,
+)
 from ..rounds import Look
 from ..store import Store, content_key
 from .answers import label_map
@@ -143,9 +153,49 @@ class AuditRun:
 
     def steps(self) -> int:
         """How many progress steps `run_audit` takes (sets, models, answer sets), for a caller's plan."""
-        control = 3 if self.config.negative_control is not None else 0
+        control = 4 if self.config.negative_control is not None else 0  # its set, model, two answer sets
         control += 3 if self.config.positive_control is not None else 0
         return 4 + len(self.config.suspects) + control
+
+    def workload(self) -> list[str]:
+        """What this audit does, stated before any work (`trainprove check`, `trainprove plan`): every image
+        set it makes, every model it trains, and every image each suspect answers, the decision tests' own
+        (`Plans`) included. A sequential audit may stop asking early; these are the most it asks."""
+        config, classes = self.config, self.config.task.num_classes
+        images = [f"{table} {n:,}" for table, n, _ in image_sets(config)]
+        models = ["the shadow"]
+        models += ["the negative control"] if config.negative_control is not None else []
+        models += ["the positive control"] if config.positive_control is not None else []
+        per_suspect = config.validation.per_class * classes
+        asks = [f"{per_suspect:,} validation images"]
+        shared: list[str] = []
+        notes: list[str] = []
+        for name, test in self.tests.items():
+            if not isinstance(test, Plans):
+                continue
+            w = test.workload(config)
+            if w.images:
+                images.append(f"{name}: {w.images:,}" + (f" ({w.what})" if w.what else ""))
+            if w.models:
+                models.append(f"{name}: {w.models} reference model(s)")
+            if w.queries_per_suspect:
+                asks.append(f"{name}: {w.queries_per_suspect:,} more")
+                per_suspect += w.queries_per_suspect
+            if w.shared:
+                shared.append(f"{name}: {w.shared}")
+            notes += [f"{name}: {note}" for note in w.notes]
+        lines = [
+            "images made: " + "; ".join(images),
+            "models trained: " + "; ".join(models),
+            f"each suspect answers {per_suspect:,} images"
+            + (f" ({'; '.join(asks)})" if len(asks) > 1 else "")
+            + (
+                ", at most: a sequential audit stops once every test decided"
+                if config.validation.rounds > 1
+                else ""
+            ),
+        ]
+        return lines + [f"shared with other audits: {s}" for s in shared] + notes
 
     # ---- the stages --------------------------------------------------------------------------------------
 

@@ -48,7 +48,8 @@ def judge_suspect(run: AuditRun, name: str, truth: str | None = None) -> Judged:
     """Ask the suspect `name` round by round and judge it (see `Judged`).
 
     At each look, each test that has not decided is judged on the answers so far; a test's first decision
-    (or its verdict at the last look) is its verdict, and asking stops once every test has one."""
+    (or a futile inconclusive one, or its verdict at the last look) is its verdict, and asking stops once
+    every test has one."""
     k = run.config.validation.rounds
     decided: dict[str, Verdict] = {}
     for look in looks(run):
@@ -59,7 +60,9 @@ def judge_suspect(run: AuditRun, name: str, truth: str | None = None) -> Judged:
                 continue
             verdict = decide(run, t, evidence)
             verdict.details = {**verdict.details, "look": {"round": look.round, "rounds": k}}
-            if verdict.decision != "inconclusive" or look.final:
+            # A test may give up on a suspect before the last look (`details["futile"]`: more answers
+            # cannot decide it); its inconclusive verdict is then final, and stops paying for queries.
+            if verdict.decision != "inconclusive" or look.final or verdict.details.get("futile"):
                 decided[t.name] = verdict
         if len(decided) == len(run.config.tests):
             break

@@ -160,14 +160,41 @@ def with_truth(stored: Mapping[str, Any], truth: str | None) -> dict[str, Any]:
 
 def judge_control(
     run: AuditRun, name: str, trainer: PluginTable, images: ImageSet, kind: str
-) -> tuple[list[dict[str, Any]], str]:
+) -> tuple[list[dict[str, Any]], str, float]:
     """Train a control model on `images` with `trainer`, and judge it like a suspect whose truth is
-    known (`kind`: "negative" is not trained on the generator, "positive" is); its verdicts and key."""
+    known (`kind`: "negative" is not trained on the generator, "positive" is); its verdicts, its key, and
+    how well it learned the task: its accuracy on its own source's images (the validation set for the
+    positive control; for the negative control its training images, since the generator's may be far from
+    what it learned)."""
     adapter, key = run.workspace.shadow_model(trainer, images)
     run.adapters[name] = adapter
     answers, answers_key = run.suspect_answers(name, adapter)
     truth = NEGATIVE if kind == "negative" else POSITIVE
-    return verdicts(run, name, answers, answers_key, truth), key
+    if kind == "positive":
+        learned = accuracy(answers, run.validation)
+    else:
+        own, _ = run.workspace.answers(name, adapter, images)
+        learned = accuracy(own, images)
+    return verdicts(run, name, answers, answers_key, truth), key, learned
+
+
+def accuracy(answers: Answers, images: ImageSet) -> float:
+    """The share of `images` a model's `answers` got right (an unanswered image counts as wrong)."""
+    return float((answers.labels == images.labels).mean()) if len(images) else 0.0
+
+
+def control_not_learned(kind: str, what: str, learned: float, where: str, num_classes: int) -> str | None:
+    """The warning of a control that did not learn the task (near chance on its own source's images), or
+    None. Such a control says nothing about the tests: nothing is overruled by it."""
+    chance = 1.0 / num_classes
+    if learned >= chance + 0.1:
+        return None
+    return (
+        f"{kind} control failed: {what} scores {learned:.3f} on {where}, near chance ({chance:.3f}): it did "
+        "not learn the task, so it says nothing about the decision tests and nothing was overruled by it. "
+        "Give it a recipe that learns (its table inherits [shadow]'s trainer keys; change only what a "
+        "suspect's trainer would vary: arch, epochs, lr, crop_scale)."
+    )
 
 
 def apply_controls(

@@ -14,7 +14,7 @@ from ..config import (
     DEFAULT_TESTS,
     TOP_LEVEL,
     AuditConfig,
-    _bare_message,
+    bare_message,
     config_from_dict,
     load_config,
     parse_toml,
@@ -375,7 +375,7 @@ def _validate(
             "generator": f"generator {audit.generator}",
             "task": f"task {audit.task}" if audit.task else "task",
         }.get(exc.key, exc.key)
-        message = _bare_message(exc)
+        message = bare_message(exc)
         if exc.key.startswith("test") and len(fleet.audits) > 1:
             message += f" (in the audit by {audit.generator})"
         raise ConfigError(message, exc.file, key) from None

@@ -190,3 +190,23 @@ def test_bad_references_are_refused(glyph_plugins, tmp_path):
         config_from_dict(doc, glyph_plugins), glyph_plugins, tmp_path / "o", Store(tmp_path / "s"), False
     )
     assert "is the audit's own generator" in result.errors[0]
+
+
+def test_the_rule_states_its_workload_before_any_work(glyph_plugins, tmp_path):  # noqa: F811
+    """`trainprove check` and `plan` print it: per recipe one innocent model per reference source and one
+    guilty model, each on its own training set, a validation set per source, and the queries these add."""
+    config = config_from_dict(AUDIT, glyph_plugins)
+    rule = CalibratedTest(REFERENCES, recipes=RECIPES)
+    work = rule.workload(config)
+    k, classes = len(REFERENCES), 4
+    per_class = max(10, 60 // k)
+    assert work.models == len(RECIPES) * (k + 1)
+    assert work.queries_per_suspect == k * per_class * classes
+    training = sum(round(40 * r.get("per_class_factor", 1.0)) for r in RECIPES.values()) * (k + 1) * classes
+    assert work.images == training + k * per_class * classes
+    assert any("more sources" in note for note in work.notes)
+    with AuditRun(config, glyph_plugins, Store(tmp_path / "store"), False) as run:
+        lines = run.workload()
+    assert not (tmp_path / "store").exists()  # stated, not done
+    assert lines[1] == f"models trained: the shadow; calibrated: {work.models} reference model(s)"
+    assert lines[2].startswith(f"each suspect answers {60 * classes + work.queries_per_suspect:,} images")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from test_calibrated import AUDIT, _suspects, assert_rate_at_most, glyph_plugins  # noqa: F401
-from trainprove_calibrated.rule import Member, References, decide
+from trainprove_calibrated.rule import CalibratedTest, Member, References, decide, hit_rate
 
 from trainprove_core.audit import run_audit
 from trainprove_core.config import config_from_dict
@@ -59,10 +59,12 @@ def _world(rng, gap: float) -> References:
 
 
 def _sequential(
-    refs: References, suspect: Member, alpha: float, beta: float, n_rounds: int
+    refs: References, suspect: Member, alpha: float, beta: float, n_rounds: int, futility: bool = False
 ) -> tuple[str, int]:
     """The verdict of the first look that decides, and that look: the suspect's running extremes of its
-    standardized statistics against the references' over all looks, as `CalibratedTest.decide` does."""
+    standardized statistics against the references' over all looks, as `CalibratedTest.decide` does (with
+    `futility`, an inconclusive look that the rule's own `_futile` finds hopeless is final too)."""
+    rule = CalibratedTest(SOURCES, alpha=alpha, beta=beta, min_accuracy=0.0)
     if n_rounds == 1:
         s = suspect.statistics({"": np.arange(N_G), **{x: np.arange(N_R) for x in SOURCES}})
         pure = refs.guilty["pure"]["gap"]
@@ -96,6 +98,13 @@ def _sequential(
         )[0]
         if decision != "inconclusive" or r == n_rounds:
             return decision, r
+        if futility:
+            index = looks.index[r - 1]
+            accuracies = {label: hit_rate(h[index[label]]) for label, h in suspect.hits.items()}
+            acc_r = [a for label, a in accuracies.items() if label]
+            observed = (accuracies[""], len(index[""]), acc_r, len(index[SOURCES[0]]))
+            if rule._futile(looks, Look(r, n_rounds), observed, (z_accuse, z_clear, z_pure), refs):
+                return "inconclusive", r
     raise AssertionError("unreachable")
 
 
@@ -165,3 +174,30 @@ def test_a_sequential_audit_asks_fewer_queries_for_the_same_verdicts(glyph_plugi
     assert [v["decision"] for v in again.report["verdicts"]] == [
         v["decision"] for v in seq.report["verdicts"]
     ]
+
+
+@pytest.mark.slow
+def test_futility_stops_save_the_queries_of_verdicts_that_stay_inconclusive():
+    """Where the populations overlap (gap 1) most verdicts stay inconclusive to the last look; a futility
+    stop ends them early. It cannot raise either error rate (an inconclusive verdict is neither error), so
+    what is checked is its cost: it stops early on most of them, and turns few verdicts the whole path
+    would have decided into inconclusive ones."""
+    rng = np.random.default_rng([13, 10])
+    alpha, beta, trials = 0.05, 0.05, 200
+    looks_plain, looks_futile, lost, stayed = [], [], 0, 0
+    for _ in range(trials):
+        refs = _world(rng, 1.0)
+        innocent = _model(rng, "innocent", "new", rng.normal(0.0, 0.3) + rng.normal(0, 0.1), None)
+        guilty = _model(rng, "guilty", "new", 1.0 + rng.normal(0, 0.3), None)
+        for suspect in (innocent, guilty):
+            plain, at_plain = _sequential(refs, suspect, alpha, beta, 4)
+            futile, at_futile = _sequential(refs, suspect, alpha, beta, 4, futility=True)
+            looks_plain.append(at_plain)
+            looks_futile.append(at_futile)
+            if futile != plain:  # only ever a stop before the look that would have decided
+                assert futile == "inconclusive" and at_futile < at_plain
+                lost += 1
+            stayed += plain == "inconclusive"
+    assert stayed > trials  # the setting is one where abstention is common
+    assert np.mean(looks_futile) <= 0.75 * np.mean(looks_plain), (np.mean(looks_futile), np.mean(looks_plain))
+    assert lost <= 0.05 * 2 * trials, lost

@@ -62,6 +62,7 @@ from trainprove_core import (
     Evidence,
     ReferenceModel,
     Verdict,
+    Workload,
     abstain,
     answered,
     content_key,
@@ -269,6 +270,42 @@ def sd_floors(n_g: int, n_r: int, k: int) -> dict[str, float]:
         "absolute": math.sqrt(0.9 / (0.1 * n_g)),
         "gap": math.sqrt(0.9 / (0.1 * n_g) + 0.9 / (0.1 * n_r)),
     }
+
+
+FUTILITY_SE = 3.0
+"""How far (in standard errors of its remaining sampling noise) a suspect's statistic is allowed to move
+before a sequential audit gives up on it: futility stops are never binding on the error bounds (an
+inconclusive verdict is neither a false accusation nor a false clearing), this only limits what they cost."""
+
+
+def sampling_variance(statistic: str, acc_g: float, n_g: int, acc_r: Sequence[float], n_r: int) -> float:
+    """The binomial variance of a statistic (`relative_error`) at these accuracies and image counts (delta
+    method on the log error rates, each error rate floored at 0.01)."""
+
+    def v(acc: float, n: int) -> float:
+        e = max(error_rate(acc, n), 0.01)
+        return (1.0 - e) / (e * n)
+
+    own = v(acc_g, n_g)
+    if statistic == "absolute":
+        return own
+    if statistic == "gap":
+        best = min(acc_r, key=lambda a: error_rate(a, n_r), default=None)
+        if best is None or error_rate(best, n_r) >= error_rate(acc_g, n_g):
+            return 0.0  # the generator's images are its best set: the gap is 0, whatever the noise
+        return own + v(best, n_r)
+    return own + (float(np.mean([v(a, n_r) for a in acc_r])) / max(1, len(acc_r)) if acc_r else 0.0)
+
+
+def can_reach(now: bool, value: float, move: float, boundary: float | None, upper: bool) -> tuple[bool, bool]:
+    """(can end true, can end false) for one side of the decision: `now` whether its running extreme is
+    already past the boundary (then it stays so), else whether `value` moved by `move` can pass it."""
+    if now:
+        return True, False
+    if boundary is None:
+        return False, True
+    reach = value + move >= boundary if upper else value - move <= boundary
+    return reach, True
 
 
 def hits(answers: Answers, truth: np.ndarray) -> np.ndarray:
@@ -607,6 +644,13 @@ class CalibratedTest:
             details["reason"] = "the reference populations overlap at this suspect's score"
         if look is not None:
             details["sequential"] = {"z_accuse": z_accuse, "z_clear": z_clear, "design": "running maximum"}
+            if decision == "inconclusive" and not look.final:
+                reason = self._futile(
+                    looks, look, (acc_g, n_g, list(acc_r.values()), n_r), (z_accuse, z_clear, z_pure), refs
+                )
+                if reason:
+                    details["futile"] = True
+                    tail += f" Asking stops here: {reason}."
             head = (
                 f"At {look.describe()} ({n_g} of {len(run.validation)} of the generator's images asked; "
                 "its running maximum and minimum of the standardized errors compared with every reference "
@@ -624,12 +668,109 @@ class CalibratedTest:
             **common,
         )
 
+    def _futile(self, looks: Looks, look: Any, observed: tuple, paths: tuple, refs: References) -> str | None:
+        """Why more answers cannot decide this suspect (a futility stop), or None.
+
+        Each side of the decision either has already passed its boundary (a running maximum only grows, a
+        running minimum only falls, so it stays passed), or could still pass it if the suspect's statistic
+        moved by `FUTILITY_SE` standard errors of the sampling noise the rest of the validation set would
+        remove (delta method at its observed error rates, in units of the last look's population spread),
+        or cannot. The verdict can still be decided only where one side can end passed and the other
+        not; otherwise asking stops, and the verdict stays inconclusive."""
+        acc_g, n_g, acc_r, n_r = observed
+        z_accuse, z_clear, z_pure = paths
+        last = look.rounds - 1
+        n_g_final, n_r_final = len(refs.validation), refs.per_set
+
+        def move(statistic: str, population: Population) -> float:
+            now = sampling_variance(statistic, acc_g, n_g, acc_r, n_r)
+            final = sampling_variance(statistic, acc_g, n_g_final, acc_r, n_r_final)
+            return FUTILITY_SE * math.sqrt(max(now - final, 0.0)) / population.sd
+
+        best = max([acc_g, *acc_r])
+        if best + FUTILITY_SE * math.sqrt(best * (1 - best) / n_g + 1e-12) < self.min_accuracy:
+            return f"it scores at most {best:.3f} on every image set, too far below min_accuracy to reach it"
+        a = looks.innocent_max.quantile(self.alpha, upper=True)
+        accuse = can_reach(
+            a is not None and max(z_accuse) >= a,
+            z_accuse[-1],
+            move(self.accuse_by, looks.innocent[last]),
+            a,
+            upper=True,
+        )
+        c = looks.guilty_min.quantile(self.beta, upper=False)
+        strong = can_reach(
+            c is not None and min(z_clear) <= c,
+            z_clear[-1],
+            move(self.clear_by, looks.guilty[last]),
+            c,
+            False,
+        )
+        clear = strong
+        if looks.pure and looks.pure_min is not None and z_pure:
+            cp = looks.pure_min.quantile(self.beta, upper=False)
+            pure = can_reach(
+                cp is not None and min(z_pure) <= cp, z_pure[-1], move(PURE_BY, looks.pure[last]), cp, False
+            )
+            # cleared only where both sub-populations reject (intersection-union)
+            clear = (strong[0] and pure[0], strong[1] or pure[1])
+        decidable = (accuse[0] and clear[1]) or (accuse[1] and clear[0])
+        if decidable:
+            return None
+        if accuse[0] and clear[0]:
+            return "it is already unlike both reference populations, and stays so"
+        return (
+            f"even {FUTILITY_SE:g} standard errors of the noise the remaining images would remove cannot "
+            "take it past either boundary"
+        )
+
     # ---- the references --------------------------------------------------------------------------------
 
     def _recipes(self, config: AuditConfig) -> list[dict[str, Any]]:
         if self.recipes:
             return [dict(r) for r in self.recipes.values()]
         return recipe_defaults(config.trainer.use, config.trainer.settings, config.task.image_size)
+
+    def workload(self, config: AuditConfig) -> Workload:
+        """The reference models this rule trains, the images it has made and the images each suspect answers
+        beyond the validation set, for `trainprove check` and `trainprove plan` (before any work)."""
+        k, classes = len(self.references), config.task.num_classes
+        per_class = self.reference_per_class or max(10, config.validation.per_class // k)
+        recipes = self._recipes(config)
+        models = images = 0
+        for recipe in recipes:
+            n = max(2, round(config.shadow.per_class * float(recipe.get("per_class_factor", 1.0)))) * classes
+            innocent = k if recipe.get("innocent", True) else 0
+            models += innocent + 1
+            images += (innocent + 1) * n
+        return Workload(
+            models=models,
+            images=images + k * per_class * classes,
+            queries_per_suspect=k * per_class * classes,
+            what=f"training sets of {len(recipes)} recipes; a validation set per reference source ({k})",
+            shared="the innocent reference models and every reference source's images are shared by each "
+            "defender's audit of this task; the guilty ones by audits of this generator",
+            notes=self._sizing(k, sum(not r.get("weak", False) for r in recipes)),
+        )
+
+    def _sizing(self, k: int, strong: int) -> tuple[str, ...]:
+        """What more reference sources or recipes buy: how far (in the population's spread) a suspect must
+        lie beyond its mean to be accused or cleared, t(1 - p, k - 1) * sqrt(1 + 1/k), at k and beyond."""
+        from scipy import stats
+
+        def reach(p: float, n: int) -> float:
+            return float(stats.t.isf(p, n - 1)) * math.sqrt(1.0 + 1.0 / n) if n >= 2 else float("inf")
+
+        more = [n for n in (k + 2, 10) if n > k]
+        accuse = ", ".join(f"{reach(self.alpha, n):.2f} with {n}" for n in more)
+        clear = ", ".join(f"{reach(self.beta, n):.2f} with {n}" for n in (strong + 2, 10) if n > strong)
+        return (
+            f"to accuse at alpha {self.alpha:g}, a suspect must lie {reach(self.alpha, k):.2f} innocent "
+            f"spreads above the innocent references' mean with {k} reference sources ({accuse} sources): "
+            "more sources (`references`) accuse sooner",
+            f"to clear at beta {self.beta:g}, {reach(self.beta, strong):.2f} guilty spreads below the strong "
+            f"guilty references' mean with {strong} strong recipes ({clear} recipes: `recipes`)",
+        )
 
     def build(self, run: AuditContext) -> References:
         """Train (or find in the store) every reference model and its answers; once per audit (the

@@ -4,6 +4,7 @@ import sys
 
 from trainprove_diffusers.backends import BACKENDS
 
+from trainprove_core.listing import describe
 from trainprove_core.plugins import load_plugins
 
 PAPER = {  # generator: (hub id, steps, guidance, resolution)
@@ -16,7 +17,7 @@ PAPER = {  # generator: (hub id, steps, guidance, resolution)
 
 def test_installed_plugin_registers_the_four_generators_with_the_papers_defaults():
     plugins = load_plugins(strict=True)
-    rows = {r["name"]: r for r in plugins.describe() if r["distribution"] == "trainprove-diffusers"}
+    rows = {r["name"]: r for r in describe(plugins) if r["distribution"] == "trainprove-diffusers"}
     assert set(rows) == set(PAPER)
     for name, (model, steps, guidance, resolution) in PAPER.items():
         assert rows[name]["kind"] == "generator"

@@ -195,17 +195,20 @@ def detectable_drop(
     return hi
 
 
-def audit_spread(config, plugins, store, show_progress: bool = True) -> ShadowSpread:
-    """The shadow's spread for an audit file's configuration: makes (or finds in the cache) the shadow set,
-    the validation set and the shadow model, and asks the shadow only; no suspect is queried."""
+def audit_spread(config, plugins, store, show_progress: bool = True) -> tuple[ShadowSpread, list[str]]:
+    """The shadow's spread for an audit file's configuration, and the audit's workload (every image set,
+    model and query it makes, `AuditRun.workload`): makes (or finds in the cache) the shadow set, the
+    validation set and the shadow model, and asks the shadow only; no suspect is queried."""
     from trainprove_core import AuditRun, answered_batch_sizes, batch_accuracies
 
     with AuditRun(config, plugins, store, show_progress) as run:
+        workload = run.workload()
         # Evidence of the shadow against itself: only its batch accuracies are read.
         evidence = run.evidence("shadow", run.shadow_answers)
-        return ShadowSpread.from_batches(
+        spread = ShadowSpread.from_batches(
             batch_accuracies(evidence, run.shadow_answers), answered_batch_sizes(evidence, run.shadow_answers)
         )
+        return spread, workload
 
 
 def format_plan(result: dict) -> str:
@@ -245,4 +248,7 @@ def format_plan(result: dict) -> str:
     lines.append(
         "Queries per suspect = validation images; set them with [validation] per_class and batch_size."
     )
+    if result.get("workload"):
+        lines.append("The whole audit as written (every decision test's own work included):")
+        lines += [f"  {line}" for line in result["workload"]]
     return "\n".join(lines)

@@ -178,7 +178,7 @@ def trainprove_commands(cli: click.Group) -> None:
         for name, value in (("--drop", drop), ("--power", power), ("--alpha", alpha)):
             if not 0 < value < 1:
                 raise InputError(f"{name} must be between 0 and 1, got {value}")
-        spread = audit_spread(config, plugins, Store(store_dir or default_store_root()), progress)
+        spread, workload = audit_spread(config, plugins, Store(store_dir or default_store_root()), progress)
         result = make_plan(
             spread,
             drop,
@@ -189,4 +189,5 @@ def trainprove_commands(cli: click.Group) -> None:
         )
         chance = 1.0 / config.task.num_classes
         result["chance"] = chance
+        result["workload"] = workload
         click.echo(json.dumps(result, indent=2) if as_json else format_plan(result))
