@@ -142,6 +142,9 @@ def test_the_identity_follows_every_file_and_is_hashed_once(vit, task, tmp_path)
     copy = Path(shutil.copytree(vit, tmp_path / "copy"))
     base = TransformersSuspect(settings(model=str(copy)), task).identity
     assert TransformersSuspect(settings(model=str(copy), batch_size=3), task).identity == base
+    (copy / ".cache" / "huggingface").mkdir(parents=True)  # what a hub download leaves in its folder
+    (copy / ".cache" / "huggingface" / "download.lock").write_text("x")
+    assert TransformersSuspect(settings(model=str(copy)), task).identity == base
     config = (copy / "preprocessor_config.json").read_text()
     (copy / "preprocessor_config.json").write_text(config.replace("0.25", "0.26"))
     assert TransformersSuspect(settings(model=str(copy)), task).identity != base
@@ -240,3 +243,16 @@ def test_an_audit_of_a_save_pretrained_folder_equals_its_onnx_export(tmp_path):
     (ours,), (theirs,) = local["suspects"], exported["suspects"]
     assert ours["accuracy"] == theirs["accuracy"]
     assert (ours["returns"], ours["unanswered"]) == ("probabilities", 0)
+
+
+def test_without_transformers_installed_the_file_is_refused_saying_what_to_install(vit, task, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "transformers" else real(name, *a)
+    )
+    with pytest.raises(
+        InputError, match=r"needs transformers: pip install 'trainprove-suspects\[transformers\]'"
+    ):
+        TransformersSuspect(settings(model=str(vit)), task)

@@ -14,6 +14,7 @@ saved), not through settings of the audit file.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -125,6 +126,9 @@ class TransformersSuspect:
     cost = QueryCost(remote=False)
 
     def __init__(self, settings: Mapping[str, Any], task: Task) -> None:
+        missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
+        if missing:  # said when the audit file is loaded, not when the suspect is first asked
+            raise InputError(f"use = 'transformers' needs {' and '.join(missing)}: {INSTALL_HINT}")
         self.task = task
         self.batch_size = settings["batch_size"]
         self.device_name = settings["device"]
@@ -172,9 +176,14 @@ class TransformersSuspect:
         self.unknown_top = 0  # images whose best output names no class of the task: not answered
 
     def _hash_files(self) -> dict[str, str]:
-        """The SHA-256 of every file of the folder (hidden ones aside), by path relative to it."""
+        """The SHA-256 of every file of the folder (hidden files and folders aside: `.cache/` of a hub
+        download), by path relative to it."""
         root = Path(self.location)
-        files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+        files = sorted(
+            p
+            for p in root.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        )
         return {p.relative_to(root).as_posix(): file_sha256(p) for p in files}
 
     @property
