@@ -100,6 +100,8 @@ def check(ctx: click.Context, audit_file: Path, store_dir: Path | None) -> None:
     Every key of every table (the core's and each plugin's), every decision test's settings, each
     suspect's checkpoint and label space, and whether the image sets fit in memory and on the store's
     disk. Exit code 0 when the audit would start, 2 with the file, table and key of the first problem.
+    Then what the audit will do: every image set it makes, every model it trains (the decision tests'
+    reference models included) and every image each suspect answers.
     """
     from .config import load_config
     from .engine import AuditRun
