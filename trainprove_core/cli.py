@@ -344,17 +344,21 @@ def schema(ctx: click.Context) -> None:
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
-def report(run_dir: Path) -> None:
+@click.option(
+    "--pdf", is_flag=True, help="Print it to report.pdf too, every detail open (needs a headless Chromium)."
+)
+def report(run_dir: Path, pdf: bool) -> None:
     """Render RUN_DIR/report.html again from RUN_DIR/report.json (report.json is not changed).
 
     Milliseconds per verdict: use it after `trainprove audit --no-html`, or to see an old run in the
     current layout. A RUN_DIR without report.json whose folders hold reports (the demo's defenders) gets
-    RUN_DIR/index.html, linking each and showing their decisions side by side.
+    RUN_DIR/index.html, linking each and showing their decisions side by side. With --pdf, also
+    report.pdf (index.pdf), printed by a headless Chromium with every detail open and every chart.
     """
     import time
 
     from .errors import InputError
-    from .report import write_html, write_index
+    from .report import print_pdf, write_html, write_index, write_pdf
 
     output_folder(run_dir, "RUN_DIR")
     path = run_dir / "report.json"
@@ -362,6 +366,8 @@ def report(run_dir: Path) -> None:
     if not path.exists() and runs:
         index = write_index(run_dir, runs, title=f"trainprove audits in {run_dir.name or run_dir}")
         click.echo(f"index: {index}  ({len(runs)} reports)")
+        if pdf:
+            click.echo(f"pdf: {print_pdf(index.read_text(encoding='utf-8'), run_dir / 'index.pdf')}")
         return
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -375,6 +381,8 @@ def report(run_dir: Path) -> None:
     html_path = write_html(data, run_dir)
     seconds = time.perf_counter() - started
     click.echo(f"report: {html_path}  ({len(data['verdicts'])} verdicts in {seconds * 1000:.0f} ms)")
+    if pdf:
+        click.echo(f"pdf: {write_pdf(data, run_dir)}")
 
 
 @cli.command()

@@ -85,6 +85,13 @@ SUSPECT_OPTIONS = (
 TEST_OPTIONS = (
     Option("use", "str", help="decision test plugin"),
     Option("name", "str", None, help="a name for this test (default: the plugin name)", check=not_blank),
+    Option(
+        "governs",
+        "bool",
+        False,
+        help="this test's verdicts are the report's finding (at most one test; default: the calibrated "
+        "rule where the audit runs it, else the first test)",
+    ),
 )
 PLUGIN_OPTIONS = (Option("use", "str", help="plugin name"),)
 CONTROL_OPTIONS = (
@@ -184,6 +191,7 @@ class SuspectConfig:
 class TestConfig:
     name: str
     test: PluginTable
+    governs: bool = False
 
 
 @dataclass
@@ -609,7 +617,9 @@ def config_from_dict(
             raise ConfigError(
                 f"key 'name': test name {name!r} is used twice; give one a `name`", source, t.where
             )
-        tests.append(TestConfig(name, t.plugin))
+        if t.core["governs"] and any(x.governs for x in tests):
+            raise ConfigError("key 'governs': only one [[test]] may govern the finding", source, t.where)
+        tests.append(TestConfig(name, t.plugin, t.core["governs"]))
 
     def image_set(settings: dict[str, Any], offset: int) -> ImageSetConfig:
         set_seed = settings["seed"] if settings["seed"] is not None else seed * 1000 + offset

@@ -21,7 +21,7 @@ report.html, in order:
 from __future__ import annotations
 
 from .chart import LEGEND_ROW, RUG_BOTTOM, Y_TOP, H, verdict_svg
-from .files import write_html, write_report
+from .files import print_pdf, write_html, write_pdf, write_report
 from .index import index_view, render_index, write_index
 from .page import page_view, render_html
 from .words import COLOURS, INCONCLUSIVE, NOT_TRAINED, SHORT, TRAINED
@@ -38,10 +38,12 @@ __all__ = [
     "Y_TOP",
     "index_view",
     "page_view",
+    "print_pdf",
     "render_html",
     "render_index",
     "verdict_svg",
     "write_html",
     "write_index",
+    "write_pdf",
     "write_report",
 ]

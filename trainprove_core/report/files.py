@@ -76,3 +76,77 @@ def write_report(
         html_path = out_dir / "report.html"
         write_text(html_path, page)
     return json_path, html_path
+
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+"""The headless browsers that print report.pdf, the first found on PATH."""
+
+NO_BROWSER = (
+    "report.pdf needs a headless Chromium on PATH (one of: {names}; `apt-get install chromium`), and none "
+    "is installed; report.html is written: open it in a browser and print it (every detail opens in print)"
+)
+
+
+def browser() -> str | None:
+    """The first of `BROWSERS` on PATH, or None."""
+    import shutil
+
+    return next((b for b in BROWSERS if shutil.which(b)), None)
+
+
+def print_pdf(page: str, pdf: Path, timeout: float = 180.0) -> Path:
+    """Print the HTML `page` to `pdf` with a headless Chromium (A4, no header or footer); return `pdf`.
+    No Chromium, or one that fails, is one `InputError` line; a file half-printed is never left."""
+    import os
+    import subprocess
+    import tempfile
+
+    from ..errors import InputError
+
+    chromium = browser()
+    if chromium is None:
+        raise InputError(NO_BROWSER.format(names=", ".join(BROWSERS)))
+    pdf = Path(pdf)
+    pdf.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="trainprove-print-") as tmp:
+        source, printed = Path(tmp) / "print.html", Path(tmp) / "report.pdf"
+        source.write_text(page, encoding="utf-8")
+        command = [
+            chromium,
+            "--headless",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            f"--user-data-dir={Path(tmp) / 'profile'}",
+            "--no-pdf-header-footer",
+            "--virtual-time-budget=3000",
+            f"--print-to-pdf={printed}",
+            source.as_uri(),
+        ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:  # Chromium refuses its sandbox to root
+            command.insert(2, "--no-sandbox")
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise InputError(f"{pdf}: {chromium} did not print within {timeout:.0f} s; not written") from None
+        if done.returncode != 0 or not printed.is_file() or printed.stat().st_size == 0:
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise InputError(f"{pdf}: {chromium} could not print it (exit {done.returncode}: {last})")
+        part = pdf.with_name(pdf.name + ".part")
+        try:
+            part.write_bytes(printed.read_bytes())
+            os.replace(part, pdf)
+        except OSError as exc:
+            part.unlink(missing_ok=True)
+            from ..store import cannot_write
+
+            error = cannot_write(pdf, exc, "report.json and report.html are kept.")
+            if error is None:
+                raise
+            raise error from None
+    return pdf
+
+
+def write_pdf(report: AuditReport | Mapping[str, Any], out_dir: Path) -> Path:
+    """`out_dir/report.pdf`: the report printed with every detail open and every chart (see `print_pdf`)."""
+    return print_pdf(render_html(report, printing=True), Path(out_dir) / "report.pdf")

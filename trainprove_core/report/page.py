@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..accounting import COUNTS, PHASES
 from .chart import verdict_svg
+from .finding import finding_view
+from .reading import as_report, flatten, records
 from .words import CELL_CLASS, INCONCLUSIVE, NOT_TRAINED, SHORT, TRAINED, finite, fmt, fmt_p, seconds
+
+if TYPE_CHECKING:
+    from ..engine.report import AuditReport
 
 OPEN_DETAILS_UP_TO = 12
 """Reports with at most this many verdicts show every verdict's details open."""
@@ -82,23 +86,25 @@ def _row(
     }
 
 
-def _controls_of(report: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+def _controls_of(report: AuditReport) -> list[tuple[str, str, dict[str, Any]]]:
     controls = []
-    for key, title in (("negative_control", "Negative control"), ("positive_control", "Positive control")):
-        c = report.get(key)
+    for key, title, c in (
+        ("negative_control", "Negative control", report.negative_control),
+        ("positive_control", "Positive control", report.positive_control),
+    ):
         if isinstance(c, dict):
-            controls.append(
-                (key, title, {**c, "verdicts": [v for v in c.get("verdicts") or [] if isinstance(v, dict)]})
-            )
+            controls.append((key, title, {**c, "verdicts": records(c.get("verdicts"))}))
     return controls
 
 
-def page_view(report: Mapping[str, Any]) -> dict[str, Any]:
-    """What report.html.j2 shows of a report dict as `run_audit` writes it (any older layout too)."""
-    verdicts: list[Mapping[str, Any]] = [v for v in report.get("verdicts") or [] if isinstance(v, dict)]
-    suspects: list[Mapping[str, Any]] = [s for s in report.get("suspects") or [] if isinstance(s, dict)]
-    warnings = [str(w) for w in report.get("warnings") or []]
-    errors = [str(e) for e in report.get("errors") or []]
+def page_view(doc: AuditReport | Mapping[str, Any], printing: bool = False) -> dict[str, Any]:
+    """What report.html.j2 shows of an `AuditReport` (or report.json's document, any older layout too);
+    `printing`: every detail open (the copy `trainprove report --pdf` prints)."""
+    report = as_report(doc)
+    verdicts = records(report.verdicts)
+    suspects = records(report.suspects)
+    warnings = [str(w) for w in report.warnings]
+    errors = [str(e) for e in report.errors]
     controls = _controls_of(report)
     # Every verdict on the page has an index: the audit's first, then the controls'.
     entries: list[tuple[str, Mapping[str, Any]]] = [("suspect", v) for v in verdicts]
@@ -109,7 +115,6 @@ def page_view(report: Mapping[str, Any]) -> dict[str, Any]:
         if v.get("test") not in tests:
             tests.append(v.get("test"))
     accuracy = {s.get("name"): s.get("accuracy") for s in suspects}
-    gen = report.get("generator") or {}
 
     decided = {"trained": 0, "not_trained": 0, "inconclusive": 0}
     for v in verdicts:
@@ -169,8 +174,8 @@ def page_view(report: Mapping[str, Any]) -> dict[str, Any]:
             control_rows.append(_row(name, "—", truth, cells, tests))
 
     # Per verdict.
-    shadow_accuracy = finite((report.get("shadow") or {}).get("validation_accuracy"))
-    is_open = len(entries) <= OPEN_DETAILS_UP_TO
+    shadow_accuracy = finite(report.shadow.get("validation_accuracy"))
+    is_open = printing or len(entries) <= OPEN_DETAILS_UP_TO
     details, current = [], None
     template = environment().get_template("parts.html.j2").module
     for i, (group, v) in enumerate(entries):
@@ -184,7 +189,9 @@ def page_view(report: Mapping[str, Any]) -> dict[str, Any]:
 
     time_spent, wall = _time_spent(report)
     return {
-        "generator": str(gen.get("use", "?")),
+        "generator": str(report.generator.get("use", "?")),
+        "finding": finding_view(report),
+        "printing": printing,
         "n_suspects": len(suspects),
         "n_tests": len({v.get("test") for v in verdicts}),
         "n_verdicts": len(verdicts),
@@ -222,19 +229,26 @@ def page_view(report: Mapping[str, Any]) -> dict[str, Any]:
         "warnings": warnings,
         "errors": errors,
         "details": details,
-        "manifest": json.dumps(report.get("manifest", {}), indent=2, default=str),
+        "manifest": _manifest(report.manifest),
     }
 
 
-def render_html(report: Mapping[str, Any]) -> str:
-    """The human report (see the module's docstring) of a report dict as `run_audit` writes it."""
-    return environment().get_template("report.html.j2").render(p=page_view(report))
+def render_html(report: AuditReport | Mapping[str, Any], printing: bool = False) -> str:
+    """The human report (see the package's docstring) of an audit's report (or report.json's document)."""
+    return environment().get_template("report.html.j2").render(p=page_view(report, printing))
 
 
-def _facts(report: Mapping[str, Any]) -> list[str]:
-    task = report.get("task") or {}
-    shadow = report.get("shadow") or {}
-    validation = report.get("validation") or {}
+def _manifest(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The manifest as tables: one per part (the audit file, seeds, plugins, hashes...), rows of
+    (dotted key, value)."""
+    return [
+        {"title": str(key).replace("_", " "), "rows": [(k or str(key), str(v)) for k, v in flatten(value)]}
+        for key, value in manifest.items()
+    ]
+
+
+def _facts(report: AuditReport) -> list[str]:
+    task, shadow, validation = report.task, report.shadow, report.validation
     facts = []
     if task:
         facts.append(f"task: {len(task.get('classes') or [])} classes, {fmt(task.get('image_size'))} px")
@@ -248,16 +262,16 @@ def _facts(report: Mapping[str, Any]) -> list[str]:
             f"validation set {fmt(validation.get('images'))} images in "
             f"{fmt(validation.get('batches'))} batches"
         )
-    if report.get("created"):
-        facts.append(f"created {report['created']} by trainprove {report.get('trainprove_version', '?')}")
+    if report.created:
+        facts.append(f"created {report.created} by trainprove {report.trainprove_version or '?'}")
     return facts
 
 
-def _time_spent(report: Mapping[str, Any]) -> tuple[list[tuple[str, str]], str]:
+def _time_spent(report: AuditReport) -> tuple[list[tuple[str, str]], str]:
     """The phases of `timings` with their time (older layouts: a stage's per-suspect dict is summed),
     and the wall time; nothing where the report has neither."""
-    timings = report.get("timings")
-    if not isinstance(timings, dict) and report.get("wall_seconds") is None:
+    timings = report.timings
+    if not isinstance(timings, dict) and report.wall_seconds is None:
         return [], ""
     timings = timings if isinstance(timings, dict) else {}
     labels = dict(PHASES)
@@ -268,12 +282,12 @@ def _time_spent(report: Mapping[str, Any]) -> tuple[list[tuple[str, str]], str]:
         value = finite(value)
         if value is not None and (value > 0 or key in labels):
             spent.append((labels.get(key, str(key).replace("_", " ")), seconds(value)))
-    return spent, seconds(report.get("wall_seconds"))
+    return spent, seconds(report.wall_seconds)
 
 
-def _work(report: Mapping[str, Any]) -> list[str]:
-    counts = report.get("counts")
-    if not isinstance(counts, dict):
+def _work(report: AuditReport) -> list[str]:
+    counts = report.counts
+    if not counts:
         return []
     return [f"{label} {fmt(counts[key])}" for key, label in COUNTS if key in counts]
 
@@ -293,9 +307,10 @@ def _verdict_view(
                 known.append(f"{label} {fmt(v.get(key))}")
     details = v.get("details") if isinstance(v.get("details"), dict) else {}
     extra = [
-        (str(k), fmt(val) if not isinstance(val, (list, dict)) else json.dumps(val, default=str))
+        (path, fmt(leaf))
         for k, val in details.items()
         if not isinstance(val, (list, dict)) or len(val) <= 8
+        for path, leaf in flatten(val, str(k))
     ]
     plugin, dist = v.get("plugin"), v.get("distribution")
     source = " ".join(str(v.get(k)) for k in ("distribution", "version") if v.get(k))

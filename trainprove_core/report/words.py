@@ -13,7 +13,18 @@ COLOURS = {TRAINED: "#b2182b", NOT_TRAINED: "#2166ac", INCONCLUSIVE: "#555555"}
 """The colour of each decision (the suspect's marker in a chart); text always says the decision too."""
 
 SHORT = {TRAINED: "trained", NOT_TRAINED: "not trained", INCONCLUSIVE: "inconclusive"}
+"""The decisions in a word or two (a table's cell, a count): the same words on every page and console."""
+
 CELL_CLASS = {TRAINED: "d-t", NOT_TRAINED: "d-n", INCONCLUSIVE: "d-i"}
+
+
+def said(decision: Any, generator: str) -> str:
+    """A decision in a sentence: "trained on G's images", "not trained on G's images", "inconclusive"."""
+    if decision == TRAINED:
+        return f"trained on {generator}'s images"
+    if decision == NOT_TRAINED:
+        return f"not trained on {generator}'s images"
+    return SHORT.get(decision, str(decision))
 
 
 def esc(value: Any) -> str:
