@@ -385,6 +385,9 @@ def test_audit_no_html_writes_report_json_with_timings_and_report_renders_it(tmp
     assert (
         "audit: 1 suspect, 1 verdict" in done.output and "queries 600 sent" in done.output
     )  # the summary line
+    # The console states the finding in the page's words: the governing rule, a sentence per suspect.
+    assert "finding, by the rule trainprove (by default the audit's first test governs" in done.output
+    assert re.search(r"\n  s: (not )?trained on shapes's images, by the rule trainprove\. p = ", done.output)
 
     rendered = run_cli("report", str(out))
     assert rendered.returncode == 0, rendered.stderr

@@ -70,13 +70,15 @@ def test_the_calibrated_rule_governs_by_default_and_each_suspect_gets_a_quotable
     text = first_screen(page)
     assert "The finding is the verdict of the rule calibrated" in text
     assert (
-        "alpha-net: trained on stable-diffusion-v1-4's images, by the rule calibrated. p_innocent = 0.0020 ≤ "
-        "α = 0.0100: a model not trained on stable-diffusion-v1-4's images, trained like the rule's reference "
-        "models, would score this high with probability at most 0.0020." in text
+        "alpha-net: trained on stable-diffusion-v1-4's images, by the rule calibrated. "
+        "p_innocent = 0.0020 ≤ α = 0.0100: a model not trained on stable-diffusion-v1-4's images, "
+        "trained like the rule's reference models, would score this high with probability at most 0.0020."
+        in text
     )
     assert (
-        "beta-net: not trained on stable-diffusion-v1-4's images, by the rule calibrated. p_guilty = 0.0300 ≤ "
-        "β = 0.0500: a model trained on stable-diffusion-v1-4's images (wholly or in part)" in text
+        "beta-net: not trained on stable-diffusion-v1-4's images, by the rule calibrated. "
+        "p_guilty = 0.0300 ≤ β = 0.0500: a model trained on "
+        "stable-diffusion-v1-4's images (wholly or in part)" in text
     )
     assert "dead-api: not judged: [suspect dead-api] http: 503 after 5 tries" in text
     # Disagreements are shown where they are: welch clears alpha-net, which calibrated finds trained.
@@ -132,7 +134,8 @@ def test_without_a_calibrated_rule_the_first_test_governs_and_an_accusation_by_t
 def test_an_old_report_without_a_manifest_still_states_a_finding():
     minimal = {"generator": {"use": "g"}, "verdicts": [verdict("a", "t", NOT_TRAINED, plugin="x")]}
     text = first_screen(render_html(minimal))
-    assert "plugin g" in text and "a: not trained on g's images, by the rule t. p = 1.00e-04, α = 0.0500" in text
+    assert "plugin g" in text
+    assert "a: not trained on g's images, by the rule t. p = 1.00e-04, α = 0.0500" in text
 
 
 def test_only_one_test_may_govern(plugins):

@@ -118,13 +118,25 @@ def check(ctx: click.Context, audit_file: Path, store_dir: Path | None) -> None:
 
 
 def echo_verdicts(report: AuditReport) -> None:
-    """One line per verdict; an inconclusive one says why, on the next line."""
+    """One line per verdict (an inconclusive one says why, on the next line), then the finding as
+    report.html's first screen states it: the governing rule, and one sentence per suspect."""
+    from .report.finding import findings, governing_test
+    from .report.words import SHORT
+
     width = max([len(v["suspect"]) for v in report.verdicts] + [8])
     for v in report.verdicts:
-        click.echo(f"{v['suspect']:>{width}}  {v['test']:<18} {v['decision']}")
+        click.echo(f"{v['suspect']:>{width}}  {v['test']:<18} {SHORT.get(v['decision'], v['decision'])}")
         if v["decision"] == "inconclusive":
             reason = v["explanation"].removeprefix(f"{v['suspect']}: ")
             click.echo(f"{'':>{width}}  {'':<18} why: {reason}")
+    governing = governing_test(report)
+    if report.verdicts and governing.test is not None:
+        click.echo(f"finding, by the rule {governing.test} ({governing.why}):")
+        for found in findings(report, governing):
+            click.echo(f"  {found.sentence}")
+            if found.disagreements:
+                other = ", ".join(f"{o['test']} says {SHORT.get(o['decision'])}" for o in found.disagreements)
+                click.echo(f"    other rules disagree: {other}")
     for warning in report.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
 

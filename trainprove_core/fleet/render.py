@@ -7,14 +7,11 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..report.words import SHORT
 from .attribution import EXPLAIN, OUTCOMES, format_confusion, format_rates
 from .spec import ACCUSED, CLEARED, UNSURE
-
-if TYPE_CHECKING:
-    pass
-
 
 # ---- the report -----------------------------------------------------------------------------------------
 
@@ -49,17 +46,30 @@ def summary_lines(attribution: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-CELL = {ACCUSED: ("acc", "accused"), CLEARED: ("clr", "cleared"), UNSURE: ("unk", "inconclusive")}
-"""A decision's CSS class and word in the report's cells."""
+CELL = {d: (cls, SHORT[d]) for d, cls in ((ACCUSED, "acc"), (CLEARED, "clr"), (UNSURE, "unk"))}
+"""A decision's CSS class and words in the report's cells: the words of every report (`report.words`)."""
 
 LEAD = (
     "Which candidate generator's images was each suspect trained on? Each suspect was audited once "
-    "per candidate generator (one audit each, with its own shadow model and validation images); a "
-    "candidate *accuses* a suspect when its audit finds the suspect trained on its images. A suspect "
-    "is **from G** when exactly G accuses it, **from several** when more than one does, **none of the "
-    "candidates** when every one clears it, and **undecided** when none accuses it and at least one "
-    "could not decide (the reason is given)."
+    "per candidate generator (one audit each, with its own shadow model and validation images); each "
+    "cell is that audit's verdict: *trained* (on that candidate's images), *not trained* or "
+    "*inconclusive*. A suspect is **from G** when only G's audit finds it trained, **from several** when "
+    "more than one does, **none of the candidates** when every audit finds it not trained, and "
+    "**undecided** when none finds it trained and at least one could not decide (the reason is given)."
 )
+
+
+def _governs(attribution: Mapping[str, Any]) -> str:
+    """A sentence where the fleet attributes by another test than the one its audits' reports state
+    their finding by (a calibrated rule governs a report by default: docs/report.md), else ''."""
+    by = attribution["attribute_by"]
+    calibrated = [t for t in attribution["tests"] if attribution["descriptions"].get(t) == "calibrated"]
+    if not calibrated or by in calibrated:
+        return ""
+    return (
+        f"Each audit's report states its finding by the calibrated rule `{calibrated[0]}` (its governing "
+        f'rule by default); `attribute_by = "{calibrated[0]}"` in the fleet file attributes by it too.'
+    )
 
 
 def render_markdown(attribution: Mapping[str, Any]) -> str:
@@ -74,7 +84,8 @@ def render_markdown(attribution: Mapping[str, Any]) -> str:
         "",
         f"Decided by the test `{by}` (plugin `{attribution['descriptions'].get(by, by)}`); "
         f"{len(rows)} suspects, {len(attribution['generators'])} candidates, "
-        f"{len(attribution['audits'])} audits. Each verdict links to its evidence in that audit's report.",
+        f"{len(attribution['audits'])} audits. Each verdict links to its evidence in that audit's report. "
+        + _governs(attribution),
         "",
         f"**{_counts_line(attribution['by_test'][by])}.**",
         "",
@@ -144,13 +155,48 @@ STYLE = """body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
 th{background:#f3f3f3}.acc{background:#f8d7d3}.clr{background:#d9efd9}.unk{background:#fdf1c7}
 .err{background:#e6e6e6}.big{font-size:1.1em}a{color:#0645ad}.why{color:#555;font-size:.9em}
-.bad{color:#b00020;font-weight:bold}pre{background:#f6f6f6;padding:.6em;overflow:auto}"""
+.bad{color:#b00020;font-weight:bold}pre{background:#f6f6f6;padding:.6em;white-space:pre-wrap}
+td.num{text-align:right;font-variant-numeric:tabular-nums}.conf th{white-space:nowrap}
+@media print{body{max-width:none;margin:0;font-size:10pt}details>*{display:block}tr{break-inside:avoid}
+details::details-content{content-visibility:visible;display:block}*{print-color-adjust:exact}}"""
 
 
 def _inline_markdown(text: str) -> str:
     """**bold** and *italic* of an escaped text, as HTML."""
     text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
     return re.sub(r"\*(.+?)\*", r"<i>\1</i>", text)
+
+
+def _confusion_html(table: Mapping[str, Mapping[str, list[int]]]) -> str:
+    """The confusion table (`attribution.confusion`) as an HTML table that wraps, never cut off."""
+    e = html.escape
+    columns = list(next(iter(table.values()), {}))
+    head = "<th>suspect trained on \\ defender</th>" + "".join(f"<th>{e(c)}</th>" for c in columns)
+    body = []
+    for source, row in table.items():
+        cells = []
+        for c in columns:
+            flagged, n, unsure = row[c]
+            cells.append(f"<td class='num'>{flagged}/{n}" + (f" ({unsure}?)" if unsure else "") + "</td>")
+        body.append(f"<tr><th>{e(source)}</th>{''.join(cells)}</tr>")
+    return f"<table class='conf'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _rates_html(r: Mapping[str, Any]) -> str:
+    """The rates (`attribution.rates`) as a one-row table."""
+
+    def rate(k: int, n: int) -> str:
+        return f"{k / n:.3f} ({k}/{n})" if n else "n/a"
+
+    cells = (
+        ("verification accuracy", f"{r['accuracy']:.3f}"),
+        ("false-accusation rate", rate(r["false_accusations"], r["negatives"])),
+        ("false-clearing rate", rate(r["false_clearings"], r["positives"])),
+        ("inconclusive", rate(round(r["abstention_rate"] * r["suspects"]), r["suspects"])),
+    )
+    head = "".join(f"<th>{k}</th>" for k, _ in cells)
+    row = "".join(f"<td>{v}</td>" for _, v in cells)
+    return f"<table><thead><tr>{head}</tr></thead><tbody><tr>{row}</tr></tbody></table>"
 
 
 def render_html(attribution: Mapping[str, Any]) -> str:
@@ -195,7 +241,8 @@ def render_html(attribution: Mapping[str, Any]) -> str:
         f"<h1>Fleet audit: {e(name)}</h1>",
         f"<p>{_inline_markdown(e(LEAD))}</p>",
         f"<p>Decided by the test <b>{e(by)}</b>. {len(rows)} suspects, {len(generators)} candidates, "
-        f"{len(attribution['audits'])} audits; each cell links to that verdict in its audit's report.</p>",
+        f"{len(attribution['audits'])} audits; each cell links to that verdict in its audit's report. "
+        f"{_inline_markdown(e(_governs(attribution)))}</p>",
         f"<p class='big'><b>{e(_counts_line(attribution['by_test'][by]))}</b></p>",
         matrix(by),
     ]
@@ -210,8 +257,7 @@ def render_html(attribution: Mapping[str, Any]) -> str:
         parts.append(f"<h2>Against the truth</h2><p>{e(EXPLAIN)}</p>")
         for t in benchmark:
             entry = attribution["by_test"][t]
-            text = format_confusion(entry["confusion"]) + "\n\n" + format_rates(entry["rates"])
-            parts.append(f"<h3>{e(t)}</h3><pre>{e(text)}</pre>")
+            parts.append(f"<h3>{e(t)}</h3>{_confusion_html(entry['confusion'])}{_rates_html(entry['rates'])}")
     parts.append("<h2>Evidence</h2><ul>")
     for a in attribution["audits"]:
         who = f"{a['generator']} on {a['task']}" if a["task"] else a["generator"]
