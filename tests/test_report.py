@@ -430,3 +430,14 @@ def test_trainprove_report_on_a_folder_of_runs_writes_an_index(tmp_path):
     assert (
         'href="one/report.html"' in page and 'href="two/report.html"' in page and "2 reports" in done.stdout
     )
+
+
+def test_trainprove_report_pdf_without_chromium_says_so_in_one_line_and_keeps_the_page(tmp_path):
+    import os
+
+    write_report(make_report(), tmp_path, html=False)
+    (tmp_path / "bin").mkdir()
+    done = run_cli("report", str(tmp_path), "--pdf", env={**os.environ, "PATH": str(tmp_path / "bin")})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and "report.pdf needs a headless Chromium on PATH" in done.stderr
+    assert (tmp_path / "report.html").exists() and not (tmp_path / "report.pdf").exists()
