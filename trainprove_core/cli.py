@@ -371,6 +371,7 @@ def report(run_dir: Path, pdf: bool) -> None:
 
     from .errors import InputError
     from .report import print_pdf, write_html, write_index, write_pdf
+    from .report.reading import as_report
 
     output_folder(run_dir, "RUN_DIR")
     path = run_dir / "report.json"
@@ -390,11 +391,12 @@ def report(run_dir: Path, pdf: bool) -> None:
     if not isinstance(data, dict) or not isinstance(data.get("verdicts"), list):
         raise InputError(f"{path}: not a trainprove report (no `verdicts` list)")
     started = time.perf_counter()
-    html_path = write_html(data, run_dir)
+    typed = as_report(data)
+    html_path = write_html(typed, run_dir)
     seconds = time.perf_counter() - started
-    click.echo(f"report: {html_path}  ({len(data['verdicts'])} verdicts in {seconds * 1000:.0f} ms)")
+    click.echo(f"report: {html_path}  ({len(typed.verdicts)} verdicts in {seconds * 1000:.0f} ms)")
     if pdf:
-        click.echo(f"pdf: {write_pdf(data, run_dir)}")
+        click.echo(f"pdf: {write_pdf(typed, run_dir)}")
 
 
 @cli.command()

@@ -35,7 +35,7 @@ def write_text(path: Path, text: str) -> None:
         raise error from None
 
 
-def write_html(report: Mapping[str, Any], out_dir: Path) -> Path:
+def write_html(report: AuditReport | Mapping[str, Any], out_dir: Path) -> Path:
     """Render `report` to `out_dir/report.html`; return its path."""
     path = Path(out_dir) / "report.html"
     write_text(path, render_html(report))
@@ -59,10 +59,10 @@ def write_report(
     out_dir = Path(out_dir)
     doc = report.to_json() if isinstance(report, AuditReport) else report
     if accounts is None:
-        page = render_html(doc) if html else None
+        page = render_html(report) if html else None
     else:
         with accounts.phase("report"):
-            page = render_html(doc) if html else None
+            page = render_html(report) if html else None
         spent = {"timings": accounts.timings(), "counts": dict(accounts.counts)}
         spent["wall_seconds"] = round(accounts.total(), 2)
         for key, value in spent.items():

@@ -97,42 +97,21 @@ def _controls_of(report: AuditReport) -> list[tuple[str, str, dict[str, Any]]]:
     return controls
 
 
-def page_view(doc: AuditReport | Mapping[str, Any], printing: bool = False) -> dict[str, Any]:
-    """What report.html.j2 shows of an `AuditReport` (or report.json's document, any older layout too);
-    `printing`: every detail open (the copy `trainprove report --pdf` prints)."""
-    report = as_report(doc)
-    verdicts = records(report.verdicts)
-    suspects = records(report.suspects)
-    warnings = [str(w) for w in report.warnings]
-    errors = [str(e) for e in report.errors]
-    controls = _controls_of(report)
-    # Every verdict on the page has an index: the audit's first, then the controls'.
-    entries: list[tuple[str, Mapping[str, Any]]] = [("suspect", v) for v in verdicts]
-    for key, _, control in controls:
-        entries += [(key, v) for v in control["verdicts"]]
-    tests: list[str] = []
-    for _, v in entries:
-        if v.get("test") not in tests:
-            tests.append(v.get("test"))
-    accuracy = {s.get("name"): s.get("accuracy") for s in suspects}
+EXPECTED = {"negative_control": NOT_TRAINED, "positive_control": TRAINED}
+"""What each control must come out as."""
 
-    decided = {"trained": 0, "not_trained": 0, "inconclusive": 0}
-    for v in verdicts:
-        key = {TRAINED: "trained", NOT_TRAINED: "not_trained", INCONCLUSIVE: "inconclusive"}.get(
-            v.get("decision")
-        )
-        if key:
-            decided[key] += 1
 
-    # Per test, with what the controls said.
-    expected = {"negative_control": NOT_TRAINED, "positive_control": TRAINED}
+def _per_test(
+    tests: Sequence[Any], verdicts: Sequence[Mapping[str, Any]], controls: Sequence[tuple[str, str, dict]]
+) -> list[dict[str, Any]]:
+    """Per test: how many suspects it judged trained, not trained, inconclusive (declined), how many of
+    those with a known truth it got right, and whether each control passed."""
     control_decisions: dict[Any, list[dict[str, Any]]] = {}
     for key, title, control in controls:
         for v in control["verdicts"]:
             control_decisions.setdefault(v.get("test"), []).append(
-                {"kind": title.split()[0].lower(), "ok": v.get("decision") == expected[key]}
+                {"kind": title.split()[0].lower(), "ok": v.get("decision") == EXPECTED[key]}
             )
-    has_truth = any(v.get("correct") is not None for v in verdicts)
     per_test = []
     for test in tests:
         mine = [v for v in verdicts if v.get("test") == test]
@@ -151,8 +130,20 @@ def page_view(doc: AuditReport | Mapping[str, Any], printing: bool = False) -> d
                 "controls": control_decisions.get(test, []),
             }
         )
+    return per_test
 
-    # The decision matrix.
+
+Entries = Sequence[tuple[str, Mapping[str, Any]]]
+"""Every verdict on the page, in its order (the audit's, then the controls'), with its group."""
+
+
+def _matrix(
+    entries: Entries,
+    suspects: Sequence[Mapping[str, Any]],
+    controls: Sequence[tuple[str, str, dict]],
+    tests: Sequence[Any],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The suspect × test matrix: its rows (every suspect, judged or not), and the controls' rows."""
     by_suspect: dict[str, dict[Any, tuple[int, Mapping[str, Any]]]] = {}
     for i, (_, v) in enumerate(entries):
         by_suspect.setdefault(str(v.get("suspect")), {})[v.get("test")] = (i, v)
@@ -172,6 +163,37 @@ def page_view(doc: AuditReport | Mapping[str, Any], printing: bool = False) -> d
             cells = by_suspect.get(name, {})
             truth = next(iter(cells.values()))[1].get("truth") if cells else None
             control_rows.append(_row(name, "—", truth, cells, tests))
+
+    return rows, control_rows
+
+
+def page_view(doc: AuditReport | Mapping[str, Any], printing: bool = False) -> dict[str, Any]:
+    """What report.html.j2 shows of an `AuditReport` (or report.json's document, any older layout too);
+    `printing`: every detail open (the copy `trainprove report --pdf` prints)."""
+    report = as_report(doc)
+    verdicts = records(report.verdicts)
+    suspects = records(report.suspects)
+    warnings = [str(w) for w in report.warnings]
+    errors = [str(e) for e in report.errors]
+    controls = _controls_of(report)
+    # Every verdict on the page has an index: the audit's first, then the controls'.
+    entries: list[tuple[str, Mapping[str, Any]]] = [("suspect", v) for v in verdicts]
+    for key, _, control in controls:
+        entries += [(key, v) for v in control["verdicts"]]
+    tests: list[str] = []
+    for _, v in entries:
+        if v.get("test") not in tests:
+            tests.append(v.get("test"))
+    accuracy = {s.get("name"): s.get("accuracy") for s in suspects}
+
+    decided = {
+        key: sum(1 for v in verdicts if v.get("decision") == d)
+        for key, d in (("trained", TRAINED), ("not_trained", NOT_TRAINED), ("inconclusive", INCONCLUSIVE))
+    }
+    has_truth = any(v.get("correct") is not None for v in verdicts)
+    per_test = _per_test(tests, verdicts, controls)
+
+    rows, control_rows = _matrix(entries, suspects, controls, tests)
 
     # Per verdict.
     shadow_accuracy = finite(report.shadow.get("validation_accuracy"))
@@ -209,7 +231,7 @@ def page_view(doc: AuditReport | Mapping[str, Any], printing: bool = False) -> d
                     {
                         "test": v.get("test"),
                         "decision": v.get("decision"),
-                        "ok": v.get("decision") == expected[key],
+                        "ok": v.get("decision") == EXPECTED[key],
                         "statistic": fmt(v.get("statistic"), 2),
                         "threshold": fmt(v.get("threshold"), 2),
                         "explanation": v.get("explanation", ""),
