@@ -77,7 +77,8 @@ def governing_test(report: AuditReport) -> Governing:
     for t in _tests_in_file(report):
         if t.get(GOVERNS) is True:
             return Governing(
-                str(t.get("name") or t.get("use")), "the audit file names it (`[[test]] governs = true`)"
+                str(t.get("name") or t.get("use")),
+                "the audit file names it (governs = true in its [[test]] table)",
             )
     plugins = {str(t.get("name") or t.get("use")): t.get("use") for t in _tests_in_file(report)}
     for v in records(report.verdicts):
@@ -89,14 +90,14 @@ def governing_test(report: AuditReport) -> Governing:
                 "by default the calibrated rule governs where the audit runs it: it is the one rule here "
                 "whose verdicts bound both errors, a false accusation by its alpha and a false clearing "
                 "by its beta (for suspects trained like its reference models); an audit file names "
-                "another with `[[test]] governs = true`",
+                "another with governs = true in a [[test]] table",
             )
     if not names:
         return Governing(None, "the audit ran no test")
     return Governing(
         names[0],
         "by default the audit's first test governs where it runs no calibrated rule (an audit file names "
-        "another with `[[test]] governs = true`)",
+        "another with governs = true in a [[test]] table)",
     )
 
 
