@@ -29,7 +29,7 @@ def calibrated(suspect: str, decision: str, p_innocent: float, p_guilty: float, 
         alpha=0.01,
         threshold=0.01,
         details={"p_innocent": p_innocent, "p_guilty": p_guilty, "beta": 0.05, **details},
-        plugin="calibrated",
+        plugin="trainprove-calibrated",  # a verdict names its plugin; the audit file, the rule
         distribution="trainprove-calibrated",
     )
 
@@ -91,13 +91,13 @@ def test_the_calibrated_rule_governs_by_default_and_each_suspect_gets_a_quotable
     assert f"href='#v{found[0].index}'" in page
 
 
-def test_the_first_screen_names_the_generator_and_each_suspect_exactly_and_no_secret():
+def test_the_first_screen_names_the_generator_and_each_suspect_exactly():
     text = first_screen(render_html(with_calibrated()))
     for fact in ("plugin stable-diffusion-v1-4", "model ./weights/my-sd", "revision v2", SHA):
         assert fact in text
     assert "model.directory_sha256" in text and "steps" not in text  # a hash names it, sampling does not
     assert "adapter timm" in text and "checkpoint suspects/alpha.pth" in text and "cd" * 32 in text
-    assert "url http://127.0.0.1:9/predict" in text and "token_env <secret>" in text
+    assert "url http://127.0.0.1:9/predict" in text and "token_env" not in text  # what names it, only
 
 
 def test_the_audit_file_names_the_governing_test():

@@ -71,6 +71,15 @@ def test_names(report: AuditReport) -> list[str]:
     return names
 
 
+def rules(report: AuditReport) -> dict[str, str]:
+    """Each test's rule (test name -> the registration its `[[test]]` table uses), from the audit file;
+    a test the manifest does not list (an older report) goes by its own name."""
+    uses = {str(t.get("name") or t.get("use")): str(t.get("use")) for t in _tests_in_file(report)}
+    for v in records(report.verdicts):
+        uses.setdefault(str(v.get("test")), str(v.get("test")))
+    return uses
+
+
 def governing_test(report: AuditReport) -> Governing:
     """Which test's verdicts the report states as the finding, and why (see the module's docstring)."""
     names = test_names(report)
@@ -80,11 +89,9 @@ def governing_test(report: AuditReport) -> Governing:
                 str(t.get("name") or t.get("use")),
                 "the audit file names it (governs = true in its [[test]] table)",
             )
-    plugins = {str(t.get("name") or t.get("use")): t.get("use") for t in _tests_in_file(report)}
-    for v in records(report.verdicts):
-        plugins.setdefault(str(v.get("test")), v.get("plugin"))
+    uses = rules(report)
     for name in names:
-        if plugins.get(name) == CALIBRATED:
+        if uses.get(name) == CALIBRATED:
             return Governing(
                 name,
                 "by default the calibrated rule governs where the audit runs it: it is the one rule here "
@@ -108,10 +115,11 @@ def against(p: Any, level: Any, name: str = "p", symbol: str = "α") -> str:
     return f"{name} = {fmt_p(p)} {relation} {symbol} = {fmt(level, 4)}"
 
 
-def meaning(v: Mapping[str, Any], generator: str) -> str:
-    """What the verdict's p-value says, in the direction its rule tests; never more than the rule
-    claims. Empty where the verdict gives no p-value to read."""
-    decision, plugin = v.get("decision"), v.get("plugin") or v.get("test")
+def meaning(v: Mapping[str, Any], generator: str, rule: str | None = None) -> str:
+    """What the verdict's p-value says, in the direction its rule (the test's registration name, by
+    default the test's name) tests; never more than the rule claims. Empty where the verdict gives no
+    p-value to read."""
+    decision, plugin = v.get("decision"), rule or str(v.get("test"))
     details = v.get("details") if isinstance(v.get("details"), Mapping) else {}
     p, alpha = v.get("p_value"), v.get("alpha")
     images = f"{generator}'s images"
@@ -160,7 +168,7 @@ def meaning(v: Mapping[str, Any], generator: str) -> str:
     return f"p = {fmt_p(p)}, α = {fmt(alpha, 4)} (what p bounds: the {plugin} rule's documentation)."
 
 
-def sentence(v: Mapping[str, Any], test: str, generator: str) -> str:
+def sentence(v: Mapping[str, Any], test: str, generator: str, rule: str | None = None) -> str:
     """The quotable finding of one verdict: who, the verdict, the rule, and what its p-value means."""
     suspect, decision = str(v.get("suspect")), v.get("decision")
     details = v.get("details") if isinstance(v.get("details"), Mapping) else {}
@@ -172,15 +180,26 @@ def sentence(v: Mapping[str, Any], test: str, generator: str) -> str:
     if decision == INCONCLUSIVE:
         reason = details.get("reason")
         return f"{head}: {reason}." if reason else f"{head}. {v.get('explanation', '')}"
-    return f"{head}. {meaning(v, generator)}".rstrip()
+    return f"{head}. {meaning(v, generator, rule)}".rstrip()
 
 
-def identity_rows(given: Mapping[str, Any], identity: Any) -> list[tuple[str, str]]:
+def _names_weights(key: str) -> bool:
+    return any(part in key.lower() for part in IDENTITY_KEYS)
+
+
+def identity_rows(
+    given: Mapping[str, Any], identity: Any, every_setting: bool = True
+) -> list[tuple[str, str]]:
     """A model's identity on the first screen: its settings as the audit file gives them (secrets
-    masked), then what its plugin reported that names the weights (hashes, revisions, ids, paths)."""
-    rows = [(str(k), str(v)) for k, v in flatten({k: v for k, v in given.items() if k != "use"})]
+    masked; every one that is set, or with `every_setting` false only those that name the weights: a
+    path, URL, revision), then what its plugin reported that names the weights (hashes, revisions, ids)."""
+    rows = [
+        (str(k), str(v))
+        for k, v in flatten({k: v for k, v in given.items() if k != "use" and v is not None})
+        if every_setting or _names_weights(k)
+    ]
     for key, value in flatten(identity if isinstance(identity, Mapping) else {}):
-        if any(part in key.lower() for part in IDENTITY_KEYS) and (key, str(value)) not in rows:
+        if _names_weights(key) and (key, str(value)) not in rows:
             rows.append((key, str(value)))
     return rows
 
@@ -207,6 +226,7 @@ def findings(report: AuditReport, governing: Governing) -> list[Finding]:
     names = [str(s.get("name")) for s in records(report.suspects)]
     names += [n for n in by_suspect if n not in names]
     entries = {str(s.get("name")): s for s in records(report.suspects)}
+    uses = rules(report)
     out = []
     for name in names:
         entry = entries.get(name, {})
@@ -217,7 +237,8 @@ def findings(report: AuditReport, governing: Governing) -> list[Finding]:
             found = Finding(name, None, f"{name}: not judged: {why}")
         else:
             i, v = ruling
-            found = Finding(name, v.get("decision"), sentence(v, str(governing.test), generator), index=i)
+            test = str(governing.test)
+            found = Finding(name, v.get("decision"), sentence(v, test, generator, uses.get(test)), index=i)
         for i, v in mine:
             if ruling is not None and i == ruling[0]:
                 continue
@@ -233,7 +254,7 @@ def findings(report: AuditReport, governing: Governing) -> list[Finding]:
         given_settings = {k: v for k, v in given.get(name, {}).items() if k not in ("name", "truth")}
         adapter = entry.get("use") or given_settings.get("use")
         found.identity = ([("adapter", str(adapter))] if adapter else []) + identity_rows(
-            given_settings, entry.get("identity")
+            given_settings, entry.get("identity"), every_setting=False
         )
         out.append(found)
     return out
