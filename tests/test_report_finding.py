@@ -14,7 +14,7 @@ from test_report import INCONCLUSIVE, NOT_TRAINED, TRAINED, make_report, verdict
 from trainprove_core.config import config_from_dict
 from trainprove_core.errors import ConfigError
 from trainprove_core.report import render_html
-from trainprove_core.report.finding import findings, governing_test, meaning
+from trainprove_core.report.finding import findings, governing_test, meaning, sentence
 from trainprove_core.report.reading import as_report
 
 SHA = "ab" * 32
@@ -129,6 +129,11 @@ def test_without_a_calibrated_rule_the_first_test_governs_and_an_accusation_by_t
         "This rule states no p-value and claims no error rate."
     )
     assert meaning(verdict("a", "t", INCONCLUSIVE), "G") == ""
+    unsure = calibrated("a", INCONCLUSIVE, 0.3, 0.2, reason="the reference populations overlap")
+    assert sentence(unsure, "calibrated", "G", "calibrated") == (
+        "a: inconclusive, by the rule calibrated: the reference populations overlap. "
+        "p_innocent = 0.3000 > α = 0.0100; p_guilty = 0.2000 > β = 0.0500."
+    )
 
 
 def test_an_old_report_without_a_manifest_still_states_a_finding():

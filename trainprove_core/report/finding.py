@@ -123,10 +123,14 @@ def meaning(v: Mapping[str, Any], generator: str, rule: str | None = None) -> st
     details = v.get("details") if isinstance(v.get("details"), Mapping) else {}
     p, alpha = v.get("p_value"), v.get("alpha")
     images = f"{generator}'s images"
-    if details.get("declined") or details.get("overruled") or decision == INCONCLUSIVE:
+    if details.get("declined") or details.get("overruled"):
         return ""
     if plugin == CALIBRATED:
         beta, p_guilty = details.get("beta"), details.get("p_guilty")
+        if decision == INCONCLUSIVE:  # both p-values, where it got as far as computing them
+            if p_guilty is None:
+                return ""
+            return f"{against(p, alpha, 'p_innocent')}; {against(p_guilty, beta, 'p_guilty', 'β')}."
         if decision == TRAINED:
             return (
                 f"{against(p, alpha, 'p_innocent')}: a model not trained on {images}, trained "
@@ -138,6 +142,8 @@ def meaning(v: Mapping[str, Any], generator: str, rule: str | None = None) -> st
             f"in part), like the rule's reference models, would score this low with probability at most "
             f"{fmt_p(p_guilty)}."
         )
+    if decision == INCONCLUSIVE:
+        return ""
     if plugin in GRUBBS or (plugin == "welch" and details.get("null", "trained") == "trained"):
         side = "high" if details.get("side") == "high" else "low"
         like = "like the shadow model" if plugin in GRUBBS else "scoring within the margin of the shadow"
@@ -179,7 +185,8 @@ def sentence(v: Mapping[str, Any], test: str, generator: str, rule: str | None =
         return f"{head}, overruled by a control: {v.get('explanation', '')}"
     if decision == INCONCLUSIVE:
         reason = details.get("reason")
-        return f"{head}: {reason}." if reason else f"{head}. {v.get('explanation', '')}"
+        why = f"{head}: {reason}." if reason else f"{head}. {v.get('explanation', '')}"
+        return f"{why} {meaning(v, generator, rule)}".rstrip()
     return f"{head}. {meaning(v, generator, rule)}".rstrip()
 
 

@@ -59,5 +59,5 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
             rows += flatten(inner, f"{prefix}[{i}]")
         return rows
     if isinstance(value, (list, tuple)):
-        return [(prefix, ", ".join(str(x) for x in value) if value else "[]")]
+        return [(prefix, ", ".join(f"{x:.4g}" if isinstance(x, float) else str(x) for x in value) or "[]")]
     return [(prefix, value)]
