@@ -47,7 +47,7 @@ def summary_lines(attribution: Mapping[str, Any]) -> list[str]:
 
 
 CELL = {d: (cls, SHORT[d]) for d, cls in ((ACCUSED, "acc"), (CLEARED, "clr"), (UNSURE, "unk"))}
-"""A decision's CSS class and words in the report's cells: the words of every report (`report.words`)."""
+"""A decision's CSS class and words in the report's cells: the words and colours of every report."""
 
 LEAD = (
     "Which candidate generator's images was each suspect trained on? Each suspect was audited once "
@@ -153,7 +153,8 @@ def render_markdown(attribution: Mapping[str, Any]) -> str:
 
 STYLE = """body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
-th{background:#f3f3f3}.acc{background:#f8d7d3}.clr{background:#d9efd9}.unk{background:#fdf1c7}
+th{background:#f3f3f3}.acc{background:#f6d5d7}.clr{background:#d6e4f4}.unk{background:#ebebeb}
+td.acc,td.clr,td.unk{white-space:nowrap}
 .err{background:#e6e6e6}.big{font-size:1.1em}a{color:#0645ad}.why{color:#555;font-size:.9em}
 .bad{color:#b00020;font-weight:bold}pre{background:#f6f6f6;padding:.6em;white-space:pre-wrap}
 td.num{text-align:right;font-variant-numeric:tabular-nums}.conf th{white-space:nowrap}
