@@ -59,19 +59,6 @@ LEAD = (
 )
 
 
-def _governs(attribution: Mapping[str, Any]) -> str:
-    """A sentence where the fleet attributes by another test than the one its audits' reports state
-    their finding by (a calibrated rule governs a report by default: docs/report.md), else ''."""
-    by = attribution["attribute_by"]
-    calibrated = [t for t in attribution["tests"] if attribution["descriptions"].get(t) == "calibrated"]
-    if not calibrated or by in calibrated:
-        return ""
-    return (
-        f"Each audit's report states its finding by the calibrated rule `{calibrated[0]}` (its governing "
-        f'rule by default); `attribute_by = "{calibrated[0]}"` in the fleet file attributes by it too.'
-    )
-
-
 def render_markdown(attribution: Mapping[str, Any]) -> str:
     by = attribution["attribute_by"]
     rows = attribution["suspects"]
@@ -84,8 +71,7 @@ def render_markdown(attribution: Mapping[str, Any]) -> str:
         "",
         f"Decided by the test `{by}` (plugin `{attribution['descriptions'].get(by, by)}`); "
         f"{len(rows)} suspects, {len(attribution['generators'])} candidates, "
-        f"{len(attribution['audits'])} audits. Each verdict links to its evidence in that audit's report. "
-        + _governs(attribution),
+        f"{len(attribution['audits'])} audits. Each verdict links to its evidence in that audit's report.",
         "",
         f"**{_counts_line(attribution['by_test'][by])}.**",
         "",
@@ -242,8 +228,7 @@ def render_html(attribution: Mapping[str, Any]) -> str:
         f"<h1>Fleet audit: {e(name)}</h1>",
         f"<p>{_inline_markdown(e(LEAD))}</p>",
         f"<p>Decided by the test <b>{e(by)}</b>. {len(rows)} suspects, {len(generators)} candidates, "
-        f"{len(attribution['audits'])} audits; each cell links to that verdict in its audit's report. "
-        f"{_inline_markdown(e(_governs(attribution)))}</p>",
+        f"{len(attribution['audits'])} audits; each cell links to that verdict in its audit's report.</p>",
         f"<p class='big'><b>{e(_counts_line(attribution['by_test'][by]))}</b></p>",
         matrix(by),
     ]
