@@ -174,7 +174,9 @@ def config_from_dict(
             raise ConfigError(
                 f"key 'name': test name {name!r} is used twice; give one a `name`", source, t.where
             )
-        tests.append(TestConfig(name, t.plugin))
+        if t.core["governs"] and any(x.governs for x in tests):
+            raise ConfigError("key 'governs': only one [[test]] may govern the finding", source, t.where)
+        tests.append(TestConfig(name, t.plugin, t.core["governs"]))
 
     def image_set(settings: dict[str, Any], offset: int) -> ImageSetConfig:
         set_seed = settings["seed"] if settings["seed"] is not None else seed * 1000 + offset

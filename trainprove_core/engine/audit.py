@@ -117,6 +117,7 @@ def judge_one(
         "truth": suspect.truth,
         "distribution": suspect.adapter.distribution,
         "version": suspect.adapter.version,
+        "identity": dict(run.adapters[suspect.name].identity),  # what it is: weights' hash, revision...
     }
     judged.suspects.append(entry)
     validation, began = run.validation, time.perf_counter()
