@@ -386,3 +386,13 @@ def test_audits_with_the_same_executor_table_share_one_executor_closed_when_the_
     shared = Counted()  # an executor passed in runs every audit and stays open
     run_fleet(fleet, plugins, setting["root"] / "passed", setting["store"], False, executor=shared)
     assert len(built) == 2 and closed == built[:1]
+
+
+def test_the_fleet_attributes_by_the_rule_that_governs_the_reports_unless_told():
+    from trainprove_core.fleet.spec import default_attribution
+
+    tests = [{"use": "trainprove"}, {"use": "calibrated", "name": "cal"}]
+    assert default_attribution(tests, ["trainprove", "cal"]) == "cal"
+    tests[0]["governs"] = True
+    assert default_attribution(tests, ["trainprove", "cal"]) == "trainprove"
+    assert default_attribution([{"use": "welch"}, {"use": "trainprove"}], ["welch", "trainprove"]) == "welch"
