@@ -102,15 +102,19 @@ class Problem:
     denied: str | None = None  # not this user's to read (then it is not damaged) or to move: why, in words
 
 
-def _atomic_savez(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+def _atomic_savez(path: Path, arrays: Mapping[str, np.ndarray], durable: bool = True) -> None:
+    """Write `arrays` to `path` through a temporary file renamed into place. `durable`: fsync it before the
+    rename (10 ms a file on a plain disk), so a power loss cannot leave it empty; without, such a file
+    is caught by its digest when read and made again (for what can be made again: not paid answers)."""
     make_folder(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{os.getpid()}-", suffix=".npz")
     try:
         set_mode(tmp, fd=fd)  # mkstemp makes it 0600, which the rename would keep
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
