@@ -207,10 +207,11 @@ class AuditRun:
             answers, key = self.workspace.answers(name, adapter, image_set)
             index, keys = np.arange(len(image_set)), [key]
         else:
-            parts = [
-                self.workspace.answers(name, adapter, rounds.slice_set(image_set, look.rounds, r))
-                for r in range(look.round)
-            ]
+            # The slices not yet answered are asked in one batch (one progress step; at once where the
+            # executor runs work in parallel), each still cached and counted on its own.
+            parts = self.workspace.answers_all(
+                [(name, adapter, rounds.slice_set(image_set, look.rounds, r)) for r in range(look.round)]
+            )
             answers, index = rounds.concat([a for a, _ in parts]), rounds.prefix(image_set, look)
             keys = [k for _, k in parts]
         self.note_asked(name, image_set, len(index))
