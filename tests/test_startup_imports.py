@@ -78,10 +78,12 @@ def test_a_fully_cached_audit_imports_no_ml_framework(suspect_pool, tmp_path):
     cold, cold_modules = audit(tmp_path, tmp_path / "cold.json", "cold")
     assert cold["counts"]["models_loaded"] >= 2 and cold["counts"]["queries_sent"] > 0
     assert {"torch", "timm"} <= cold_modules  # the check below would see an import
+    assert cold["counts"]["threads_inference"] >= 1  # the accounting says what the suspects ran on
 
     warm, modules = audit(tmp_path, tmp_path / "warm.json", "warm")
     counts = warm["counts"]
     assert counts["models_loaded"] == 0 and counts["queries_sent"] == 0 and counts["verdicts_made"] == 0
     assert warm["verdicts"] == cold["verdicts"]
+    assert counts["threads_inference"] == 0  # nothing ran
     imported = sorted(m for m in modules if m.split(".")[0] in HEAVY)
     assert not imported, imported

@@ -129,8 +129,9 @@ _LAZY = {
 }
 """Names that import numpy (or the engine, or run work), and the module of each: loaded when first used."""
 
-_MODULES = ("progress", "rounds", "secrets")
-"""Modules a plugin uses as a whole (`progress.step`, `rounds.prefix`, `secrets.redact`), loaded when used."""
+_MODULES = ("progress", "rounds", "secrets", "threads")
+"""Modules a plugin uses as a whole (`progress.step`, `rounds.prefix`, `secrets.redact`,
+`threads.torch_threads`), loaded when used."""
 
 __all__ = [
     "DECISIONS",
@@ -217,6 +218,7 @@ __all__ = [
     "progress",
     "rounds",
     "secrets",
+    "threads",
 ]
 
 
