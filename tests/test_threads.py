@@ -22,7 +22,11 @@ def test_the_policy_is_the_idle_cores_unless_fixed(monkeypatch):
     monkeypatch.delenv(threads.ENV, raising=False)
     cores = len(os.sched_getaffinity(0))
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(threads, "running_now", lambda: 1)  # this process alone
     assert threads.count() == cores  # quiet: every core
+    monkeypatch.setattr(threads, "running_now", lambda: cores + 3)  # a load that started a moment ago
+    assert threads.count() == 1
+    monkeypatch.setattr(threads, "running_now", lambda: 1)
     monkeypatch.setattr(os, "getloadavg", lambda: (cores + 5.0, 0.0, 0.0))
     assert threads.count() == 1  # busy: at least one
     assert threads.count(3) == 3  # a plugin's `threads` key fixes it

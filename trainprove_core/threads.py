@@ -5,7 +5,8 @@ On a loaded machine torch's default (one thread per core) makes its threads wait
 cores at a load of 8-14, a forward pass, training and generation were 2 to 20 times slower with two
 threads than with one (docs/performance.md, `bench/threads.py`). So each phase asks `count(requested)`
 when it starts: `requested` if it is above 0 (a plugin's `threads` key), else `$TRAINPROVE_THREADS` if
-set above 0, else the idle cores (`idle_cores`: the core count less the 1-minute load average, rounded).
+set above 0, else the idle cores (`idle_cores`: the core count less the 1-minute load average or the tasks
+running now, whichever is more, rounded).
 `torch_threads` sets torch's intra-op threads to that inside a block and puts the old count back;
 `onnx_threads` gives the count for an onnxruntime session's `intra_op_num_threads`.
 
@@ -32,14 +33,24 @@ _used: dict[str, int] = {}
 
 
 def idle_cores() -> int:
-    """The cores the machine's load leaves idle: the core count less the 1-minute load average, rounded,
-    at least 1 and at most the core count."""
+    """The cores the machine's load leaves idle: the core count less what is busy, rounded, at least 1 and
+    at most the core count. Busy: the 1-minute load average, or, where more, the tasks running right now
+    but this one (`/proc/loadavg`), so a load that started seconds ago counts at once."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
         busy = os.getloadavg()[0]
     except OSError:  # no load average (Windows): every core
         busy = 0.0
-    return max(1, min(cores, int(cores - busy + 0.5)))
+    return max(1, min(cores, int(cores - max(busy, running_now() - 1) + 0.5)))
+
+
+def running_now() -> int:
+    """Tasks running or runnable at this instant (the 4th field of `/proc/loadavg`; 0 where there is none)."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            return int(f.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def fixed() -> int | None:

@@ -142,10 +142,25 @@ class AuditRun:
         return adapter
 
     def steps(self) -> int:
-        """How many progress steps `run_audit` takes (sets, models, answer sets), for a caller's plan."""
+        """How many progress steps `run_audit` takes (sets, models, answer sets), for a caller's plan:
+        its own, and the `reserved_steps` its decision tests will add."""
         control = 3 if self.config.negative_control is not None else 0
         control += 3 if self.config.positive_control is not None else 0
-        return 4 + len(self.config.suspects) + control
+        return 4 + len(self.config.suspects) + control + self.reserved_steps()
+
+    def reserved_steps(self) -> int:
+        """The progress steps the decision tests say they will add along the way (reference models, their
+        sets and answers): each test's optional `progress_steps(config, models)` (`models`: the suspects
+        and controls it judges), so the plan is whole before its first step."""
+        models = len(self.config.suspects) + sum(
+            c is not None for c in (self.config.negative_control, self.config.positive_control)
+        )
+        total = 0
+        for test in self.tests.values():
+            planned = getattr(test, "progress_steps", None)
+            if callable(planned):
+                total += max(0, int(planned(self.config, models)))
+        return total
 
     # ---- the stages --------------------------------------------------------------------------------------
 
