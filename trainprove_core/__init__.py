@@ -47,6 +47,7 @@ from .records import (
     QueryCost,
     QueryUsage,
     Remarks,
+    ReservesSteps,
     Sequential,
     ShadowTrainer,
     ShadowTrainerSpec,
@@ -131,8 +132,9 @@ _LAZY = {
 }
 """Names that import numpy (or the engine, or run work), and the module of each: loaded when first used."""
 
-_MODULES = ("progress", "rounds", "secrets")
-"""Modules a plugin uses as a whole (`progress.step`, `rounds.prefix`, `secrets.redact`), loaded when used."""
+_MODULES = ("progress", "rounds", "secrets", "threads")
+"""Modules a plugin uses as a whole (`progress.step`, `rounds.prefix`, `secrets.redact`,
+`threads.torch_threads`), loaded when used."""
 
 __all__ = [
     "DECISIONS",
@@ -166,6 +168,7 @@ __all__ = [
     "QueryUsage",
     "Remarks",
     "Plans",
+    "ReservesSteps",
     "Sequential",
     "Workload",
     "ShadowTrainer",
@@ -221,6 +224,7 @@ __all__ = [
     "progress",
     "rounds",
     "secrets",
+    "threads",
 ]
 
 
