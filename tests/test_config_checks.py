@@ -185,6 +185,10 @@ def test_trainprove_check_says_ok_or_names_the_key_and_writes_nothing(plugins, t
     store = tmp_path / "store"
     result = CliRunner().invoke(cli, ["check", str(path), "--store", str(store)], obj={"plugins": plugins})
     assert result.exit_code == 0 and "ok: 1 suspect(s), 1 decision test(s)" in result.output, result.output
+    # and what the audit will do: every set, model and query
+    assert "images made: shadow 180; validation 300" in result.output, result.output
+    assert "models trained: the shadow" in result.output
+    assert "each suspect answers 300 images" in result.output
     doc["shadow"]["epochs"] = 0
     path.write_text(to_toml(doc), encoding="utf-8")
     result = CliRunner().invoke(cli, ["check", str(path), "--store", str(store)], obj={"plugins": plugins})

@@ -25,16 +25,24 @@ def test_demo_as_make_demo_runs_it(tmp_path, trainprove_session_store):
     cmd = ["demo", "--out", str(tmp_path / "demo"), "--store", store, "--no-progress"]
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
     rates = summary["trainprove"]
-    assert rates["positives"] == 8 and rates["negatives"] == 32
-    # The embedded generators are built to be told apart (docs/embedded.md): every verdict is right.
-    assert rates["accuracy"] == 1.0, first.stdout
+    assert rates["positives"] == 13 and rates["negatives"] == 47
+    # The embedded generators are built to be told apart (docs/embedded.md): on the ten suspects trained
+    # like the shadow, every TrainProVe verdict is right. The five unlike it (a fifth of a defender's images
+    # among real ones; one barely trained model) are where it fails: the demo shows that, it is not tested.
+    unlike = ("mix20", "under-trained")
+    like = [
+        v
+        for v in summary["verdicts"]
+        if v["test"] == "trainprove" and not any(u in v["suspect"] for u in unlike)
+    ]
+    assert len(like) == 40 and all(v["correct"] for v in like), first.stdout
     # The calibrated rule accuses no innocent suspect and clears no guilty one (it may abstain).
     calibrated = summary["calibrated"]
     assert calibrated["false_accusations"] == 0 and calibrated["false_clearings"] == 0, first.stdout
     assert (tmp_path / "demo" / "suspects.md").exists()
     for defender in ("digits-ddpm", "digits-cfg", "digits-vae", "digits-gmm"):
         report = json.loads((tmp_path / "demo" / defender / "report.json").read_text())
-        assert len(report["verdicts"]) == 20 and report["errors"] == []
+        assert len(report["verdicts"]) == 30 and report["errors"] == []
         assert (tmp_path / "demo" / defender / "audit.toml").exists()
 
     # Warm: nothing is generated, trained or queried again, and the verdicts are identical.

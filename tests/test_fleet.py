@@ -150,12 +150,16 @@ def test_fleet_attributes_every_suspect_links_the_evidence_and_resumes(setting, 
     assert summary.startswith("# Fleet audit: fleet.toml\n\nWhich candidate generator's images")
     assert "| three-strokes | three | none of the candidates | strokes ✓ |" in summary
     assert (
-        "| three-plain | [accused](three/plain/report.html#v0) | [cleared](three/striped/report.html#v0) |"
-        in summary
+        "| three-plain | [trained](three/plain/report.html#v0) "
+        "| [not trained](three/striped/report.html#v0) |" in summary
     )
     page = (out / "index.html").read_text()
     assert "<script" not in page and not re.search(r"(src|href)=['\"]https?:", page)
     assert "href='five/striped/report.html#v" in page and "from striped" in page
+    # The reports' words (trained / not trained / inconclusive), and the benchmark as tables, never cut off.
+    assert ">trained</a>" in page and ">not trained</a>" in page and "accused<" not in page
+    assert "Against the truth" in page and "<table class='conf'>" in page and "<pre>" not in page
+    assert "false-accusation rate</th>" in page
 
     # Warm: nothing generated, trained or queried again; the same attribution.
     log_size = setting["log"].stat().st_size
@@ -382,3 +386,13 @@ def test_audits_with_the_same_executor_table_share_one_executor_closed_when_the_
     shared = Counted()  # an executor passed in runs every audit and stays open
     run_fleet(fleet, plugins, setting["root"] / "passed", setting["store"], False, executor=shared)
     assert len(built) == 2 and closed == built[:1]
+
+
+def test_the_fleet_attributes_by_the_rule_that_governs_the_reports_unless_told():
+    from trainprove_core.fleet.spec import default_attribution
+
+    tests = [{"use": "trainprove"}, {"use": "calibrated", "name": "cal"}]
+    assert default_attribution(tests, ["trainprove", "cal"]) == "cal"
+    tests[0]["governs"] = True
+    assert default_attribution(tests, ["trainprove", "cal"]) == "trainprove"
+    assert default_attribution([{"use": "welch"}, {"use": "trainprove"}], ["welch", "trainprove"]) == "welch"

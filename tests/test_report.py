@@ -385,6 +385,9 @@ def test_audit_no_html_writes_report_json_with_timings_and_report_renders_it(tmp
     assert (
         "audit: 1 suspect, 1 verdict" in done.output and "queries 600 sent" in done.output
     )  # the summary line
+    # The console states the finding in the page's words: the governing rule, a sentence per suspect.
+    assert "finding, by the rule trainprove (by default the audit's first test governs" in done.output
+    assert re.search(r"\n  s: (not )?trained on shapes's images, by the rule trainprove\. p = ", done.output)
 
     rendered = run_cli("report", str(out))
     assert rendered.returncode == 0, rendered.stderr
@@ -427,3 +430,14 @@ def test_trainprove_report_on_a_folder_of_runs_writes_an_index(tmp_path):
     assert (
         'href="one/report.html"' in page and 'href="two/report.html"' in page and "2 reports" in done.stdout
     )
+
+
+def test_trainprove_report_pdf_without_chromium_says_so_in_one_line_and_keeps_the_page(tmp_path):
+    import os
+
+    write_report(make_report(), tmp_path, html=False)
+    (tmp_path / "bin").mkdir()
+    done = run_cli("report", str(tmp_path), "--pdf", env={**os.environ, "PATH": str(tmp_path / "bin")})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and "report.pdf needs a headless Chromium on PATH" in done.stderr
+    assert (tmp_path / "report.html").exists() and not (tmp_path / "report.pdf").exists()

@@ -47,6 +47,7 @@ from .records import (
     QueryCost,
     QueryUsage,
     Remarks,
+    ReservesSteps,
     Sequential,
     ShadowTrainer,
     ShadowTrainerSpec,
@@ -131,9 +132,10 @@ _LAZY = {
 }
 """Names that import numpy (or the engine, or run work), and the module of each: loaded when first used."""
 
-_MODULES = ("api", "progress", "rounds", "secrets")
-"""Modules used as a whole (`progress.step`, `rounds.prefix`, `secrets.redact`; `api.audit`, the Python API
-of docs/python-api.md, which the package `trainprove` re-exports), loaded when used."""
+_MODULES = ("api", "progress", "rounds", "secrets", "threads")
+"""Modules used as a whole (`progress.step`, `rounds.prefix`, `secrets.redact`, `threads.torch_threads`;
+`api.audit`, the Python API of docs/python-api.md, which the package `trainprove` re-exports), loaded
+when used."""
 
 __all__ = [
     "DECISIONS",
@@ -167,6 +169,7 @@ __all__ = [
     "QueryUsage",
     "Remarks",
     "Plans",
+    "ReservesSteps",
     "Sequential",
     "Workload",
     "ShadowTrainer",
@@ -224,6 +227,7 @@ __all__ = [
     "progress",
     "rounds",
     "secrets",
+    "threads",
 ]
 
 

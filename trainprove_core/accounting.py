@@ -35,8 +35,12 @@ COUNTS = (
     ("answers_cached", "answers cached"),
     ("verdicts_made", "verdicts made"),
     ("verdicts_reused", "verdicts reused"),
+    ("threads_generation", "threads generating"),
+    ("threads_training", "threads training"),
+    ("threads_inference", "threads answering"),
 )
-"""The counts of `report.json`'s `counts`, with their labels."""
+"""The counts of `report.json`'s `counts`, with their labels. `threads_<phase>`: the CPU threads torch (or
+onnxruntime) ran that phase on in this audit (`trainprove_core.threads`; 0: the phase did not run here)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,6 +73,13 @@ class Accounts:
 
     def add(self, key: str, n: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + int(n)
+
+    def note_threads(self) -> None:
+        """Record the threads each phase last ran on (`trainprove_core.threads.used`) in `counts`."""
+        from . import threads
+
+        for name, n in threads.used().items():
+            self.counts[f"threads_{name}"] = n
 
     def total(self) -> float:
         return time.perf_counter() - self.start

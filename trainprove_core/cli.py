@@ -110,6 +110,8 @@ def check(ctx: click.Context, audit_file: Path, store_dir: Path | None) -> None:
     Every key of every table (the core's and each plugin's), every decision test's settings, each
     suspect's checkpoint and label space, and whether the image sets fit in memory and on the store's
     disk. Exit code 0 when the audit would start, 2 with the file, table and key of the first problem.
+    Then what the audit will do: every image set it makes, every model it trains (the decision tests'
+    reference models included) and every image each suspect answers.
     """
     from .config import load_config
     from .engine import AuditRun
@@ -141,13 +143,25 @@ def verdicts_document(report: AuditReport, out_dir: Path) -> dict[str, Any]:
 
 
 def echo_verdicts(report: AuditReport) -> None:
-    """One line per verdict; an inconclusive one says why, on the next line."""
+    """One line per verdict (an inconclusive one says why, on the next line), then the finding as
+    report.html's first screen states it: the governing rule, and one sentence per suspect."""
+    from .report.finding import findings, governing_test
+    from .report.words import SHORT
+
     width = max([len(v["suspect"]) for v in report.verdicts] + [8])
     for v in report.verdicts:
-        click.echo(f"{v['suspect']:>{width}}  {v['test']:<18} {v['decision']}")
+        click.echo(f"{v['suspect']:>{width}}  {v['test']:<18} {SHORT.get(v['decision'], v['decision'])}")
         if v["decision"] == "inconclusive":
             reason = v["explanation"].removeprefix(f"{v['suspect']}: ")
             click.echo(f"{'':>{width}}  {'':<18} why: {reason}")
+    governing = governing_test(report)
+    if report.verdicts and governing.test is not None:
+        click.echo(f"finding, by the rule {governing.test} ({governing.why}):")
+        for found in findings(report, governing):
+            click.echo(f"  {found.sentence}")
+            if found.disagreements:
+                other = ", ".join(f"{o['test']} says {SHORT.get(o['decision'])}" for o in found.disagreements)
+                click.echo(f"    other rules disagree: {other}")
     for warning in report.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
 
@@ -367,17 +381,22 @@ def schema(ctx: click.Context) -> None:
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
-def report(run_dir: Path) -> None:
+@click.option(
+    "--pdf", is_flag=True, help="Print it to report.pdf too, every detail open (needs a headless Chromium)."
+)
+def report(run_dir: Path, pdf: bool) -> None:
     """Render RUN_DIR/report.html again from RUN_DIR/report.json (report.json is not changed).
 
     Milliseconds per verdict: use it after `trainprove audit --no-html`, or to see an old run in the
     current layout. A RUN_DIR without report.json whose folders hold reports (the demo's defenders) gets
-    RUN_DIR/index.html, linking each and showing their decisions side by side.
+    RUN_DIR/index.html, linking each and showing their decisions side by side. With --pdf, also
+    report.pdf (index.pdf), printed by a headless Chromium with every detail open and every chart.
     """
     import time
 
     from .errors import InputError
-    from .report import write_html, write_index
+    from .report import print_pdf, write_html, write_index, write_pdf
+    from .report.reading import as_report
 
     output_folder(run_dir, "RUN_DIR")
     path = run_dir / "report.json"
@@ -385,6 +404,8 @@ def report(run_dir: Path) -> None:
     if not path.exists() and runs:
         index = write_index(run_dir, runs, title=f"trainprove audits in {run_dir.name or run_dir}")
         click.echo(f"index: {index}  ({len(runs)} reports)")
+        if pdf:
+            click.echo(f"pdf: {print_pdf(index.read_text(encoding='utf-8'), run_dir / 'index.pdf')}")
         return
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -395,9 +416,12 @@ def report(run_dir: Path) -> None:
     if not isinstance(data, dict) or not isinstance(data.get("verdicts"), list):
         raise InputError(f"{path}: not a trainprove report (no `verdicts` list)")
     started = time.perf_counter()
-    html_path = write_html(data, run_dir)
+    typed = as_report(data)
+    html_path = write_html(typed, run_dir)
     seconds = time.perf_counter() - started
-    click.echo(f"report: {html_path}  ({len(data['verdicts'])} verdicts in {seconds * 1000:.0f} ms)")
+    click.echo(f"report: {html_path}  ({len(typed.verdicts)} verdicts in {seconds * 1000:.0f} ms)")
+    if pdf:
+        click.echo(f"pdf: {write_pdf(typed, run_dir)}")
 
 
 @cli.command()

@@ -7,6 +7,11 @@ moves while a long chunk runs. Off a terminal (CI, `make`, a log file) a line wi
 written every `TRAINPROVE_PROGRESS_INTERVAL` seconds (default 30) and when a step that did work ends.
 `--no-progress` or `TRAINPROVE_PROGRESS=0` turns both off.
 
+The whole plan is known before its first step, so the estimate does not jump: work found along the way (a
+decision test's reference models and their answer sets) calls `add(n)`, and a plan declared with
+`reserved=k` counts k such steps from the start (a decision test's `progress_steps`, which the audit asks
+before it begins): `add` takes from them before it grows the plan.
+
 A plugin whose work takes long inside one step (a trainer's epochs) reports within it through
 `current()`: `bar = current(); bar.set_total(epochs, "epoch"); ...; bar.update(1)`. Outside a step,
 `current()` is a silent stand-in, so plugins never need to check.
@@ -97,6 +102,7 @@ class _Plan:
     started: float = field(default_factory=time.time)
     index: int = 0
     worked: list[float] = field(default_factory=list)  # seconds of each step that did work
+    reserved: int = 0  # steps counted in `total` for `add` calls to come
 
     def summary(self) -> str:
         elapsed = time.time() - self.started
@@ -127,14 +133,17 @@ def _interval() -> float:
 
 
 @contextmanager
-def plan(steps: int, title: str, enabled: bool = True) -> Iterator[None]:
-    """Declare that the work inside has `steps` steps. A plan inside another adds its steps to the
-    outer one (the demo declares its pool; each audit it runs adds its own)."""
-    if getattr(_state, "plan", None) is not None:
-        add(steps)
+def plan(steps: int, title: str, enabled: bool = True, reserved: int = 0) -> Iterator[None]:
+    """Declare that the work inside has `steps` steps, of which `reserved` will be announced by `add`
+    (counted now, so the total does not change when they are). A plan inside another adds its steps to
+    the outer one (the demo declares its pool; each audit it runs adds its own)."""
+    outer: _Plan | None = getattr(_state, "plan", None)
+    if outer is not None:
+        outer.total += max(0, steps)
+        outer.reserved += max(0, reserved)
         yield
         return
-    _state.plan = _Plan(max(1, steps), title, _enabled(enabled))
+    _state.plan = _Plan(max(1, steps), title, _enabled(enabled), reserved=max(0, reserved))
     try:
         yield
     finally:
@@ -199,10 +208,13 @@ def step(desc: str, total: int | None = None, unit: str = "it", enabled: bool = 
 
 
 def add(steps: int) -> None:
-    """Grow the plan by `steps` found along the way (a decision test that builds reference models)."""
+    """Announce `steps` found along the way (a decision test that builds reference models): taken from
+    the steps the plan reserved for them, and the plan grows only by what those do not cover."""
     the_plan: _Plan | None = getattr(_state, "plan", None)
     if the_plan is not None:
-        the_plan.total += max(0, steps)
+        taken = min(the_plan.reserved, max(0, steps))
+        the_plan.reserved -= taken
+        the_plan.total += max(0, steps) - taken
 
 
 def skip() -> None:

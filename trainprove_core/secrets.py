@@ -18,6 +18,7 @@ when nothing is registered (one attribute read).
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -34,7 +35,7 @@ without protecting anything (a 3-character credential is no secret)."""
 
 _lock = threading.Lock()
 _values: set[str] = set()
-_pattern: re.Pattern[str] | None = None
+_pattern: re.Pattern[str] | _Any | None = None
 
 
 def forms(value: str) -> set[str]:
@@ -92,6 +93,17 @@ def _char(c: str) -> str:
 
 _forms: list[list[re.Pattern[str]]] = []
 """Every form of every secret, one regex per character (`_char`)."""
+_known: set[str] = set()
+"""The pattern of every form in `_forms` (a form two secrets share is kept once)."""
+_heads: list[re.Pattern[str]] = []
+"""Where a secret may start, one regex per `register` call (the heads of the forms it added): compiled
+once, so registering the n-th secret costs what registering the first did (one regex of every form of
+every secret, compiled again on each call, made the n-th cost n times more: 13 s for 60 tokens)."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _char_pattern(c: str) -> re.Pattern[str]:
+    return re.compile(_char(c))
 
 
 def register(*values: str | None) -> None:
@@ -102,17 +114,40 @@ def register(*values: str | None) -> None:
         return
     with _lock:
         _values.update(new)
-        known = {"".join(p.pattern for p in f) for f in _forms}
+        heads = set()
         for value in new:
             for form in sorted(forms(value)):
-                chars = [_char(c) for c in form]
-                if "".join(chars) not in known:
-                    known.add("".join(chars))
-                    _forms.append([re.compile(c) for c in chars])
-        # Where a secret may start: the first PREFIX characters of a form (all of a shorter one), in
-        # any of the ways each character travels. `redact` then follows each form as far as it goes.
-        heads = {"".join(p.pattern for p in f[:PREFIX]) for f in _forms}
-        _pattern = re.compile("|".join(sorted(heads, key=len, reverse=True)))
+                chars = [_char_pattern(c) for c in form]
+                whole = "".join(p.pattern for p in chars)
+                if whole not in _known:
+                    _known.add(whole)
+                    _forms.append(chars)
+                    # Where a secret may start: the first PREFIX characters of a form (all of a shorter
+                    # one), in any of the ways each character travels. `redact` then follows each form as
+                    # far as it goes.
+                    heads.add("".join(p.pattern for p in chars[:PREFIX]))
+        if heads:
+            _heads.append(re.compile("|".join(sorted(heads, key=len, reverse=True))))
+        _pattern = _heads[0] if len(_heads) == 1 else _Any(tuple(_heads))
+
+
+class _Any:
+    """The leftmost match of any of several patterns (`search`, as a compiled pattern's)."""
+
+    def __init__(self, patterns: tuple[re.Pattern[str], ...]) -> None:
+        self.patterns = patterns
+
+    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        best = None
+        for pattern in self.patterns:
+            found = pattern.search(text, pos)
+            if found is not None and (
+                best is None
+                or found.start() < best.start()
+                or (found.start() == best.start() and found.end() > best.end())
+            ):
+                best = found
+        return best
 
 
 def registered() -> frozenset[str]:

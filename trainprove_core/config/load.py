@@ -74,11 +74,8 @@ def parse_toml(data: bytes, source: str) -> dict[str, Any]:
         raise ConfigError(f"not valid TOML: {exc}", source) from None
 
 
-def config_from_dict(
-    document: Mapping[str, Any], plugins: Any, *, source: str = "<audit>", base_dir: Path | None = None
-) -> AuditConfig:
-    """Validate an audit given as a dict (what `load_config` does after parsing)."""
-    base_dir = base_dir or Path.cwd()
+def _check_top_level(document: Mapping[str, Any], source: str) -> int:
+    """The top-level keys, the required tables, and the seed (returned)."""
     for key in document:
         if key not in TOP_LEVEL:
             close = difflib.get_close_matches(key, TOP_LEVEL, n=1)
@@ -98,7 +95,15 @@ def config_from_dict(
     out_of_bounds = check_bounds("seed", seed, SEED)
     if out_of_bounds:
         raise ConfigError(f"top-level {out_of_bounds}", source)
+    return seed
 
+
+def _load_tables(
+    document: Mapping[str, Any], plugins: Any, source: str, base_dir: Path
+) -> tuple[dict[str, list[LoadedTable]], dict[str, Any], Task]:
+    """Every table of the document validated, in `TABLES` order, with the checks across tables that need
+    an earlier one (the generator's classes against the task, prompts against the generator); each
+    table's masked copy; the task."""
     loaded: dict[str, list[LoadedTable]] = {}
     public: dict[str, Any] = {}
     task: Task | None = None
@@ -144,6 +149,16 @@ def config_from_dict(
         loaded[spec.name] = tables
         public[spec.name] = [t.public for t in tables] if spec.many else tables[0].public
     assert task is not None
+    return loaded, public, task
+
+
+def config_from_dict(
+    document: Mapping[str, Any], plugins: Any, *, source: str = "<audit>", base_dir: Path | None = None
+) -> AuditConfig:
+    """Validate an audit given as a dict (what `load_config` does after parsing)."""
+    base_dir = base_dir or Path.cwd()
+    seed = _check_top_level(document, source)
+    loaded, public, task = _load_tables(document, plugins, source, base_dir)
 
     shadow, validation = loaded["shadow"][0], loaded["validation"][0]
 
@@ -159,7 +174,9 @@ def config_from_dict(
             raise ConfigError(
                 f"key 'name': test name {name!r} is used twice; give one a `name`", source, t.where
             )
-        tests.append(TestConfig(name, t.plugin))
+        if t.core["governs"] and any(x.governs for x in tests):
+            raise ConfigError("key 'governs': only one [[test]] may govern the finding", source, t.where)
+        tests.append(TestConfig(name, t.plugin, t.core["governs"]))
 
     def image_set(settings: dict[str, Any], offset: int) -> ImageSetConfig:
         set_seed = settings["seed"] if settings["seed"] is not None else seed * 1000 + offset

@@ -61,6 +61,13 @@ SUSPECT_OPTIONS = (
 TEST_OPTIONS = (
     Option("use", "str", help="decision test plugin"),
     Option("name", "str", None, help="a name for this test (default: the plugin name)", check=not_blank),
+    Option(
+        "governs",
+        "bool",
+        False,
+        help="this test's verdicts are the report's finding (at most one test; default: the calibrated "
+        "rule where the audit runs it, else the first test)",
+    ),
 )
 PLUGIN_OPTIONS = (Option("use", "str", help="plugin name"),)
 CONTROL_OPTIONS = (
@@ -160,6 +167,7 @@ class SuspectConfig:
 class TestConfig:
     name: str
     test: PluginTable
+    governs: bool = False
 
 
 @dataclass

@@ -70,7 +70,8 @@ def run_audit(
         run.open_suspects()
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        with progress.plan(run.steps(), f"audit {Path(config.source).name}", show_progress):
+        title = f"audit {Path(config.source).name}"
+        with progress.plan(run.steps(), title, show_progress, reserved=run.reserved_steps()):
             ws.observe("trainprove_before_audit", config=config, out_dir=out_dir)
             # 2. shadow: the shadow and validation sets, the shadow model and its answers
             run.shadow_answers  # noqa: B018 - made (or found in the store) now, in this order
@@ -117,6 +118,7 @@ def judge_one(
         "truth": suspect.truth,
         "distribution": suspect.adapter.distribution,
         "version": suspect.adapter.version,
+        "identity": dict(run.adapters[suspect.name].identity),  # what it is: weights' hash, revision...
     }
     judged.suspects.append(entry)
     validation, began = run.validation, time.perf_counter()

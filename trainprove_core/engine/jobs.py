@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import progress
+from .. import progress, threads
 from ..accounting import Accounts
 from ..config import AuditConfig, run_checks, validate_table
 from ..errors import InputError, TrainproveError
@@ -104,6 +104,8 @@ class Jobs:
         self.accounts = Accounts()  # phase times and counts of work done and taken from the store
         self._refs: dict[int, tuple[Any, ModelRef]] = {}  # id(model) -> (model, how a worker builds it)
         self._lock = threading.Lock()
+        threads.fixed()  # a bad $TRAINPROVE_THREADS stops here, before any work
+        threads.forget()  # this workspace's accounting notes the threads its own work ran on
 
     def close(self) -> None:
         """Release the executor (its workers, a cluster it started). Safe to call twice."""
@@ -196,3 +198,5 @@ class Jobs:
             return self.store.chunked(job.kind, job.identity, job.works, run, paid=job.paid)
         except TrainproveError as exc:
             return exc
+        finally:
+            self.accounts.note_threads()

@@ -25,6 +25,7 @@ from ..records import (
     Generator,
     ImageSet,
     Plans,
+    ReservesSteps,
     SuspectAdapter,
 )
 from ..rounds import Look
@@ -152,10 +153,24 @@ class AuditRun:
         return adapter
 
     def steps(self) -> int:
-        """How many progress steps `run_audit` takes (sets, models, answer sets), for a caller's plan."""
+        """How many progress steps `run_audit` takes (sets, models, answer sets), for a caller's plan:
+        its own, and the `reserved_steps` its decision tests will add."""
         control = 4 if self.config.negative_control is not None else 0  # its set, model, two answer sets
         control += 3 if self.config.positive_control is not None else 0
-        return 4 + len(self.config.suspects) + control
+        return 4 + len(self.config.suspects) + control + self.reserved_steps()
+
+    def reserved_steps(self) -> int:
+        """The progress steps the decision tests say they will add along the way (reference models, their
+        sets and answers): each test's optional `progress_steps(config, models)` (`models`: the suspects
+        and controls it judges), so the plan is whole before its first step."""
+        models = len(self.config.suspects) + sum(
+            c is not None for c in (self.config.negative_control, self.config.positive_control)
+        )
+        total = 0
+        for test in self.tests.values():
+            if isinstance(test, ReservesSteps):
+                total += max(0, int(test.progress_steps(self.config, models)))
+        return total
 
     def workload(self) -> list[str]:
         """What this audit does, stated before any work (`trainprove check`, `trainprove plan`): every image
@@ -257,10 +272,11 @@ class AuditRun:
             answers, key = self.workspace.answers(name, adapter, image_set)
             index, keys = np.arange(len(image_set)), [key]
         else:
-            parts = [
-                self.workspace.answers(name, adapter, rounds.slice_set(image_set, look.rounds, r))
-                for r in range(look.round)
-            ]
+            # The slices not yet answered are asked in one batch (one progress step; at once where the
+            # executor runs work in parallel), each still cached and counted on its own.
+            parts = self.workspace.answers_all(
+                [(name, adapter, rounds.slice_set(image_set, look.rounds, r)) for r in range(look.round)]
+            )
             answers, index = rounds.concat([a for a, _ in parts]), rounds.prefix(image_set, look)
             keys = [k for _, k in parts]
         self.note_asked(name, image_set, len(index))

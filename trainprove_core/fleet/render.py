@@ -7,14 +7,11 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..report.words import SHORT
 from .attribution import EXPLAIN, OUTCOMES, format_confusion, format_rates
 from .spec import ACCUSED, CLEARED, UNSURE
-
-if TYPE_CHECKING:
-    pass
-
 
 # ---- the report -----------------------------------------------------------------------------------------
 
@@ -49,16 +46,16 @@ def summary_lines(attribution: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-CELL = {ACCUSED: ("acc", "accused"), CLEARED: ("clr", "cleared"), UNSURE: ("unk", "inconclusive")}
-"""A decision's CSS class and word in the report's cells."""
+CELL = {d: (cls, SHORT[d]) for d, cls in ((ACCUSED, "acc"), (CLEARED, "clr"), (UNSURE, "unk"))}
+"""A decision's CSS class and words in the report's cells: the words and colours of every report."""
 
 LEAD = (
     "Which candidate generator's images was each suspect trained on? Each suspect was audited once "
-    "per candidate generator (one audit each, with its own shadow model and validation images); a "
-    "candidate *accuses* a suspect when its audit finds the suspect trained on its images. A suspect "
-    "is **from G** when exactly G accuses it, **from several** when more than one does, **none of the "
-    "candidates** when every one clears it, and **undecided** when none accuses it and at least one "
-    "could not decide (the reason is given)."
+    "per candidate generator (one audit each, with its own shadow model and validation images); each "
+    "cell is that audit's verdict: *trained* (on that candidate's images), *not trained* or "
+    "*inconclusive*. A suspect is **from G** when only G's audit finds it trained, **from several** when "
+    "more than one does, **none of the candidates** when every audit finds it not trained, and "
+    "**undecided** when none finds it trained and at least one could not decide (the reason is given)."
 )
 
 
@@ -142,15 +139,51 @@ def render_markdown(attribution: Mapping[str, Any]) -> str:
 
 STYLE = """body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
-th{background:#f3f3f3}.acc{background:#f8d7d3}.clr{background:#d9efd9}.unk{background:#fdf1c7}
+th{background:#f3f3f3}.acc{background:#f6d5d7}.clr{background:#d6e4f4}.unk{background:#ebebeb}
+td.acc,td.clr,td.unk{white-space:nowrap}
 .err{background:#e6e6e6}.big{font-size:1.1em}a{color:#0645ad}.why{color:#555;font-size:.9em}
-.bad{color:#b00020;font-weight:bold}pre{background:#f6f6f6;padding:.6em;overflow:auto}"""
+.bad{color:#b00020;font-weight:bold}pre{background:#f6f6f6;padding:.6em;white-space:pre-wrap}
+td.num{text-align:right;font-variant-numeric:tabular-nums}.conf th{white-space:nowrap}
+@media print{body{max-width:none;margin:0;font-size:10pt}details>*{display:block}tr{break-inside:avoid}
+details::details-content{content-visibility:visible;display:block}*{print-color-adjust:exact}}"""
 
 
 def _inline_markdown(text: str) -> str:
     """**bold** and *italic* of an escaped text, as HTML."""
     text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
     return re.sub(r"\*(.+?)\*", r"<i>\1</i>", text)
+
+
+def _confusion_html(table: Mapping[str, Mapping[str, list[int]]]) -> str:
+    """The confusion table (`attribution.confusion`) as an HTML table that wraps, never cut off."""
+    e = html.escape
+    columns = list(next(iter(table.values()), {}))
+    head = "<th>suspect trained on \\ defender</th>" + "".join(f"<th>{e(c)}</th>" for c in columns)
+    body = []
+    for source, row in table.items():
+        cells = []
+        for c in columns:
+            flagged, n, unsure = row[c]
+            cells.append(f"<td class='num'>{flagged}/{n}" + (f" ({unsure}?)" if unsure else "") + "</td>")
+        body.append(f"<tr><th>{e(source)}</th>{''.join(cells)}</tr>")
+    return f"<table class='conf'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _rates_html(r: Mapping[str, Any]) -> str:
+    """The rates (`attribution.rates`) as a one-row table."""
+
+    def rate(k: int, n: int) -> str:
+        return f"{k / n:.3f} ({k}/{n})" if n else "n/a"
+
+    cells = (
+        ("verification accuracy", f"{r['accuracy']:.3f}"),
+        ("false-accusation rate", rate(r["false_accusations"], r["negatives"])),
+        ("false-clearing rate", rate(r["false_clearings"], r["positives"])),
+        ("inconclusive", rate(round(r["abstention_rate"] * r["suspects"]), r["suspects"])),
+    )
+    head = "".join(f"<th>{k}</th>" for k, _ in cells)
+    row = "".join(f"<td>{v}</td>" for _, v in cells)
+    return f"<table><thead><tr>{head}</tr></thead><tbody><tr>{row}</tr></tbody></table>"
 
 
 def render_html(attribution: Mapping[str, Any]) -> str:
@@ -210,8 +243,7 @@ def render_html(attribution: Mapping[str, Any]) -> str:
         parts.append(f"<h2>Against the truth</h2><p>{e(EXPLAIN)}</p>")
         for t in benchmark:
             entry = attribution["by_test"][t]
-            text = format_confusion(entry["confusion"]) + "\n\n" + format_rates(entry["rates"])
-            parts.append(f"<h3>{e(t)}</h3><pre>{e(text)}</pre>")
+            parts.append(f"<h3>{e(t)}</h3>{_confusion_html(entry['confusion'])}{_rates_html(entry['rates'])}")
     parts.append("<h2>Evidence</h2><ul>")
     for a in attribution["audits"]:
         who = f"{a['generator']} on {a['task']}" if a["task"] else a["generator"]

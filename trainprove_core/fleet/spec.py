@@ -42,7 +42,8 @@ FLEET_OPTIONS = (
         "attribute_by",
         "str",
         None,
-        help="the [[test]] (by its name) whose verdicts attribute each suspect (default: the first)",
+        help="the [[test]] (by its name) whose verdicts attribute each suspect (default: the one that "
+        "governs the reports' finding: governs = true, else the calibrated rule, else the first)",
     ),
     Option(
         "known_sources",
@@ -176,6 +177,17 @@ def _expand_tests(
     return [replace(t) for t in tests]
 
 
+def default_attribution(raw_tests: list[Any], names: list[str]) -> str:
+    """The test that attributes suspects when the fleet file does not say: the one that governs each
+    audit's finding in its report (docs/report.md), so the fleet and the reports state the same verdict:
+    the [[test]] with `governs = true`, else the first calibrated rule, else the first test."""
+    for flag, value in (("governs", True), ("use", "calibrated")):
+        for t, name in zip(raw_tests, names, strict=True):
+            if isinstance(t, dict) and t.get(flag) == value:
+                return name
+    return names[0]
+
+
 def expand(document: Mapping[str, Any], source: str = "<fleet>") -> Fleet:
     """The audits a fleet document makes, one per (task, candidate), as ordinary audit documents, without
     plugins (`fleet_from_dict` validates them). Checks the fleet's own keys; raises ConfigError naming
@@ -234,7 +246,7 @@ def expand(document: Mapping[str, Any], source: str = "<fleet>") -> Fleet:
     for i, t in enumerate(raw_tests):
         name = t.get("name") or t.get("use")
         test_names.append(name if isinstance(name, str) else f"test {i + 1}")
-    attribute_by = settings["attribute_by"] or test_names[0]
+    attribute_by = settings["attribute_by"] or default_attribution(raw_tests, test_names)
     if attribute_by not in test_names:
         raise ConfigError(
             f"key 'attribute_by': no [[test]] named {attribute_by!r}; tests: {test_names}", source, "fleet"

@@ -192,6 +192,16 @@ class Plans(Protocol):
     def workload(self, config: Any) -> Workload: ...
 
 
+@runtime_checkable
+class ReservesSteps(Protocol):
+    """A decision test that adds progress steps along the way (`progress.add`: reference sets, models,
+    their answers) and says how many before the first step, so the audit's plan (and its estimate of what
+    is left) is whole from the start: `progress_steps(config, models)` for an audit judging `models` models
+    (suspects and controls), cached ones included (the store skips them as done)."""
+
+    def progress_steps(self, config: Any, models: int) -> int: ...
+
+
 @dataclass(frozen=True)
 class DecisionTestSpec:
     """A decision test a plugin offers. `factory(settings)` builds it from a `[[test]]` table."""

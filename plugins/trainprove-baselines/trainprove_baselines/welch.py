@@ -28,7 +28,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from trainprove_core import (
     ConfigError,
@@ -72,6 +71,8 @@ def welch_one_sided(
     of freedom; each sample's variance is floored at its floor squared. The p-value is the lower tail for
     `null = "trained"` and the upper tail for `null = "not-trained"`; `boundary` is the suspect mean at
     which the decision flips."""
+    from scipy import stats  # here: its import costs a second of a cached audit's start
+
     x, y = np.asarray(suspect, dtype=float), np.asarray(shadow, dtype=float)
     vx = max(float(x.var(ddof=1)), suspect_floor**2) / len(x)
     vy = max(float(y.var(ddof=1)), shadow_floor**2) / len(y)

@@ -753,6 +753,19 @@ class CalibratedTest:
             notes=self._sizing(k, sum(not r.get("weak", False) for r in recipes)),
         )
 
+    def progress_steps(self, config: AuditConfig, models: int) -> int:
+        """The progress steps `build` and `decide` add (`ReservesSteps`): a validation set per source, the
+        training sets, every reference model and its answer sets, and per judged model its answers on each
+        reference set at each look."""
+        k, recipes = len(self.references), self._recipes(config)
+        innocent = sum(bool(r.get("innocent", True)) for r in recipes) * k
+        mixtures = sum(float(r.get("share", 1.0)) < 1.0 for r in recipes)
+        rounds = config.validation.rounds
+        looks = rounds * (rounds + 1) // 2 if rounds > 1 else 1
+        sets = k + innocent + len(recipes) + mixtures * k
+        references = innocent + len(recipes) + innocent * k + len(recipes) * (k + 1)
+        return sets + references + models * k * looks
+
     def _sizing(self, k: int, strong: int) -> tuple[str, ...]:
         """What more reference sources or recipes buy: how far (in the population's spread) a suspect must
         lie beyond its mean to be accused or cleared, t(1 - p, k - 1) * sqrt(1 + 1/k), at k and beyond."""

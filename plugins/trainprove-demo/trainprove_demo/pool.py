@@ -48,6 +48,12 @@ SUSPECT_VARIANTS = (
     },
 )
 AUGMENT = {"hflip": False, "crop_scale": [0.7, 1.0]}  # digits must not be mirrored
+# Suspects unlike the shadow's own kind (a few of the benchmark's conditions, docs/bench-pool.md), so the
+# demo shows where TrainProVe fails and what the calibrated rule does there: for each defender a model
+# trained on a fifth its images and four fifths real ones (`mix-real-20`), and one barely trained model
+# (`under-trained`: one epoch at a tenth of the learning rate), which no rule should clear.
+MIXTURE_SHARE = 0.2
+UNDER_TRAINED = {"epochs": 1, "lr": 3e-4, "train_seed": 31}
 SHADOW = {
     "prompt": "a {label}",
     "per_class": 100,
@@ -159,14 +165,20 @@ def generator_table(name: str, hard: bool) -> dict[str, Any]:
     return table
 
 
+def pool_size(world: str = "digits") -> int:
+    """How many suspects `build_pool` trains for `world`."""
+    w = WORLDS[world]
+    return len(w.sources) * len(SUSPECT_VARIANTS) + len(w.defenders) + 1
+
+
 def build_pool(ws: Workspace, hard: bool, world: str = "digits") -> list[Suspect]:
     """Train (or take from the store) every suspect of `world`'s pool; return where their checkpoints are."""
     w = WORLDS[world]
-    pairs, suspects = [], []
+    pairs, suspects, sets = [], [], {}
     for s, source in enumerate(w.sources):
         settings = {k: v for k, v in generator_table(source, hard).items() if k != "use"}
         generator = ws.generator(ws.plugin_table("generator", source, settings))
-        images = ws.image_set(
+        sets[source] = images = ws.image_set(
             f"suspects-{source}",
             generator,
             ImageSetConfig(SUSPECT_SET["prompt"], SUSPECT_SET["per_class"], seed=SEED * 10 + s),
@@ -174,6 +186,17 @@ def build_pool(ws: Workspace, hard: bool, world: str = "digits") -> list[Suspect
         for v, variant in enumerate(SUSPECT_VARIANTS):
             pairs.append((ws.plugin_table("shadow-trainer", "timm", {**variant, **w.augment}), images))
             suspects.append((f"{w.short(source)}-{variant['arch'].removeprefix('test_')}-{v}", source))
+    resnet = {**SUSPECT_VARIANTS[0], **w.augment}
+    for d, defender in enumerate(w.defenders):
+        mixed = ws.mixture(
+            sets[defender], [sets[w.real]], MIXTURE_SHARE, SUSPECT_SET["per_class"], (SEED, "demo mix", d)
+        )
+        table = ws.plugin_table("shadow-trainer", "timm", {**resnet, "train_seed": 21 + d})
+        pairs.append((table, mixed))
+        suspects.append((f"{w.short(defender)}-mix20-resnet", defender))
+    first = w.defenders[0]
+    pairs.append((ws.plugin_table("shadow-trainer", "timm", {**resnet, **UNDER_TRAINED}), sets[first]))
+    suspects.append((f"{w.short(first)}-under-trained-resnet", first))
     # All at once: an executor that runs work in parallel (`[executor] use = "ray"`) trains them together.
     made = ws.trained_models(pairs)
     for m in made:

@@ -22,7 +22,7 @@ from trainprove_core.fleet import (
     toml_dumps,
 )
 
-from .pool import SUSPECT_VARIANTS, WORLDS, build_pool, fleet_document
+from .pool import WORLDS, build_pool, fleet_document, pool_size
 
 RULES = {
     "trainprove": "TrainProVe (the paper's Grubbs test; its alpha bounds false clearing only)",
@@ -72,7 +72,7 @@ def run_demo(
     with Workspace.open(task, plugins, store, show_progress, executor=executor or "local") as ws:
         click.echo(f"{title}: {len(w.sources)} sources, {len(w.defenders)} defenders (cache: {store.root})")
         # The pool's steps (a set per source, a model per suspect); the fleet and each audit add their own.
-        with progress.plan(len(w.sources) * (1 + len(SUSPECT_VARIANTS)), "demo", show_progress):
+        with progress.plan(len(w.sources) + pool_size(world), "demo", show_progress):
             pool = build_pool(ws, hard, world)
             write_pool_manifest(pool, out_dir)
             click.echo(

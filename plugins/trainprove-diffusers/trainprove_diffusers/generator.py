@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from trainprove_core import GenerationRequest, InputError
+from trainprove_core import GenerationRequest, InputError, threads
 
 from .backends import BACKENDS, Backend
 from .loading import resolve_device, resolve_dtype, resolve_source
@@ -117,7 +117,9 @@ class DiffusersGenerator:
         pipes = self.pipelines()
         static = "torch.compile" in self._loaded.speedups
         batches = []
-        with torch.no_grad(), cudnn_autotune():
+        # On the CPU: the cores the load leaves idle (trainprove_core.threads); on a GPU, torch's own.
+        n = 0 if self.device == "cpu" else torch.get_num_threads()
+        with torch.no_grad(), cudnn_autotune(), threads.torch_threads(n, "generation"):
             for start in range(0, len(requests), self.batch_size):
                 chunk = list(requests[start : start + self.batch_size])
                 # A compiled model recompiles for every new batch shape: pad the last batch with copies

@@ -154,3 +154,15 @@ def test_batched_crop_keeps_the_batch_shape():
     gen = torch.Generator().manual_seed(0)
     out = random_resized_crop(x, (1.0, 1.0), hflip=False, gen=gen)
     assert out.shape == x.shape
+
+
+def test_the_arch_check_reads_timms_registry_from_its_sources_as_timm_itself_does():
+    """`arch` is checked without importing timm (start-up of a cached audit): the names read from timm's
+    sources are exactly those timm registers (every listed model, and every deprecated alias it still
+    builds), and a wrong name is still refused with timm's close matches."""
+    known = plugin.timm_architectures()
+    assert set(timm.list_models()) <= known
+    assert all(timm.is_model(name) for name in known)
+    plugin._timm_arch("resnet18.a1_in1k", {})  # a pretrained tag, as timm.is_model ignores it
+    with pytest.raises(ValueError, match="timm has no architecture 'resnet-18'; did you mean 'resnet18'"):
+        plugin._timm_arch("resnet-18", {})

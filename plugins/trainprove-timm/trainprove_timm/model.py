@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +31,7 @@ from trainprove_core import (
     check_loaded,
     file_sha256,
     read_hashed,
+    threads,
 )
 
 from . import __version__
@@ -57,36 +56,6 @@ def pick_device(name: str) -> torch.device:
         return torch.device(name)
     except RuntimeError as exc:
         raise InputError(f"device {name!r} is not a device torch knows: {exc}") from None
-
-
-def inference_threads(requested: int) -> int:
-    """CPU threads for a forward pass: `requested`, or for 0 as many as the machine's load leaves idle
-    (at least one). torch's default (every core) on a loaded machine makes its threads wait on each other:
-    a small model then answered 13-20 times slower than with one thread (docs/performance.md)."""
-    if requested > 0:
-        return requested
-    cores = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:
-        busy = 0.0
-    return max(1, min(cores, int(cores - busy + 0.5)))
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """torch's intra-op threads set to `n` inside the block, and put back after it."""
-    import torch
-
-    previous = torch.get_num_threads()
-    if n == previous:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _read_config(directory: Path) -> dict[str, Any]:
@@ -267,8 +236,12 @@ class TimmSuspect:
 
         self.load()
         probs = []
-        threads = inference_threads(self.threads) if self.device.type == "cpu" else torch.get_num_threads()
-        with torch.inference_mode(), torch_threads(threads):
+        cpu = self.device.type == "cpu"
+        # On the CPU: the cores the load leaves idle (trainprove_core.threads), unless `threads` fixes it.
+        with (
+            torch.inference_mode(),
+            threads.torch_threads(self.threads if cpu else torch.get_num_threads(), "inference"),
+        ):
             for start in range(0, len(images), self.batch_size):
                 x = torch.from_numpy(np.ascontiguousarray(images[start : start + self.batch_size]))
                 x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)

@@ -5,7 +5,12 @@ Imports nothing heavy: torch and timm load when an audit builds one of these.
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib.util
+import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from trainprove_core import (
@@ -27,18 +32,55 @@ DEVICE = Option(
 )
 
 
+_REGISTERED = re.compile(r"^@register_model\s*\n(?:@.*\n)*def\s+(\w+)", re.M)
+_DEPRECATED = re.compile(r"^register_model_deprecations\(__name__,\s*(\{.*?\n\})\)", re.M | re.S)
+
+
+@functools.cache
+def timm_architectures() -> frozenset[str]:
+    """The names `timm.is_model` knows, read from timm's sources without importing timm (3 s of torch
+    and timm at start-up, for a check): every `@register_model` function of `timm/models/*.py` and every
+    deprecated name `register_model_deprecations` maps to a new one. Empty if timm is not installed or
+    its sources are laid out otherwise (then the caller asks timm itself)."""
+    spec = importlib.util.find_spec("timm")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    names: set[str] = set()
+    for source in sorted((Path(spec.submodule_search_locations[0]) / "models").glob("*.py")):
+        try:
+            text = source.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return frozenset()
+        names.update(_REGISTERED.findall(text))
+        for table in _DEPRECATED.findall(text):
+            try:
+                names.update(ast.literal_eval(table))
+            except (ValueError, SyntaxError):
+                return frozenset()
+    return frozenset(names)
+
+
 def _timm_arch(arch: str, settings: Mapping[str, Any]) -> None:
-    """An architecture timm has (auto picks one by image size). Imports timm, only for a named one."""
+    """An architecture timm has (auto picks one by image size), checked without importing timm where its
+    sources can be read (`timm_architectures`), else by timm."""
     if arch == "auto":
         return
-    import timm
+    known = timm_architectures()
+    if known:
+        if arch.split(".", 1)[0] in known:  # as timm.is_model: a pretrained tag after the dot is ignored
+            return
+        names = sorted(known)
+    else:
+        import timm
 
-    if not timm.is_model(arch):
-        import difflib
+        if timm.is_model(arch):
+            return
+        names = timm.list_models()
+    import difflib
 
-        close = difflib.get_close_matches(arch, timm.list_models(), n=3)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(f"timm has no architecture {arch!r}{hint} (`timm.list_models()` lists them)")
+    close = difflib.get_close_matches(arch, names, n=3)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise ValueError(f"timm has no architecture {arch!r}{hint} (`timm.list_models()` lists them)")
 
 
 def _optional_arch(arch: str, settings: Mapping[str, Any]) -> None:

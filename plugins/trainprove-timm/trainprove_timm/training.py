@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trainprove_core import InputError, Task, progress
+from trainprove_core import InputError, Task, progress, threads
 
 from . import __version__
-from .model import TimmSuspect, build_model, pick_device, torch_threads
+from .model import TimmSuspect, build_model, pick_device
 
 if TYPE_CHECKING:
     import torch
@@ -129,7 +129,9 @@ class TimmShadowTrainer:
 
         arch = default_arch(task.image_size) if self.arch == "auto" else self.arch
         device = pick_device(self.device)
-        with torch_threads(self.threads if device.type == "cpu" else torch.get_num_threads()):
+        # A fixed count (the weights depend on it, and `threads` is part of the model's identity).
+        fixed = self.threads if device.type == "cpu" else torch.get_num_threads()
+        with threads.torch_threads(fixed, "training"):
             self._train(arch, device, images, labels, task, out_dir, checkpoint_dir)
 
     def _train(

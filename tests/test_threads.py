@@ -1,0 +1,52 @@
+"""One threads policy for every torch phase (trainprove_core.threads): the cores the load leaves idle
+unless the user fixes the count; a bad $TRAINPROVE_THREADS is one clear line; a block puts torch's own
+count back; the audit's accounting says what each phase ran on."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from trainprove_core import threads
+from trainprove_core.errors import InputError
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+def test_the_policy_is_the_idle_cores_unless_fixed(monkeypatch):
+    monkeypatch.delenv(threads.ENV, raising=False)
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(threads, "running_now", lambda: 1)  # this process alone
+    assert threads.count() == cores  # quiet: every core
+    monkeypatch.setattr(threads, "running_now", lambda: cores + 3)  # a load that started a moment ago
+    assert threads.count() == 1
+    monkeypatch.setattr(threads, "running_now", lambda: 1)
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores + 5.0, 0.0, 0.0))
+    assert threads.count() == 1  # busy: at least one
+    assert threads.count(3) == 3  # a plugin's `threads` key fixes it
+    monkeypatch.setenv(threads.ENV, "2")
+    assert threads.count() == 2 and threads.count(5) == 5  # the user's variable; a table's key wins
+    monkeypatch.setenv(threads.ENV, "0")
+    assert threads.count() == 1  # 0: the policy (still busy)
+
+
+@pytest.mark.parametrize("value", ["two", "-1", "1.5"])
+def test_a_bad_thread_count_is_one_clear_line(monkeypatch, value):
+    monkeypatch.setenv(threads.ENV, value)
+    with pytest.raises(InputError, match=rf"^\$TRAINPROVE_THREADS='{value}': "):
+        threads.fixed()
+
+
+def test_a_block_puts_torchs_count_back_and_is_noted(monkeypatch):
+    monkeypatch.setenv(threads.ENV, "2")
+    threads.forget()
+    with threads.torch_threads(0, "generation") as n:
+        assert n == 2 and torch.get_num_threads() == 2
+    assert torch.get_num_threads() == 1
+    assert threads.used() == {"generation": 2}

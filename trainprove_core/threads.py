@@ -1,0 +1,116 @@
+"""One threads policy for every torch and onnxruntime phase: as many threads as the cores the machine's
+load leaves idle (at least one), unless the user fixes the count.
+
+On a loaded machine torch's default (one thread per core) makes its threads wait on each other: on 2
+cores at a load of 8-14, a forward pass, training and generation were 2 to 20 times slower with two
+threads than with one (docs/performance.md, `bench/threads.py`). So each phase asks `count(requested)`
+when it starts: `requested` if it is above 0 (a plugin's `threads` key), else `$TRAINPROVE_THREADS` if
+set above 0, else the idle cores (`idle_cores`: the core count less the 1-minute load average or the tasks
+running now, whichever is more, rounded).
+`torch_threads` sets torch's intra-op threads to that inside a block and puts the old count back;
+`onnx_threads` gives the count for an onnxruntime session's `intra_op_num_threads`.
+
+Each phase's count is noted (`used`), and the audit's accounting reports it (`report.json`'s `counts`,
+`threads_<phase>`). A trainer whose weights depend on the thread count (the timm trainer's `threads`, part
+of its identity) passes its own fixed count: the policy never changes what is stored.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .errors import InputError
+
+ENV = "TRAINPROVE_THREADS"
+PHASES = ("generation", "training", "inference")
+"""The phases whose threads the accounting reports."""
+
+_lock = threading.Lock()
+_used: dict[str, int] = {}
+
+
+def idle_cores() -> int:
+    """The cores the machine's load leaves idle: the core count less what is busy, rounded, at least 1 and
+    at most the core count. Busy: the 1-minute load average, or, where more, the tasks running right now
+    but this one (`/proc/loadavg`), so a load that started seconds ago counts at once."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:  # no load average (Windows): every core
+        busy = 0.0
+    return max(1, min(cores, int(cores - max(busy, running_now() - 1) + 0.5)))
+
+
+def running_now() -> int:
+    """Tasks running or runnable at this instant (the 4th field of `/proc/loadavg`; 0 where there is none)."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            return int(f.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def fixed() -> int | None:
+    """The count `$TRAINPROVE_THREADS` fixes for every phase, or None (unset, empty or 0: the policy);
+    `InputError` for a value that is no count (checked when a workspace opens, before any work)."""
+    text = os.environ.get(ENV, "").strip()
+    if not text:
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        raise InputError(
+            f"${ENV}={text!r}: not a number of threads (a whole number, 0 for the policy)"
+        ) from None
+    if n < 0:
+        raise InputError(f"${ENV}={text!r}: a number of threads is 0 (the policy) or more")
+    return n or None
+
+
+def count(requested: int = 0, phase: str | None = None) -> int:
+    """The threads a phase runs on: `requested` if above 0, else `$TRAINPROVE_THREADS` if set, else the
+    idle cores. Noted under `phase` for the accounting."""
+    n = requested if requested > 0 else (fixed() or idle_cores())
+    if phase is not None:
+        with _lock:
+            _used[phase] = n
+    return n
+
+
+def used() -> dict[str, int]:
+    """The threads each phase last ran on in this process (`threads_<phase>` of the accounting)."""
+    with _lock:
+        return dict(_used)
+
+
+def forget() -> None:
+    """Start a new account (an audit's accounting begins with none noted)."""
+    with _lock:
+        _used.clear()
+
+
+@contextmanager
+def torch_threads(requested: int = 0, phase: str | None = None) -> Iterator[int]:
+    """torch's intra-op threads set to `count(requested, phase)` inside the block (yielded), and put
+    back after it."""
+    import torch
+
+    n = count(requested, phase)
+    previous = torch.get_num_threads()
+    if n == previous:
+        yield n
+        return
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(previous)
+
+
+def onnx_threads(requested: int = 0, phase: str | None = "inference") -> int:
+    """`intra_op_num_threads` for an onnxruntime session (and `inter_op_num_threads` 1): the policy's
+    count, taken when the session is built."""
+    return count(requested, phase)
