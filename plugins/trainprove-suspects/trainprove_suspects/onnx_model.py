@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from trainprove_core import Answers, ConfigError, InputError, QueryCost, Task, file_sha256
+from trainprove_core import Answers, ConfigError, InputError, QueryCost, Task, file_sha256, threads
 
 from .answers import AnswerError, OutputKind, concatenate, from_output
 from .images import Preprocessing, infer_layout, spatial_size
@@ -56,8 +56,9 @@ class OnnxSuspect:
         if not self.path.is_file():
             raise InputError(f"ONNX model {self.path} does not exist (key 'model')")
         options = ort.SessionOptions()
-        if settings["threads"]:
-            options.intra_op_num_threads = settings["threads"]
+        # the threads policy: the cores the load leaves idle, unless `threads` fixes it (0: the policy)
+        options.intra_op_num_threads = threads.onnx_threads(settings["threads"] or 0)
+        options.inter_op_num_threads = 1
         providers = choose_providers(settings["device"])
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=providers)

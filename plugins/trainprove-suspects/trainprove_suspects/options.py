@@ -99,7 +99,8 @@ ONNX_OPTIONS = (
         "int",
         0,
         max=4096,
-        help="onnxruntime intra-op threads (0: onnxruntime's default, all cores)",
+        help="onnxruntime intra-op threads (0: the threads policy, the cores the load leaves idle, or "
+        "$TRAINPROVE_THREADS)",
     ),
 )
 
