@@ -127,6 +127,14 @@ TRANSFORMERS_OPTIONS = (
         help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps",
         check=torch_device,
     ),
+    Option(
+        "threads",
+        "int",
+        0,
+        max=4096,
+        help="CPU threads of a forward pass (0: the threads policy, the cores the load leaves idle, or "
+        "$TRAINPROVE_THREADS)",
+    ),
 )
 
 MODEL = Option(

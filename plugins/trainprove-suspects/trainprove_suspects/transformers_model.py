@@ -22,7 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trainprove_core import Answers, ConfigError, InputError, QueryCost, Task, check_loaded, file_sha256
+from trainprove_core import (
+    Answers,
+    ConfigError,
+    InputError,
+    QueryCost,
+    Task,
+    check_loaded,
+    file_sha256,
+    threads,
+)
 
 from . import __version__
 from .names import NameIndex
@@ -132,6 +141,7 @@ class TransformersSuspect:
         self.task = task
         self.batch_size = settings["batch_size"]
         self.device_name = settings["device"]
+        self.threads = settings["threads"]
         value, revision = settings["model"], settings["revision"]
         folder = Path(value).expanduser()
         if folder.is_dir():
@@ -241,7 +251,10 @@ class TransformersSuspect:
 
         self.load()
         labels, probabilities = [], []
-        with torch.inference_mode():
+        # On the CPU: the cores the load leaves idle (trainprove_core.threads), unless `threads` fixes it.
+        cpu = self.device.type == "cpu"
+        policy = threads.torch_threads(self.threads if cpu else torch.get_num_threads(), "inference")
+        with torch.inference_mode(), policy:
             for start in range(0, len(images), self.batch_size):
                 batch = list(images[start : start + self.batch_size])
                 # Channels last said outright: a processor guesses the layout from the shape otherwise.
