@@ -67,15 +67,27 @@ SHADOW = {
     **AUGMENT,
 }
 VALIDATION = {"prompt": "a photo of a {label}", "per_class": 160, "batch_size": 64}  # n = 25 batches
-# The demo's calibrated rule: four strong recipes (seed, architecture, half the epochs on half the
-# generator's images, stronger crops on fewer images with a quarter share) and four under-trained guilty
-# ones (`weak`: compared on the gap, not the absolute error; three train the guilty model only),
-# references = the other sources.
+# The demo's calibrated rule: six strong recipes (seed, architecture, half the epochs on half the
+# generator's images, stronger crops on fewer images with a quarter share, and two guilty-only ones: another
+# architecture on a half share, another seed on a quarter share) and four under-trained guilty ones
+# (`weak`: compared on the gap, not the absolute error; three train the guilty model only), references =
+# the other sources. Six strong guilty models, not four: clearing is a t prediction bound on them, and with
+# 3 degrees of freedom a suspect had to lie 2.63 of their spreads below their mean (2.18 with 5), which
+# left innocent suspects at chance on the defender's images uncleared (p_guilty 0.053-0.088).
 CALIBRATED_RECIPES = {
     "seed": {"train_seed": 101},
     "architecture": {"train_seed": 102, "arch": "test_efficientnet", "batch_size": 128, "lr": 5e-3},
     "short-half": {"train_seed": 103, "epochs": 6, "lr": 6e-3, "share": 0.5},
     "crops-quarter": {"train_seed": 104, "crop_scale": [0.5, 1.0], "per_class_factor": 0.5, "share": 0.25},
+    "half-efficientnet": {
+        "train_seed": 109,
+        "arch": "test_efficientnet",
+        "batch_size": 128,
+        "lr": 5e-3,
+        "share": 0.5,
+        "innocent": False,
+    },
+    "quarter-seed": {"train_seed": 110, "share": 0.25, "innocent": False},
     "under-trained": {"train_seed": 105, "epochs": 2, "weak": True},
     "under-trained-2": {"train_seed": 106, "epochs": 2, "weak": True, "innocent": False},
     "under-trained-3": {"train_seed": 107, "epochs": 3, "weak": True, "innocent": False},
