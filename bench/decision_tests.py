@@ -28,7 +28,7 @@ import shlex
 import sys
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,11 @@ class BenchWorld:
     unseen: str  # the generator that never defends and is shown to no rule: some innocent suspects' source
     recipes: Mapping[str, Mapping[str, Any]] | None  # the calibrated rule's; None: the rule's defaults
     stem: str  # docs/<stem>.md and docs/<stem>.png
+    audited_by: tuple[str, ...] = ()  # the defenders that audit the pool (`--defenders`); () = all of them
+
+    @property
+    def auditors(self) -> tuple[str, ...]:
+        return self.audited_by or self.defenders
 
     @property
     def runs(self) -> Path:
@@ -164,7 +169,7 @@ def audit_pool(
     from trainprove_core.config import config_from_dict
 
     records = []
-    for defender in world().defenders:
+    for defender in world().auditors:
         t0 = time.perf_counter()
         tests = [t for t in tests_for(defender) if rules is None or t.get("name", t["use"]) in rules]
         doc = audit_document(defender, [], setting == "hard", tuple(tests), world=world().name)
@@ -613,6 +618,12 @@ def write_markdown(
         if settings
         else ""
     )
+    auditors = (
+        f"the four {generators} generators in turn"
+        if w.auditors == w.defenders
+        else f"{', '.join(w.auditors)} only (`--defenders`: a partial run, not the four {generators} "
+        "generators)"
+    )
     lines = [
         "# Decision rules, measured" + ("" if digits else f": the {w.name} world"),
         "",
@@ -634,8 +645,8 @@ def write_markdown(
             "## The benchmark: suspects unlike the shadow",
             "",
             f"{setup.get('suspects', 0)} suspects from `bench/suspect_pool.py` "
-            f"([bench-pool.md](bench-pool.md)), each audited by the four {generators} generators in turn, "
-            f"{on_settings}. The calibrated rule and the meta-classifier are shown "
+            f"([bench-pool.md](bench-pool.md)), each audited by {auditors}, {on_settings}. The calibrated "
+            "rule and the meta-classifier are shown "
             f"the three other defenders and {real}; {w.unseen}, the source of some innocent suspects, "
             "is shown to no rule.",
             "",
@@ -661,11 +672,15 @@ def write_markdown(
             *condition_table(
                 bench,
                 [
-                    "calibrated",
-                    "calibrated (relative only)",
-                    "trainprove",
-                    "meta-classifier",
-                    "accuracy-threshold",
+                    r
+                    for r in (
+                        "calibrated",
+                        "calibrated (relative only)",
+                        "trainprove",
+                        "meta-classifier",
+                        "accuracy-threshold",
+                    )
+                    if r in rules
                 ],
             ),
             "",
@@ -808,6 +823,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "'calibrated,trainprove,accuracy-threshold'",
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument(
+        "--defenders",
+        default="",
+        help="comma-separated defenders that audit (default: the world's four); the others stay references",
+    )
     parser.add_argument("--settings", default="styled,hard", help="which generator settings of the pool")
     parser.add_argument("--pools", default="bench,demo", help="which pools: bench, demo or both")
     parser.add_argument("--simulation-trials", type=int, default=2000, help="simulated suspects per kind")
@@ -830,6 +850,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     EXECUTOR["use"] = args.executor
     WORLD[:] = [bench_world(args.world)]
+    if auditors := tuple(d for d in args.defenders.split(",") if d):
+        if unknown := [d for d in auditors if d not in world().defenders]:
+            raise SystemExit(f"unknown defender(s) {unknown}; known: {', '.join(world().defenders)}")
+        WORLD[:] = [replace(world(), audited_by=auditors)]
     import os
 
     import torch
