@@ -559,6 +559,8 @@ def ablation(runs: Path) -> list[dict[str, Any]]:
         for setting in ("styled", "hard"):
             c = {k[1:]: n for k, n in counts.items() if k[0] == setting}
             total = sum(c.values())
+            if not total:  # a setting this run did not audit (`--settings`)
+                continue
             rows.append(
                 {
                     "variant": label,
