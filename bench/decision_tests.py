@@ -2,9 +2,11 @@
 
     .venv/bin/python bench/suspect_pool.py          # once: the pool of suspects unlike the shadow
     .venv/bin/python bench/decision_tests.py        # writes docs/results.md and docs/results.png
+    .venv/bin/python bench/suspect_pool.py --world fashion
+    .venv/bin/python bench/decision_tests.py --world fashion   # docs/results-fashion.md and .png
 
-Two pools, each audited by the four embedded digit generators in turn (one audit per defender and
-setting, every rule in every audit):
+Two pools, each audited by the world's four defending generators in turn (one audit per defender and
+setting, every rule in every audit, or the rules of `--rules`):
 
 - **bench**: the pool of `bench/suspect_pool.py` (docs/bench-pool.md): suspects made by a training loop
   that is not the shadow trainer, under many conditions (architectures, augmentation, mixup, few images,
@@ -25,7 +27,8 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +36,68 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINED, NOT_TRAINED = "trained-on-generator", "not-trained-on-generator"
-DEFENDERS = ("digits-ddpm", "digits-cfg", "digits-vae", "digits-gmm")
-REAL = "digits-real"
 ALPHA = 0.01
 ROUNDS = 4  # the sequential design's rounds (docs: "Sequential verdicts")
 SEQUENTIAL_RULES = ("calibrated", "trainprove")
 
 
+@dataclass(frozen=True)
+class BenchWorld:
+    """What the benchmark needs of one of the demo's worlds (`trainprove_demo.pool.WORLDS`)."""
+
+    name: str
+    defenders: tuple[str, ...]
+    real: str
+    unseen: str  # the generator that never defends and is shown to no rule: some innocent suspects' source
+    recipes: Mapping[str, Mapping[str, Any]] | None  # the calibrated rule's; None: the rule's defaults
+    stem: str  # docs/<stem>.md and docs/<stem>.png
+    audited_by: tuple[str, ...] = ()  # the defenders that audit the pool (`--defenders`); () = all of them
+
+    @property
+    def auditors(self) -> tuple[str, ...]:
+        return self.audited_by or self.defenders
+
+    @property
+    def runs(self) -> Path:
+        """Where the audits' reports and records.json go."""
+        return ROOT / "runs" / ("bench" if self.name == "digits" else f"bench-{self.name}")
+
+    @property
+    def pool(self) -> Path:
+        """bench/suspect_pool.py's default folder for this world."""
+        return ROOT / "runs" / ("bench-pool" if self.name == "digits" else f"bench-pool-{self.name}")
+
+
+UNSEEN = {"digits": "digits-gan", "fashion": "fashion-gmm"}
+"""Per world, the generator bench/suspect_pool.py trains innocent suspects on and no defender is."""
+
+
+def bench_world(name: str) -> BenchWorld:
+    """The digits world keeps the calibrated rule's default recipes (docs/results.md was measured so);
+    the fashion world takes the demo's, so its reference models are the ones `trainprove demo --world
+    fashion` trained and a shared `--store` reuses them."""
+    from trainprove_demo.pool import CALIBRATED_RECIPES, WORLDS
+
+    w = WORLDS[name]
+    if name == "digits":
+        return BenchWorld(name, w.defenders, w.real, UNSEEN[name], None, "results")
+    return BenchWorld(name, w.defenders, w.real, UNSEEN[name], CALIBRATED_RECIPES, f"results-{name}")
+
+
+WORLD: list[BenchWorld] = []
+"""The world of this run (set once by `main`), as EXECUTOR holds its executor."""
+
+
+def world() -> BenchWorld:
+    return WORLD[0]
+
+
 def tests_for(defender: str) -> tuple[dict[str, Any], ...]:
     """Every registered rule (two in a second setting). The meta-classifier and the calibrated rule are
-    shown the other defenders and real digits; digits-gan is never shown to them (an unseen source)."""
-    others = [d for d in DEFENDERS if d != defender] + [REAL]
+    shown the other defenders and the real source; the unseen generator is never shown to them."""
+    w = world()
+    others = [d for d in w.defenders if d != defender] + [w.real]
+    recipes = {"recipes": {k: dict(v) for k, v in w.recipes.items()}} if w.recipes else {}
     return (
         {"use": "trainprove"},
         {"use": "trainprove", "name": "trainprove (paper_compat)", "paper_compat": True},
@@ -54,13 +108,14 @@ def tests_for(defender: str) -> tuple[dict[str, Any], ...]:
         {"use": "welch", "name": "welch (null not-trained)", "null": "not-trained"},
         {"use": "meta-classifier", "sources": others, "shadows_per_source": 2},
         {"use": "random-guess"},
-        {"use": "calibrated", "references": others, "alpha": ALPHA},
+        {"use": "calibrated", "references": others, "alpha": ALPHA, **recipes},
         {
             "use": "calibrated",
             "name": "calibrated (relative only)",
             "references": others,
             "alpha": ALPHA,
             "clear_by": "relative",
+            **recipes,
         },
     )
 
@@ -103,21 +158,21 @@ def audit_pool(
     plugins: Any,
     extra: Mapping[str, Mapping[str, Any]],
     show_progress: bool,
-    rule: str | None = None,
+    rules: Collection[str] | None = None,
     rounds: int = 1,
 ) -> list[dict[str, Any]]:
     """One `run_audit` per defender over `suspects` (suspect tables with `name`, `use`, ... and
-    `guilty_for`), every rule in each (or only `rule`, asked in `rounds` rounds)."""
+    `guilty_for`), every rule in each (or only `rules`), asked in `rounds` rounds."""
     from trainprove_demo.pool import audit_document
 
     from trainprove_core.audit import run_audit
     from trainprove_core.config import config_from_dict
 
     records = []
-    for defender in DEFENDERS:
+    for defender in world().auditors:
         t0 = time.perf_counter()
-        tests = [t for t in tests_for(defender) if rule is None or t.get("name", t["use"]) == rule]
-        doc = audit_document(defender, [], setting == "hard", tuple(tests))
+        tests = [t for t in tests_for(defender) if rules is None or t.get("name", t["use"]) in rules]
+        doc = audit_document(defender, [], setting == "hard", tuple(tests), world=world().name)
         doc["validation"] = {**doc["validation"], "rounds": rounds}
         doc["suspect"] = [
             {
@@ -148,6 +203,7 @@ def bench_pool(
     settings: Sequence[str],
     show_progress: bool,
     limit: int | None = None,
+    rules: Collection[str] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     manifest = json.loads((pool_dir / "manifest.json").read_text(encoding="utf-8"))
     records = []
@@ -162,7 +218,7 @@ def bench_pool(
             }
             for s in suspects
         }
-        records += audit_pool(suspects, setting, store, out_dir, plugins, extra, show_progress)
+        records += audit_pool(suspects, setting, store, out_dir, plugins, extra, show_progress, rules)
     return records, {"suspects": len(manifest["suspects"]), "pool_seconds": manifest.get("seconds")}
 
 
@@ -178,11 +234,12 @@ def sequential_pool(
     settings: Sequence[str],
     show_progress: bool,
     limit: int | None = None,
+    rules: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The sequential rules alone, each in its own audits, asked in ROUNDS rounds."""
+    """The sequential rules (of `rules`) alone, each in its own audits, asked in ROUNDS rounds."""
     manifest = json.loads((pool_dir / "manifest.json").read_text(encoding="utf-8"))
     records = []
-    for rule in SEQUENTIAL_RULES:
+    for rule in (r for r in SEQUENTIAL_RULES if rules is None or r in rules):
         for setting in settings:
             suspects = [s for s in manifest["suspects"] if s["setting"] == setting]
             if limit is not None and limit < len(suspects):  # evenly spaced: every condition of the pool
@@ -196,7 +253,7 @@ def sequential_pool(
                 plugins,
                 extra,
                 show_progress,
-                rule=rule,
+                rules=(rule,),
                 rounds=ROUNDS,
             )
     return records
@@ -238,27 +295,30 @@ def sequential_table(
     return lines
 
 
-def demo_pool(store: Any, out_dir: Path, plugins: Any, show_progress: bool) -> list[dict[str, Any]]:
-    from trainprove_demo.pool import CLASSES, IMAGE_SIZE, build_pool
+def demo_pool(
+    store: Any, out_dir: Path, plugins: Any, show_progress: bool, rules: Collection[str] | None = None
+) -> list[dict[str, Any]]:
+    from trainprove_demo.pool import WORLDS, build_pool
 
     from trainprove_core.audit import Workspace
     from trainprove_core.task import Task
 
     executor = {k: v for k, v in EXECUTOR.items() if k != "use"}
+    w = WORLDS[world().name]
     with Workspace.open(
-        Task(CLASSES, IMAGE_SIZE), plugins, store, show_progress, EXECUTOR["use"], executor
+        Task(w.classes, w.image_size), plugins, store, show_progress, EXECUTOR["use"], executor
     ) as ws:
-        pool = build_pool(ws, hard=False)
+        pool = build_pool(ws, hard=False, world=w.name)
     suspects = [
         {
             "name": s.name,
             "adapter": {"use": "timm", "checkpoint": str(s.checkpoint)},
-            "guilty_for": [s.source] if s.source in DEFENDERS else [],
+            "guilty_for": [s.source] if s.source in w.defenders else [],
         }
         for s in pool
     ]
     extra = {s.name: {"condition": "demo", "learned_task": True, "primary_source": s.source} for s in pool}
-    return audit_pool(suspects, "styled", store, out_dir / "demo", plugins, extra, show_progress)
+    return audit_pool(suspects, "styled", store, out_dir / "demo", plugins, extra, show_progress, rules)
 
 
 # ---- the figures --------------------------------------------------------------------------------------
@@ -447,12 +507,14 @@ def ablation(runs: Path) -> list[dict[str, Any]]:
     rows = []
     for label, clearing, min_accuracy in ABLATIONS:
         counts: dict[tuple[str, str, str], int] = {}
-        for report_path in sorted(runs.glob("*/digits-*/report.json")):
+        for report_path in sorted(runs.glob(f"*/{world().name}-*/report.json")):
             setting, defender = report_path.parts[-3], report_path.parts[-2]
             if setting not in ("styled", "hard"):
                 continue
             report = json.loads(report_path.read_text(encoding="utf-8"))
             verdicts = [v for v in report["verdicts"] if v["test"] == "calibrated"]
+            if not verdicts:  # `--rules` without it
+                continue
             models = next(
                 v["details"]["reference_models"] for v in verdicts if "reference_models" in v["details"]
             )
@@ -497,6 +559,8 @@ def ablation(runs: Path) -> list[dict[str, Any]]:
         for setting in ("styled", "hard"):
             c = {k[1:]: n for k, n in counts.items() if k[0] == setting}
             total = sum(c.values())
+            if not total:  # a setting this run did not audit (`--settings`)
+                continue
             rows.append(
                 {
                     "variant": label,
@@ -544,12 +608,31 @@ def write_markdown(
     sequential: Sequence[Mapping[str, Any]] = (),
 ) -> None:
     rules = list(dict.fromkeys(r["test"] for r in [*bench, *demo]))
+    w = world()
+    digits = w.name == "digits"
+    generators = "digit" if digits else w.name
+    real = "real digits" if digits else f"the real source ({w.real})"
+    settings = [s for s in ("styled", "hard") if any(r["setting"] == s for r in bench)]
+    on_settings = (
+        "on the styled and on the `--hard` generators"
+        if len(settings) == 2
+        else f"on the {settings[0]} generators only"
+        if settings
+        else ""
+    )
+    auditors = (
+        f"the four {generators} generators in turn"
+        if w.auditors == w.defenders
+        else f"{', '.join(w.auditors)} only (`--defenders`: a partial run, not the four {generators} "
+        "generators)"
+    )
     lines = [
-        "# Decision rules, measured",
+        "# Decision rules, measured" + ("" if digits else f": the {w.name} world"),
         "",
-        f"Produced by `{command}` in {setup['seconds']:.0f} s on this machine (2 shared CPU cores, load "
-        f"{setup['load']}). Every verdict below comes from `run_audit`, the code path of `trainprove audit`; "
-        "each rule is described in [decision-tests.md](decision-tests.md).",
+        f"Produced by `{command}` in {setup['seconds']:.0f} s ({setup['cpu_seconds']:.0f} CPU s in the "
+        f"process) on this machine (2 shared CPU cores, load {setup['load_start']} at the start, "
+        f"{setup['load']} at the end). Every verdict below comes from `run_audit`, the code path of "
+        "`trainprove audit`; each rule is described in [decision-tests.md](decision-tests.md).",
         "",
         "False accusation = a suspect trained elsewhere called `trained-on-generator`; false clearing = a "
         "suspect trained on the defender's images (wholly or in part) called `not-trained-on-generator`; "
@@ -564,9 +647,9 @@ def write_markdown(
             "## The benchmark: suspects unlike the shadow",
             "",
             f"{setup.get('suspects', 0)} suspects from `bench/suspect_pool.py` "
-            "([bench-pool.md](bench-pool.md)), each audited by the four digit generators in turn, on the "
-            "styled and on the `--hard` generators. The calibrated rule and the meta-classifier are shown "
-            "the three other defenders and real digits; digits-gan, the source of some innocent suspects, "
+            f"([bench-pool.md](bench-pool.md)), each audited by {auditors}, {on_settings}. The calibrated "
+            "rule and the meta-classifier are shown "
+            f"the three other defenders and {real}; {w.unseen}, the source of some innocent suspects, "
             "is shown to no rule.",
             "",
             "### All verdicts",
@@ -591,11 +674,15 @@ def write_markdown(
             *condition_table(
                 bench,
                 [
-                    "calibrated",
-                    "calibrated (relative only)",
-                    "trainprove",
-                    "meta-classifier",
-                    "accuracy-threshold",
+                    r
+                    for r in (
+                        "calibrated",
+                        "calibrated (relative only)",
+                        "trainprove",
+                        "meta-classifier",
+                        "accuracy-threshold",
+                    )
+                    if r in rules
                 ],
             ),
             "",
@@ -664,7 +751,7 @@ def write_markdown(
             f"{_ci(row['false_clearing_rate'], row['false_clearing_ci'])} | "
             f"{_ci(row['false_accusation_rate'], row['false_accusation_ci'])} |"
         )
-    lines += ["", "![error rates per rule](results.png)", ""]
+    lines += ["", f"![error rates per rule]({w.stem}.png)", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -710,18 +797,39 @@ def write_plot(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
+        "--world",
+        choices=("digits", "fashion"),
+        default="digits",
+        help="the demo's world: its defenders, real source and audit files (default digits; fashion writes "
+        "results-fashion.md and .png)",
+    )
+    parser.add_argument(
         "--pool-dir",
         type=Path,
-        default=ROOT / "runs" / "bench-pool",
-        help="the pool bench/suspect_pool.py built (default: runs/bench-pool)",
+        default=None,
+        help="the pool bench/suspect_pool.py built (default: runs/bench-pool, runs/bench-pool-fashion)",
     )
     parser.add_argument(
         "--store",
         type=Path,
-        default=ROOT / "runs" / "bench" / "store",
-        help="cache of image sets, models and answers (default: runs/bench/store)",
+        default=None,
+        help="cache of image sets, models and answers (default: runs/bench/store, runs/bench-fashion/store)",
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where results.md and results.png go")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "docs", help="where results[-WORLD].md and .png go"
+    )
+    parser.add_argument(
+        "--rules",
+        default="",
+        help="comma-separated rule names, as in the tables (default: every rule), e.g. "
+        "'calibrated,trainprove,accuracy-threshold'",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument(
+        "--defenders",
+        default="",
+        help="comma-separated defenders that audit (default: the world's four); the others stay references",
+    )
     parser.add_argument("--settings", default="styled,hard", help="which generator settings of the pool")
     parser.add_argument("--pools", default="bench,demo", help="which pools: bench, demo or both")
     parser.add_argument("--simulation-trials", type=int, default=2000, help="simulated suspects per kind")
@@ -743,6 +851,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     EXECUTOR["use"] = args.executor
+    WORLD[:] = [bench_world(args.world)]
+    if auditors := tuple(d for d in args.defenders.split(",") if d):
+        if unknown := [d for d in auditors if d not in world().defenders]:
+            raise SystemExit(f"unknown defender(s) {unknown}; known: {', '.join(world().defenders)}")
+        WORLD[:] = [replace(world(), audited_by=auditors)]
     import os
 
     import torch
@@ -750,37 +863,46 @@ def main(argv: Sequence[str] | None = None) -> None:
     from trainprove_core.plugins import load_plugins
     from trainprove_core.store import Store
 
-    torch.set_num_threads(2)
-    started = time.perf_counter()
+    torch.set_num_threads(args.threads)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    load_started = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     plugins = load_plugins(strict=True)
-    store = Store(args.store)
-    runs = ROOT / "runs" / "bench"
+    runs = world().runs
+    pool_dir = args.pool_dir or world().pool
+    store = Store(args.store or runs / "store")
+    rules = [r for r in args.rules.split(",") if r] or None
+    known = {t.get("name", t["use"]) for t in tests_for(world().defenders[0])}
+    if rules and (unknown := [r for r in rules if r not in known]):
+        raise SystemExit(f"unknown rule(s) {unknown}; known: {', '.join(sorted(known))}")
     pools = args.pools.split(",")
     bench, setup = [], {}
     if "bench" in pools:
         bench, setup = bench_pool(
-            args.pool_dir, store, runs, plugins, args.settings.split(","), args.progress, args.limit
+            pool_dir, store, runs, plugins, args.settings.split(","), args.progress, args.limit, rules
         )
     sequential = []
     if "bench" in pools and args.sequential:
         limit = min(args.limit or args.sequential_limit, args.sequential_limit)
         sequential = sequential_pool(
-            args.pool_dir, store, runs, plugins, args.settings.split(","), args.progress, limit
+            pool_dir, store, runs, plugins, args.settings.split(","), args.progress, limit, rules
         )
-    demo = demo_pool(store, runs, plugins, args.progress) if "demo" in pools else []
+    demo = demo_pool(store, runs, plugins, args.progress, rules) if "demo" in pools else []
     (runs / "records.json").write_text(
         json.dumps({"bench": bench, "demo": demo, "sequential": sequential}, indent=1), encoding="utf-8"
     )
     simulation = simulated_rates(args.simulation_trials)
     setup["seconds"] = time.perf_counter() - started
+    setup["cpu_seconds"] = time.process_time() - cpu_started
+    setup["load_start"] = load_started
     setup["load"] = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     args.out.mkdir(parents=True, exist_ok=True)
     shown = [a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--progress")]
     command = shlex.join([".venv/bin/python", "bench/decision_tests.py", *shown])
     ablations = ablation(runs) if bench else []
-    write_markdown(args.out / "results.md", ablations, bench, demo, simulation, setup, command, sequential)
-    write_plot(args.out / "results.png", bench or demo)
-    print(f"wrote {args.out / 'results.md'} and {args.out / 'results.png'}", file=sys.stderr)
+    md, png = args.out / f"{world().stem}.md", args.out / f"{world().stem}.png"
+    write_markdown(md, ablations, bench, demo, simulation, setup, command, sequential)
+    write_plot(png, bench or demo)
+    print(f"wrote {md} and {png}", file=sys.stderr)
 
 
 if __name__ == "__main__":
