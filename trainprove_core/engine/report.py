@@ -8,10 +8,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-import numpy as np
-
 from .. import __version__, secrets
 from .run import AuditRun
+from .verdicts import accuracy, near_chance
 
 
 @dataclass
@@ -85,13 +84,13 @@ class AuditReport(Mapping[str, Any]):
 _KEYS = tuple(f.name for f in fields(AuditReport))
 
 
-def shadow_warning(accuracy: float, num_classes: int) -> str | None:
+def shadow_warning(score: float, num_classes: int) -> str | None:
     """The warning of a shadow model that did not learn the task (near chance), or None."""
-    chance = 1.0 / num_classes
-    if accuracy >= chance + 0.1:
+    if not near_chance(score, num_classes):
         return None
+    chance = 1.0 / num_classes
     return (
-        f"the shadow model scores {accuracy:.3f} on its own generator's validation images, near "
+        f"the shadow model scores {score:.3f} on its own generator's validation images, near "
         f"chance ({chance:.3f}): it did not learn the task from the shadow set, so verdicts that compare "
         "a suspect with it say nothing. Train it longer or with a recipe that suits the image size "
         "([shadow] epochs, lr, batch_size, arch; `trainprove plugins timm` lists every key)."
@@ -103,7 +102,7 @@ def build_report(run: AuditRun, judged: SuspectsJudged, controls: Controls) -> A
     text is redacted (a server's answer quoted in an error, a token a plugin put in an explanation), so
     report.json, report.html and what the CLI prints are clean."""
     config, task, ws = run.config, run.task, run.workspace
-    shadow_accuracy = float(np.mean(run.shadow_answers.labels == run.validation.labels))
+    shadow_accuracy = accuracy(run.shadow_answers, run.validation)
     warnings = list(controls.warnings)
     warning = shadow_warning(shadow_accuracy, task.num_classes)
     if warning is not None:

@@ -183,12 +183,18 @@ def accuracy(answers: Answers, images: ImageSet) -> float:
     return float((answers.labels == images.labels).mean()) if len(images) else 0.0
 
 
+def near_chance(accuracy: float, num_classes: int) -> bool:
+    """Whether a model scoring `accuracy` on its own source's images has not learned the task: below chance
+    plus 0.1 (the shadow's warning and the controls' use the same line)."""
+    return accuracy < 1.0 / num_classes + 0.1
+
+
 def control_not_learned(kind: str, what: str, learned: float, where: str, num_classes: int) -> str | None:
     """The warning of a control that did not learn the task (near chance on its own source's images), or
     None. Such a control says nothing about the tests: nothing is overruled by it."""
-    chance = 1.0 / num_classes
-    if learned >= chance + 0.1:
+    if not near_chance(learned, num_classes):
         return None
+    chance = 1.0 / num_classes
     return (
         f"{kind} control failed: {what} scores {learned:.3f} on {where}, near chance ({chance:.3f}): it did "
         "not learn the task, so it says nothing about the decision tests and nothing was overruled by it. "
