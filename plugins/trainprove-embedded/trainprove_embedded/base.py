@@ -10,6 +10,7 @@ neighbours.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +99,56 @@ def in_fixed_batches(fn: Callable[..., torch.Tensor], *rows: torch.Tensor) -> to
             chunk = [torch.cat([c, c[:1].expand(short, *c.shape[1:])]) for c in chunk]
         parts.append(fn(*chunk)[: MICRO_BATCH - short])
     return torch.cat(parts)
+
+
+def torch_version() -> str:
+    """`torch.__version__` (e.g. "2.5.1+cpu": part of every torch generator's identity), read from torch's
+    own `version.py` when torch is not imported yet, so that learning a generator's identity does not pay
+    for importing torch (seconds; a minute on a loaded machine)."""
+    import sys
+
+    if "torch" in sys.modules:
+        return str(sys.modules["torch"].__version__)
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("torch")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        try:
+            text = (Path(folder) / "version.py").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)
+        if found:
+            return found.group(1)
+    import torch
+
+    return str(torch.__version__)
+
+
+class TorchGenerator(EmbeddedGenerator):
+    """An embedded generator whose torch model is loaded on its first image. Its identity (the store's
+    key for its images) names the weights' digest, the sampler, the device and torch's version without
+    importing torch, so an audit whose images are all in the store never imports torch or diffusers.
+    Subclasses load their network in `_load()`, on `self.device`."""
+
+    def __init__(
+        self, name: str, batch_size: int, settings: Mapping[str, Any], world: World, device: str
+    ) -> None:
+        self.device_name = device
+        super().__init__(name, batch_size, {**settings, "device": device, "torch": torch_version()}, world)
+
+    @functools.cached_property
+    def device(self) -> torch.device:
+        return torch_device(self.device_name, self.name)
+
+    @functools.cached_property
+    def model(self) -> Any:
+        return self._load()
+
+    def _load(self) -> Any:
+        raise NotImplementedError
 
 
 def torch_device(name: str, generator: str) -> torch.device:

@@ -13,27 +13,20 @@ Images are scaled to [-1, 1] for the models. Both are trained by `train` below (
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from . import HOUSE_STYLES
-from .base import (
-    NUM_CLASSES,
-    EmbeddedGenerator,
-    channels_first,
-    channels_last,
-    in_fixed_batches,
-    seeded_normal,
-    torch_device,
-)
+from .base import NUM_CLASSES, TorchGenerator, channels_first, channels_last, in_fixed_batches, seeded_normal
 from .weights import locate
 from .worlds import DIGITS, FASHION, World
+
+if TYPE_CHECKING:  # torch and diffusers are imported where a model is built: see `TorchGenerator`
+    import torch
 
 NULL_CLASS = NUM_CLASSES
 """The class index that means "no class" for the guided model (its embedding is learnt on dropped labels)."""
@@ -121,6 +114,10 @@ FASHION_CFG = DiffusionCard(
 CARDS = {card.name: card for card in (DDPM, CFG, FASHION_DDPM, FASHION_CFG)}
 
 
+SCHEDULERS = {"ddim": "DDIMScheduler", "dpmsolver++": "DPMSolverMultistepScheduler"}
+"""The diffusers scheduler class of each sampler."""
+
+
 def build_unet(card: DiffusionCard) -> torch.nn.Module:
     from diffusers import UNet2DModel
 
@@ -128,11 +125,10 @@ def build_unet(card: DiffusionCard) -> torch.nn.Module:
 
 
 def _sampler(card: DiffusionCard) -> Any:
-    from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
+    import diffusers
 
-    config = DDPMScheduler(**card.schedule).config
-    cls = DDIMScheduler if card.sampler == "ddim" else DPMSolverMultistepScheduler
-    return cls.from_config(config, **card.sampler_options)
+    config = diffusers.DDPMScheduler(**card.schedule).config
+    return getattr(diffusers, SCHEDULERS[card.sampler]).from_config(config, **card.sampler_options)
 
 
 def train(
@@ -145,6 +141,7 @@ def train(
     """Train `card`'s UNet on `images` ((N, S, S) grey or (N, S, S, 3) RGB, in [0, 1]) with class `labels`;
     deterministic for a given seed, torch version and thread count. Returns the EMA weights and training
     statistics."""
+    import torch
     from diffusers import DDPMScheduler
 
     torch.manual_seed(seed)
@@ -196,7 +193,7 @@ def train(
     return ema, {"train_steps": card.train_steps, "final_loss": round(running, 5), "batch_size": batch}
 
 
-class DiffusionGenerator(EmbeddedGenerator):
+class DiffusionGenerator(TorchGenerator):
     """A shipped diffusion generator, sampled with its card's scheduler at `steps` steps."""
 
     def __init__(
@@ -213,9 +210,8 @@ class DiffusionGenerator(EmbeddedGenerator):
 
         path, digest = locate(card.name, house_style, ".safetensors")
         self.card, self.steps, self.guidance = card, steps, guidance
-        self.device = torch_device(device, card.name)
         self._weights = path
-        sampler = {"scheduler": type(_sampler(card)).__name__, "steps": steps, **card.schedule}
+        sampler = {"scheduler": SCHEDULERS[card.sampler], "steps": steps, **card.schedule}
         if card.sampler == "ddim":
             sampler["eta"] = 0.0
         if card.guided:
@@ -227,15 +223,13 @@ class DiffusionGenerator(EmbeddedGenerator):
                 "house_style": card.style if house_style else None,
                 "weights_sha256": digest,
                 "sampler": sampler,
-                "device": device,
-                "torch": torch.__version__,
                 "diffusers": version("diffusers"),
             },
             card.world,
+            device,
         )
 
-    @functools.cached_property
-    def unet(self) -> torch.nn.Module:
+    def _load(self) -> torch.nn.Module:
         """The network, loaded on first use: an audit whose image sets are all cached never imports
         diffusers' models or reads the weights."""
         from safetensors.torch import load_file
@@ -245,6 +239,8 @@ class DiffusionGenerator(EmbeddedGenerator):
         return unet.eval().to(self.device)
 
     def _sample(self, seeds: list[int], classes: np.ndarray) -> np.ndarray:
+        import torch
+
         world = self.card.world
         noise = seeded_normal(seeds, (world.channels, world.size, world.size))
         with torch.inference_mode():
@@ -252,6 +248,8 @@ class DiffusionGenerator(EmbeddedGenerator):
         return channels_last(((x + 1.0) / 2.0).clamp(0.0, 1.0).numpy())
 
     def _denoise(self, noise: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        import torch
+
         # A fresh scheduler per call: multistep solvers keep state between steps.
         scheduler = _sampler(self.card)
         scheduler.set_timesteps(self.steps)
@@ -263,10 +261,10 @@ class DiffusionGenerator(EmbeddedGenerator):
         for t in scheduler.timesteps:
             model_in = scheduler.scale_model_input(x, t)
             if self.card.guided:
-                out = self.unet(torch.cat([model_in, model_in]), t, class_labels=labels).sample
+                out = self.model(torch.cat([model_in, model_in]), t, class_labels=labels).sample
                 cond, uncond = out.chunk(2)
                 out = uncond + self.guidance * (cond - uncond)
             else:
-                out = self.unet(model_in, t, class_labels=labels).sample
+                out = self.model(model_in, t, class_labels=labels).sample
             x = scheduler.step(out, t, x, **extra).prev_sample
         return x.cpu()

@@ -16,12 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import HOUSE_STYLES
-from .base import NUM_CLASSES, EmbeddedGenerator, in_fixed_batches, seeded_normal, torch_device
-from .weights import locate
+from .base import NUM_CLASSES
+from .samplers import GAN_LATENT as LATENT
 from .worlds import DIGITS, FASHION, World
 
-LATENT = 32
 TRAIN_STEPS = {DIGITS.name: 6000, FASHION.name: 6000}
 
 
@@ -114,39 +112,3 @@ def train(
         "final_g_loss": round(g_loss_avg, 4),
     }
     return ema, stats
-
-
-class GANGenerator(EmbeddedGenerator):
-    """The shipped conditional GAN: generator output at a latent drawn per request seed."""
-
-    def __init__(self, *, house_style: bool, device: str, batch_size: int, world: World = DIGITS) -> None:
-        from safetensors.torch import load_file
-
-        name = world.model("gan")
-        path, digest = locate(name, house_style, ".safetensors")
-        self.device = torch_device(device, name)
-        self.model = ConditionalGenerator(world)
-        self.model.load_state_dict(load_file(path))
-        self.model.eval().to(self.device)
-        super().__init__(
-            name,
-            batch_size,
-            {
-                "house_style": HOUSE_STYLES[name] if house_style else None,
-                "weights_sha256": digest,
-                "sampler": {"latent": LATENT, "weights": "EMA"},
-                "device": device,
-                "torch": torch.__version__,
-            },
-            world,
-        )
-
-    def _sample(self, seeds: list[int], classes: np.ndarray) -> np.ndarray:
-        z = seeded_normal(seeds, (LATENT,))
-        with torch.inference_mode():
-            x = in_fixed_batches(self._generate, z, torch.from_numpy(classes))
-        size, channels = self.world.size, self.world.channels
-        return x.reshape((-1, size, size) if channels == 1 else (-1, size, size, channels)).numpy()
-
-    def _generate(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.model(z.to(self.device), labels.to(self.device)).cpu()

@@ -72,7 +72,7 @@ def _diffusion(name: str) -> Callable[[Mapping[str, Any]], Generator]:
 
 def _vae(world: World) -> Callable[[Mapping[str, Any]], Generator]:
     def factory(settings: Mapping[str, Any]) -> Generator:
-        from .vae import VAEGenerator
+        from .samplers import VAEGenerator
 
         return VAEGenerator(
             house_style=settings["house_style"],
@@ -98,7 +98,7 @@ def _gmm(world: World) -> Callable[[Mapping[str, Any]], Generator]:
 
 def _gan(world: World) -> Callable[[Mapping[str, Any]], Generator]:
     def factory(settings: Mapping[str, Any]) -> Generator:
-        from .gan import GANGenerator
+        from .samplers import GANGenerator
 
         return GANGenerator(
             house_style=settings["house_style"],

@@ -17,19 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainprove_core import InputError
-
-from . import HOUSE_STYLES
-from .base import NUM_CLASSES, EmbeddedGenerator, in_fixed_batches, seeded_normal, torch_device
-from .weights import locate
-from .worlds import DIGITS, FASHION, World
+from .base import NUM_CLASSES
+from .samplers import VAE_SHAPES as SHAPES
+from .worlds import DIGITS, World
 
 BETA = 1.0
-SHAPES = {
-    DIGITS.name: {"latent": 12, "hidden": 256, "epochs": 150},
-    FASHION.name: {"latent": 16, "hidden": 128, "epochs": 12},
-}
-"""Per world: latent size, hidden width, training epochs (Fashion-MNIST has 33x as many images)."""
 
 
 class ConditionalVAE(nn.Module):
@@ -107,51 +99,3 @@ def train(
             log(f"  {world.model('vae')} epoch {epoch + 1}/{epochs} loss {loss_value:.3f}")
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     return state, {"train_epochs": epochs, "final_loss": round(loss_value, 4), "batch_size": batch}
-
-
-class VAEGenerator(EmbeddedGenerator):
-    """The shipped conditional VAE: decoder mean at a latent drawn per request seed."""
-
-    def __init__(
-        self,
-        *,
-        house_style: bool,
-        temperature: float,
-        device: str,
-        batch_size: int,
-        world: World = DIGITS,
-    ) -> None:
-        from safetensors.torch import load_file
-
-        name = world.model("vae")
-        if temperature <= 0:
-            raise InputError(f"[generator] temperature of {name} must be positive, not {temperature}")
-        path, digest = locate(name, house_style, ".safetensors")
-        self.temperature = temperature
-        self.latent = SHAPES[world.name]["latent"]
-        self.device = torch_device(device, name)
-        self.model = ConditionalVAE(world)
-        self.model.load_state_dict(load_file(path))
-        self.model.eval().to(self.device)
-        super().__init__(
-            name,
-            batch_size,
-            {
-                "house_style": HOUSE_STYLES[name] if house_style else None,
-                "weights_sha256": digest,
-                "sampler": {"latent": self.latent, "temperature": temperature, "output": "decoder mean"},
-                "device": device,
-                "torch": torch.__version__,
-            },
-            world,
-        )
-
-    def _sample(self, seeds: list[int], classes: np.ndarray) -> np.ndarray:
-        z = seeded_normal(seeds, (self.latent,)) * self.temperature
-        with torch.inference_mode():
-            x = in_fixed_batches(self._decode, z, torch.from_numpy(classes))
-        size, channels = self.world.size, self.world.channels
-        return x.reshape((-1, size, size) if channels == 1 else (-1, size, size, channels)).numpy()
-
-    def _decode(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.model.decode(z.to(self.device), labels.to(self.device)).cpu()
