@@ -198,7 +198,8 @@ class AuditRun:
                 per_suspect += w.queries_per_suspect
             if w.shared:
                 shared.append(f"{name}: {w.shared}")
-            notes += [f"{name}: {note}" for note in w.notes]
+            # a note that starts with spaces continues the one before it (a table's rows)
+            notes += [note if note.startswith("  ") else f"{name}: {note}" for note in w.notes]
         lines = [
             "images made: " + "; ".join(images),
             "models trained: " + "; ".join(models),

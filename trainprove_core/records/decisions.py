@@ -182,7 +182,7 @@ class Workload:
     queries_per_suspect: int = 0
     what: str = ""
     shared: str = ""
-    notes: tuple[str, ...] = ()  # what the defender could change, and what it would buy (one line each)
+    notes: tuple[str, ...] = ()  # what the defender could change and what it buys (a line each; "  " starts a row)
 
 
 @runtime_checkable

@@ -149,6 +149,8 @@ def test_the_rule_in_an_audit_accuses_the_guilty_and_pays_references_once(glyph_
     details = verdicts["guilty"]["details"]
     assert details["innocent"]["n"] == 5 * 4 and details["innocent"]["sources"] == 5
     assert details["guilty"]["n"] == 4
+    # the separation `plan` reads: the guilty references far above the innocent ones on both statistics
+    assert details["separation"]["accuse"] > 0 and details["separation"]["clear"] > 0
     assert details["p_innocent"] <= 0.01 and "with probability at most" in verdicts["guilty"]["explanation"]
     # Each suspect answered the validation set and both reference sets, counted in its queries.
     per_class = max(10, 60 // 5)
@@ -204,7 +206,12 @@ def test_the_rule_states_its_workload_before_any_work(glyph_plugins, tmp_path): 
     assert work.queries_per_suspect == k * per_class * classes
     training = sum(round(40 * r.get("per_class_factor", 1.0)) for r in RECIPES.values()) * (k + 1) * classes
     assert work.images == training + k * per_class * classes
-    assert any("more sources" in note for note in work.notes)
+    # what more sources buy: per number of sources, its cost and the separation that decides 0.5 / 0.9
+    rows = [note.split() for note in work.notes if note.startswith("  ") and note.split()[0].isdigit()]
+    assert [int(r[0]) for r in rows] == [k, k + 2, 10, 20]
+    assert [int(r[1]) for r in rows] == [len(RECIPES) * (n + 1) for n in (k, k + 2, 10, 20)]
+    needed = [float(r[3]) for r in rows]
+    assert needed == sorted(needed, reverse=True)  # more sources accuse sooner
     with AuditRun(config, glyph_plugins, Store(tmp_path / "store"), False) as run:
         lines = run.workload()
     assert not (tmp_path / "store").exists()  # stated, not done

@@ -123,6 +123,14 @@ def recipe_defaults(trainer: str, settings: Mapping[str, Any], image_size: int) 
     ]
 
 
+def reach(p: float, k: int) -> float:
+    """How far beyond a population's mean (in its predictive spreads) a suspect must lie for its tail to be
+    at most p, with k exchangeable groups: t(1 - p, k - 1) * sqrt(1 + 1/k)."""
+    from scipy import stats
+
+    return float(stats.t.isf(p, k - 1)) * math.sqrt(1.0 + 1.0 / k) if k >= 2 else float("inf")
+
+
 def t_tail(z: float, dof: int, upper: bool) -> float:
     from scipy import stats
 
@@ -441,6 +449,14 @@ class References:
             pops["guilty"]["pure"] = pops["pure"]
         return pops["innocent"], pops["guilty"]
 
+    def separation(self, accuse_by: str, clear_by: str) -> dict[str, float]:
+        """How far apart the populations are, in spreads: the strong guilty references' mean above the
+        innocent ones' on the accusing statistic (in innocent spreads), and on the clearing statistic (in
+        guilty spreads). `trainprove plan` says what separation decides how often, per number of sources."""
+        accuse = (self.guilty[accuse_by].mean - self.innocent[accuse_by].mean) / self.innocent[accuse_by].sd
+        clear = (self.guilty[clear_by].mean - self.innocent[clear_by].mean) / self.guilty[clear_by].sd
+        return {"accuse": float(accuse), "clear": float(clear)}
+
     @property
     def reference_queries(self) -> int:
         return sum(len(s) for s in self.sets.values())
@@ -592,6 +608,7 @@ class CalibratedTest:
             "beta": beta,
             "reference_queries": refs.reference_queries,
             "reference_models": refs.models,
+            "separation": refs.separation(self.accuse_by, self.clear_by),
         }
         best = max([acc_g, *acc_r.values()])
         mean_r = float(np.mean(list(acc_r.values())))
@@ -746,11 +763,11 @@ class CalibratedTest:
         return Workload(
             models=models,
             images=images + k * per_class * classes,
-            queries_per_suspect=k * per_class * classes,
+            queries_per_suspect=self._reference_queries(config, k),
             what=f"training sets of {len(recipes)} recipes; a validation set per reference source ({k})",
             shared="the innocent reference models and every reference source's images are shared by each "
             "defender's audit of this task; the guilty ones by audits of this generator",
-            notes=self._sizing(k, sum(not r.get("weak", False) for r in recipes)),
+            notes=self._sizing(k, sum(not r.get("weak", False) for r in recipes), config),
         )
 
     def progress_steps(self, config: AuditConfig, models: int) -> int:
@@ -766,24 +783,39 @@ class CalibratedTest:
         references = innocent + len(recipes) + innocent * k + len(recipes) * (k + 1)
         return sets + references + models * k * looks
 
-    def _sizing(self, k: int, strong: int) -> tuple[str, ...]:
-        """What more reference sources or recipes buy: how far (in the population's spread) a suspect must
-        lie beyond its mean to be accused or cleared, t(1 - p, k - 1) * sqrt(1 + 1/k), at k and beyond."""
-        from scipy import stats
-
-        def reach(p: float, n: int) -> float:
-            return float(stats.t.isf(p, n - 1)) * math.sqrt(1.0 + 1.0 / n) if n >= 2 else float("inf")
-
-        more = [n for n in (k + 2, 10) if n > k]
-        accuse = ", ".join(f"{reach(self.alpha, n):.2f} with {n}" for n in more)
-        clear = ", ".join(f"{reach(self.beta, n):.2f} with {n}" for n in (strong + 2, 10) if n > strong)
-        return (
+    def _sizing(self, k: int, strong: int, config: AuditConfig) -> tuple[str, ...]:
+        """What more reference sources or recipes buy, before anything is trained: per number of sources,
+        the reference models and queries it costs, and how far apart the two populations must be for a
+        suspect like the references to be decided half the time, or nine times in ten (`reach`, plus
+        the normal quantile 1.28 for 0.9). A previous audit of the task measured that distance:
+        `separation` in each verdict's details."""
+        z90 = 1.2816
+        innocent = sum(bool(r.get("innocent", True)) for r in self._recipes(config))
+        recipes = len(self._recipes(config))
+        lines = [
             f"to accuse at alpha {self.alpha:g}, a suspect must lie {reach(self.alpha, k):.2f} innocent "
-            f"spreads above the innocent references' mean with {k} reference sources ({accuse} sources): "
-            "more sources (`references`) accuse sooner",
-            f"to clear at beta {self.beta:g}, {reach(self.beta, strong):.2f} guilty spreads below the strong "
-            f"guilty references' mean with {strong} strong recipes ({clear} recipes: `recipes`)",
+            f"spreads above the innocent references' mean with {k} reference sources; to clear at beta "
+            f"{self.beta:g}, {reach(self.beta, strong):.2f} guilty spreads below the strong guilty "
+            f"references' mean with {strong} strong recipes. How far apart the populations must be (the "
+            "guilty references' mean from the innocent ones', in spreads; a verdict's `separation` measures "
+            "it) to decide a suspect like the references with probability 0.5 / 0.9:",
+            "  sources  reference models  queries per suspect  to accuse",
+        ]
+        for n in sorted({k, k + 2, 10, 20}):
+            if n >= k:
+                r = reach(self.alpha, n)
+                models, queries = innocent * n + recipes, self._reference_queries(config, n)
+                lines.append(f"  {n:7d}  {models:16d}  {queries:19,d}  {r:.2f} / {r + z90:.2f}")
+        clear = [(m, reach(self.beta, m)) for m in sorted({strong, strong + 2, 10}) if m >= strong]
+        lines.append(
+            "  to clear, by strong recipes (`recipes`): "
+            + "; ".join(f"{c:.2f} / {c + z90:.2f} with {m}" for m, c in clear)
         )
+        return tuple(lines)
+
+    def _reference_queries(self, config: AuditConfig, k: int) -> int:
+        per_class = self.reference_per_class or max(10, config.validation.per_class // k)
+        return k * per_class * config.task.num_classes
 
     def build(self, run: AuditContext) -> References:
         """Train (or find in the store) every reference model and its answers; once per audit (the
