@@ -63,4 +63,22 @@ def test_the_calibrated_rule_reserves_the_steps_its_references_and_answers_take(
     assert isinstance(rule, ReservesSteps)
     # 3 sets; training sets: 2 recipes x 3 innocent + 3 guilty + 1 mixture x 3; models 6 + 3 and their
     # answer sets 6 x 3 + 3 x 4; then 3 reference answer sets per judged model
-    assert rule.progress_steps(Config(), 2) == 3 + (6 + 3 + 3) + (9 + 18 + 12) + 2 * 3
+    steps = rule.progress_steps(Config(), 2)
+    assert steps == {"generate": 3 + (6 + 3 + 3), "train": 9, "query": 18 + 12 + 2 * 3}
+
+
+def test_the_estimate_prices_each_kind_of_step_at_its_own_cost():
+    """A plan of 3 trainings and 20 answer sets. The first training took 10 s (imports and loading, paid
+    once), the second 2 s; nine answer sets were covered by a batch of ten that took 1 s. Left: one
+    training at 2 s and ten answer sets at 0.1 s, 3 s. The mean of the steps that did work times the
+    steps left would say 82 s; before a kind is measured beyond its first step, it says it is estimating."""
+    with progress.plan(23, "audit", enabled=False, kinds={"train": 3, "query": 20}):
+        the_plan = progress._state.plan
+        the_plan.ended("train", 10.0)
+        for _ in range(9):
+            progress.skip("query")
+        the_plan.ended("query", 1.0)
+        assert the_plan.left() is None  # one training, paying its one-off costs, says little
+        assert "estimating" in the_plan.summary()
+        the_plan.ended("train", 2.0)
+        assert the_plan.left() == 2.0 + 10 * 0.1

@@ -71,7 +71,8 @@ def run_audit(
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         title = f"audit {Path(config.source).name}"
-        with progress.plan(run.steps(), title, show_progress, reserved=run.reserved_steps()):
+        kinds = run.step_kinds()
+        with progress.plan(sum(kinds.values()), title, show_progress, run.reserved_steps(), kinds):
             ws.observe("trainprove_before_audit", config=config, out_dir=out_dir)
             # 2. shadow: the shadow and validation sets, the shadow model and its answers
             run.shadow_answers  # noqa: B018 - made (or found in the store) now, in this order

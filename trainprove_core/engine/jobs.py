@@ -170,7 +170,7 @@ class Jobs:
             cached = set(self.store.cached_chunks(job.kind, job.identity, len(job.works)))
             pending += [w for w in job.works if w.index not in cached]
         for _ in range(len(jobs) - (1 if pending else 0)):
-            progress.skip()
+            progress.skip(progress.kind_of(desc))
         if not pending:
             return [self._one_job(job, None) for job in jobs]
         total = sum(w.size for w in pending)

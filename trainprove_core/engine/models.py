@@ -95,7 +95,7 @@ class Models(ImageSets):
             jobs.append((trainer, identity, image_set))
         pending = [j for j in jobs if self.store.finished("models", j[1]) is None]  # missing or damaged
         for _ in range(len(jobs) - len(pending)):
-            progress.skip()
+            progress.skip("train")
         self.accounts.add("models_cached", len(jobs) - len(pending))
         self.accounts.add("models_trained", len(pending))
         dirs = self._train(pending)
@@ -114,7 +114,7 @@ class Models(ImageSets):
         if len(pending) > 1 and self.executor.parallel:
             with progress.step(f"train {len(pending)} models", enabled=self.show_progress):
                 for _ in range(len(pending) - 1):
-                    progress.skip()
+                    progress.skip("train")
                 with ThreadPoolExecutor(len(pending), thread_name_prefix="trainprove-train") as pool:
                     made = pool.map(self._train_one, pending)
                     return dict(zip((id(j) for j in pending), made, strict=True))

@@ -111,7 +111,8 @@ class ReferenceModels(Asking):
         """Train every model (at once where the executor runs work in parallel), then ask each one the
         image sets it names (at once too); raises the first error. Adds a progress step per model and per
         answer set to the current plan."""
-        progress.add(len(models) + sum(len(m.asks) for m in models))
+        progress.add(len(models), "train")
+        progress.add(sum(len(m.asks) for m in models), "query")
         opened = self.shadow_models([(m.table, m.images) for m in models])
         asks = [
             (m.name, adapter, x)

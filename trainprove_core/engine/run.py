@@ -6,13 +6,13 @@ gets as `Evidence.run`, to ask the workspace for more.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-from .. import identity_cache, rounds
+from .. import identity_cache, progress, rounds
 from ..config import AuditConfig, check_disk, image_sets, table_error
 from ..errors import InputError, TrainproveError
 from ..plugins import PluginSet
@@ -155,22 +155,41 @@ class AuditRun:
     def steps(self) -> int:
         """How many progress steps `run_audit` takes (sets, models, answer sets), for a caller's plan:
         its own, and the `reserved_steps` its decision tests will add."""
-        control = 4 if self.config.negative_control is not None else 0  # its set, model, two answer sets
-        control += 3 if self.config.positive_control is not None else 0
-        return 4 + len(self.config.suspects) + control + self.reserved_steps()
+        return sum(self.step_kinds().values())
+
+    def step_kinds(self) -> dict[str, int]:
+        """`steps` by kind (`progress.kind_of`): the shadow and validation sets, the shadow model, its
+        answers and each suspect's, the controls' (a set, a model and two answer sets for the negative one,
+        one for the positive), and what the decision tests reserve, by the kinds they name."""
+        config = self.config
+        negative, positive = config.negative_control is not None, config.positive_control is not None
+        kinds = {
+            "generate": 2 + negative + positive,
+            "train": 1 + negative + positive,
+            "query": 1 + len(config.suspects) + 2 * negative + positive,
+        }
+        for name, n in self._reserved().items():
+            kinds[name] = kinds.get(name, 0) + n
+        return kinds
 
     def reserved_steps(self) -> int:
         """The progress steps the decision tests say they will add along the way (reference models, their
         sets and answers): each test's optional `progress_steps(config, models)` (`models`: the suspects
         and controls it judges), so the plan is whole before its first step."""
+        return sum(self._reserved().values())
+
+    def _reserved(self) -> dict[str, int]:
         models = len(self.config.suspects) + sum(
             c is not None for c in (self.config.negative_control, self.config.positive_control)
         )
-        total = 0
+        kinds: dict[str, int] = {}
         for test in self.tests.values():
             if isinstance(test, ReservesSteps):
-                total += max(0, int(test.progress_steps(self.config, models)))
-        return total
+                steps = test.progress_steps(self.config, models)
+                by_kind = steps if isinstance(steps, Mapping) else {progress.OTHER: steps}
+                for kind, n in by_kind.items():
+                    kinds[kind] = kinds.get(kind, 0) + max(0, int(n))
+        return kinds
 
     def workload(self) -> list[str]:
         """What this audit does, stated before any work (`trainprove check`, `trainprove plan`): every image

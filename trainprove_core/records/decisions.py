@@ -182,7 +182,7 @@ class Workload:
     queries_per_suspect: int = 0
     what: str = ""
     shared: str = ""
-    notes: tuple[str, ...] = ()  # what the defender could change and what it buys (a line each; "  " starts a row)
+    notes: tuple[str, ...] = ()  # what the defender could change and what it buys ("  " starts a table row)
 
 
 @runtime_checkable
@@ -197,9 +197,11 @@ class ReservesSteps(Protocol):
     """A decision test that adds progress steps along the way (`progress.add`: reference sets, models,
     their answers) and says how many before the first step, so the audit's plan (and its estimate of what
     is left) is whole from the start: `progress_steps(config, models)` for an audit judging `models` models
-    (suspects and controls), cached ones included (the store skips them as done)."""
+    (suspects and controls), cached ones included (the store skips them as done): a count, or counts by
+    kind ({"generate": ..., "train": ..., "query": ...}, the first word of the steps' descriptions), which
+    lets the estimate of what is left price a training step apart from an answer set."""
 
-    def progress_steps(self, config: Any, models: int) -> int: ...
+    def progress_steps(self, config: Any, models: int) -> int | Mapping[str, int]: ...
 
 
 @dataclass(frozen=True)

@@ -552,7 +552,7 @@ class CalibratedTest:
             )
         look = evidence.look
         # this suspect's answers on the reference sets: one answer set each, or one per round asked
-        progress.add(len(refs.sets) * (look.round if look else 1))
+        progress.add(len(refs.sets) * (look.round if look else 1), "query")
         acc_g = accuracy(evidence.suspect, evidence.true_labels)
         acc_r, answers_r, index = {}, {}, {}
         for label, image_set in refs.sets.items():
@@ -770,18 +770,20 @@ class CalibratedTest:
             notes=self._sizing(k, sum(not r.get("weak", False) for r in recipes), config),
         )
 
-    def progress_steps(self, config: AuditConfig, models: int) -> int:
-        """The progress steps `build` and `decide` add (`ReservesSteps`): a validation set per source, the
-        training sets, every reference model and its answer sets, and per judged model its answers on each
-        reference set at each look."""
+    def progress_steps(self, config: AuditConfig, models: int) -> dict[str, int]:
+        """The progress steps `build` and `decide` add (`ReservesSteps`), by kind: a validation set per
+        source and the training sets (generate), every reference model (train) and its answer sets, and per
+        judged model its answers on each reference set at each look (query)."""
         k, recipes = len(self.references), self._recipes(config)
         innocent = sum(bool(r.get("innocent", True)) for r in recipes) * k
         mixtures = sum(float(r.get("share", 1.0)) < 1.0 for r in recipes)
         rounds = config.validation.rounds
         looks = rounds * (rounds + 1) // 2 if rounds > 1 else 1
-        sets = k + innocent + len(recipes) + mixtures * k
-        references = innocent + len(recipes) + innocent * k + len(recipes) * (k + 1)
-        return sets + references + models * k * looks
+        return {
+            "generate": k + innocent + len(recipes) + mixtures * k,
+            "train": innocent + len(recipes),
+            "query": innocent * k + len(recipes) * (k + 1) + models * k * looks,
+        }
 
     def _sizing(self, k: int, strong: int, config: AuditConfig) -> tuple[str, ...]:
         """What more reference sources or recipes buy, before anything is trained: per number of sources,
@@ -843,7 +845,7 @@ class CalibratedTest:
         # Default: the references' sets together are as large as the generator's, so the rule costs each
         # suspect twice TrainProVe's queries.
         per_class = self.reference_per_class or max(10, config.validation.per_class // len(sources))
-        progress.add(len(sources))
+        progress.add(len(sources), "generate")
         sets = {
             label: ws.seeded_set(
                 f"reference {label} validation",
@@ -869,7 +871,7 @@ class CalibratedTest:
         # Progress steps of the training sets: per recipe, k innocent sets (unless it trains the guilty
         # model only) and the guilty one; k more (cached) sets per mixture. The models and their answers
         # add their own (`reference_models`).
-        progress.add(with_innocent * k + len(recipes) + mixtures * k)
+        progress.add(with_innocent * k + len(recipes) + mixtures * k, "generate")
         # First every training set, then every model trained and asked in one call (at once on a parallel
         # executor).
         planned: list[tuple[ReferenceModel, str, dict[str, Any]]] = []  # model, group, record
