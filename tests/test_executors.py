@@ -1,5 +1,6 @@
-"""The executor seam: the built-in `local` executor passes the contract third-party executors are held
-to, and an audit's executor is closed however the audit ends."""
+"""The executor seam: the built-in `local` and `processes` executors pass the contract third-party
+executors are held to, an audit's executor is closed however the audit ends, and worker processes make
+exactly what the driver makes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from core_test_helpers import base_audit
 
 from trainprove_core.audit import run_audit
 from trainprove_core.config import config_from_dict
-from trainprove_core.executors import LocalExecutor
+from trainprove_core.executors import LocalExecutor, ProcessExecutor
 from trainprove_core.hookspecs import hookimpl
 from trainprove_core.records import ExecutorSpec
 from trainprove_core.store import Store
@@ -19,6 +20,45 @@ class TestLocalExecutor(ExecutorContract):
     @pytest.fixture
     def executor_factory(self):
         return lambda **settings: LocalExecutor()
+
+
+class TestProcessExecutor(ExecutorContract):
+    @pytest.fixture
+    def executor_factory(self):
+        return lambda **settings: ProcessExecutor(2)
+
+
+def test_worker_processes_make_the_same_models_answers_and_verdicts_as_the_driver(
+    plugins, suspect_pool, tmp_path
+):
+    """Two audits of the same file into two stores, one run in this process and one by two worker
+    processes: the same store entries (keys), bit for bit the same trained shadow, the same verdicts."""
+    doc = base_audit(
+        suspect=[
+            {"name": "same", "use": "timm", "checkpoint": str(suspect_pool["same"])},
+            {"name": "other", "use": "timm", "checkpoint": str(suspect_pool["other"])},
+        ]
+    )
+    reports = {}
+    for use in ("local", "processes"):
+        extra = {"workers": 2} if use == "processes" else {}
+        config = config_from_dict({**doc, "executor": {"use": use, **extra}}, plugins)
+        result = run_audit(config, plugins, tmp_path / use, Store(tmp_path / f"store-{use}"), False)
+        assert not result.errors
+        reports[use] = result.report
+    for kind in ("image-sets", "models", "answers"):
+        local = sorted(p.name for p in (tmp_path / "store-local" / kind).iterdir())
+        assert local == sorted(p.name for p in (tmp_path / "store-processes" / kind).iterdir()), kind
+    for model in (tmp_path / "store-local" / "models").iterdir():
+        for f in model.rglob("*.safetensors"):
+            twin = tmp_path / "store-processes" / "models" / model.name / f.relative_to(model)
+            assert f.read_bytes() == twin.read_bytes()
+
+    def decisions(report):
+        return [(v["suspect"], v["test"], v["decision"], v["statistic"]) for v in report["verdicts"]]
+
+    assert decisions(reports["local"]) == decisions(reports["processes"])
+    assert reports["processes"]["counts"]["models_trained"] >= 1
 
 
 class Watched(LocalExecutor):

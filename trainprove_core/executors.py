@@ -1,5 +1,6 @@
-"""Running work: `execute` (what every executor runs on its workers) and the built-in `local` executor,
-registered through the core's own entry point like any plugin.
+"""Running work: `execute` (what every executor runs on its workers) and the built-in executors, `local`
+(in this process, one item at a time) and `processes` (worker processes of this machine), registered
+through the core's own entry point like any plugin.
 
 The core cuts everything expensive into `Work` items (an image-set chunk, a training, a query chunk), each
 naming the model it needs as a `ModelRef`; an executor runs them wherever it likes and hands back each
@@ -142,12 +143,81 @@ class LocalExecutor:
         pass
 
 
+class ProcessExecutor:
+    """Runs work in `workers` processes of this machine, started on the first item and kept until the
+    audit ends: independent trainings (the calibrated rule's reference models) and suspects run at once,
+    each worker building a model once (`execute`, `ModelCache`) and importing torch once. Trainings send
+    their files back and the driver stores them, as on Ray. Everything is seeded and a trainer's threads
+    are part of its identity, so the models, images and answers are the ones `local` makes: the store does
+    not know which executor made them."""
+
+    parallel = True
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers or max(1, os.cpu_count() or 1)
+        self._pool: Any = None
+        self._lock = threading.Lock()
+
+    def _started(self) -> Any:
+        with self._lock:
+            if self._pool is None:
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor
+
+                # spawn, not fork: the driver may hold threads (progress, other suspects) and torch state
+                context = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            return self._pool
+
+    def run(self, works: Sequence[Work]) -> Iterator[tuple[Work, Outcome]]:
+        from concurrent.futures import as_completed
+
+        import cloudpickle  # a plugin's factory may be a closure or a lambda (as Ray, which uses it too)
+
+        if not works:
+            return
+        pool = self._started()
+        futures = {pool.submit(_execute_pickled, cloudpickle.dumps(work)): work for work in works}
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()  # a work's own error, raised as itself
+        finally:
+            for future in futures:  # an error or Ctrl-C on the driver: drop what is still queued
+                future.cancel()
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _execute_pickled(work: bytes) -> Outcome:
+    """`execute` on a worker process, for a `Work` pickled by cloudpickle."""
+    import pickle
+
+    return execute(pickle.loads(work))
+
+
 def _local(settings: Mapping[str, Any]) -> LocalExecutor:
     return LocalExecutor()
 
 
+def _processes(settings: Mapping[str, Any]) -> ProcessExecutor:
+    return ProcessExecutor(int(settings["workers"]))
+
+
 @hookimpl
 def trainprove_executors() -> list[ExecutorSpec]:
+    from .records import Option
+
     return [
-        ExecutorSpec("local", _local, "run generation, training and queries in this process, one at a time")
+        ExecutorSpec("local", _local, "run generation, training and queries in this process, one at a time"),
+        ExecutorSpec(
+            "processes",
+            _processes,
+            "run generation, training and queries in worker processes of this machine, independent models "
+            "and suspects at once",
+            (Option("workers", "int", 0, min=0, max=256, help="worker processes (0: one per CPU core)"),),
+        ),
     ]
