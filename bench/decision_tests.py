@@ -76,12 +76,12 @@ def bench_world(name: str) -> BenchWorld:
     """The digits world keeps the calibrated rule's default recipes (docs/results.md was measured so);
     the fashion world takes the demo's, so its reference models are the ones `trainprove demo --world
     fashion` trained and a shared `--store` reuses them."""
-    from trainprove_demo.pool import WORLDS
+    from trainprove_demo.pool import CALIBRATED_RECIPES, WORLDS
 
     w = WORLDS[name]
     if name == "digits":
         return BenchWorld(name, w.defenders, w.real, UNSEEN[name], None, "results")
-    return BenchWorld(name, w.defenders, w.real, UNSEEN[name], w.recipes, f"results-{name}")
+    return BenchWorld(name, w.defenders, w.real, UNSEEN[name], CALIBRATED_RECIPES, f"results-{name}")
 
 
 WORLD: list[BenchWorld] = []

@@ -50,18 +50,3 @@ def test_the_demo_command_offers_the_world():
     trainprove = Path(sys.executable).with_name("trainprove")
     result = subprocess.run([trainprove, "demo", "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "--world [digits|fashion]" in result.stdout
-
-
-def test_only_the_fashion_world_sizes_its_shadow_and_recipes_down():
-    from trainprove_demo.pool import AUGMENT, CALIBRATED_RECIPES, FASHION_SHADOW_SIZING, SHADOW
-
-    digits = fleet_document(_pool("digits"), False)
-    assert digits["shadow"] == {**SHADOW, **AUGMENT}
-    assert next(t for t in digits["test"] if t["use"] == "calibrated")["recipes"] == CALIBRATED_RECIPES
-    fashion = fleet_document(_pool("fashion"), False, world="fashion")
-    assert {k: fashion["shadow"][k] for k in FASHION_SHADOW_SIZING} == FASHION_SHADOW_SIZING
-    recipes = next(t for t in fashion["test"] if t["use"] == "calibrated")["recipes"]
-    assert recipes.keys() == CALIBRATED_RECIPES.keys()
-    # "short-half": half the shadow's epochs on half the generator's images, in each world.
-    assert recipes["short-half"]["epochs"] == FASHION_SHADOW_SIZING["epochs"] // 2
-    assert CALIBRATED_RECIPES["short-half"]["epochs"] == SHADOW["epochs"] // 2

@@ -110,20 +110,11 @@ TESTS = (
 
 
 def _tests(w: DemoWorld) -> tuple[dict[str, Any], ...]:
-    """`TESTS` with the world's real source among the calibrated rule's references and its recipes."""
+    """`TESTS` with the world's real source among the calibrated rule's references."""
     return tuple(
-        {**t, "references": [OTHER_GENERATORS, w.real], "recipes": w.recipes}
-        if t["use"] == "calibrated"
-        else dict(t)
+        {**t, "references": [OTHER_GENERATORS, w.real]} if t["use"] == "calibrated" else dict(t)
         for t in TESTS
     )
-
-
-# The fashion world's shadow: 60 images per class for 8 epochs instead of 100 for 12. Each of the
-# calibrated rule's ~65 reference models trains like the shadow on a fresh set of the defender's (or a
-# reference source's) images, so this sizing sets most of the cold demo's cost: the fashion diffusion
-# generators draw an image in 5-8 ms of CPU, and a 16 px timm model costs 0.35 ms of CPU per image and epoch.
-FASHION_SHADOW_SIZING = {"per_class": 60, "epochs": 8}
 
 
 @dataclass(frozen=True)
@@ -136,25 +127,10 @@ class DemoWorld:
     classes: tuple[str, ...]
     image_size: int = IMAGE_SIZE
     augment: dict[str, Any] = field(default_factory=lambda: dict(AUGMENT))
-    shadow_sizing: dict[str, Any] = field(default_factory=dict)  # keys of `SHADOW` this world changes
-    recipe_epochs: dict[str, int] = field(default_factory=dict)  # recipe -> its epochs, where changed
 
     @property
     def sources(self) -> tuple[str, ...]:
         return self.defenders + (self.real,)
-
-    @property
-    def shadow(self) -> dict[str, Any]:
-        """The `[shadow]` table: `SHADOW`, this world's sizing and augmentation."""
-        return {**SHADOW, **self.shadow_sizing, **self.augment}
-
-    @property
-    def recipes(self) -> dict[str, dict[str, Any]]:
-        """The calibrated rule's recipes: `CALIBRATED_RECIPES` with this world's epochs."""
-        return {
-            name: {**recipe, **({"epochs": self.recipe_epochs[name]} if name in self.recipe_epochs else {})}
-            for name, recipe in CALIBRATED_RECIPES.items()
-        }
 
     def short(self, generator: str) -> str:
         """`digits-ddpm` -> `ddpm`: the name in tables and suspect names."""
@@ -164,9 +140,7 @@ class DemoWorld:
 WORLDS = {
     "digits": DemoWorld("digits", DEFENDERS, REAL, CLASSES),
     # The four model kinds (diffusion, guided diffusion, VAE, GAN) in their colour house styles; crops
-    # without flips, as for digits (shoes all face one way in Fashion-MNIST). The shadow (and so every
-    # reference model of the calibrated rule, which trains like it) is sized for the cold demo's five
-    # minutes: FASHION_SHADOW_SIZING (docs/fashion.md measures what it costs and what it changes).
+    # without flips, as for digits (shoes all face one way in Fashion-MNIST).
     "fashion": DemoWorld(
         "fashion",
         ("fashion-ddpm", "fashion-cfg", "fashion-vae", "fashion-gan"),
@@ -183,8 +157,6 @@ WORLDS = {
             "bag",
             "ankle boot",
         ),
-        shadow_sizing=FASHION_SHADOW_SIZING,
-        recipe_epochs={"short-half": FASHION_SHADOW_SIZING["epochs"] // 2},
     ),
 }
 """The demo's worlds by name (`trainprove demo --world NAME`)."""
@@ -260,7 +232,7 @@ def fleet_document(
         "fleet": {"known_sources": [w.real]},
         "task": {"classes": list(w.classes), "image_size": w.image_size},
         "generator": [generator_table(d, hard) for d in w.defenders],
-        "shadow": w.shadow,
+        "shadow": {**SHADOW, **w.augment},
         "validation": dict(VALIDATION),
         "suspect": [
             {"name": s.name, "use": "timm", "checkpoint": str(s.checkpoint), "truth": s.source} for s in pool
