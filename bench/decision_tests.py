@@ -782,6 +782,14 @@ def summary_block(records: Mapping[str, Path]) -> list[str]:
         return "n/a" if not n else f"{k}/{n} = {m[f'{rate}_rate']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
     given = " ".join(f"--records {w}={p}" for w, p in records.items())
+    benches = {
+        name: json.loads(Path(path).read_text(encoding="utf-8"))["bench"] for name, path in records.items()
+    }
+    sizes = "; ".join(
+        f"{name}: {len({r['suspect'] for r in bench if r['setting'] == 'styled'})} suspects per setting, "
+        f"{len({r['defender'] for r in bench})} defenders"
+        for name, bench in benches.items()
+    )
     lines = [
         SUMMARY_BEGIN,
         "## Both worlds at a glance",
@@ -793,14 +801,13 @@ def summary_block(records: Mapping[str, Path]) -> list[str]:
         "trained, over all guilty verdicts (an inconclusive verdict is neither error); inconclusive over "
         "all verdicts; accuracy over decided verdicts; exact 95% Clopper-Pearson intervals. Written by "
         f"`.venv/bin/python bench/decision_tests.py --summary {given}` from each world's records.json; "
-        "each world's page says how its verdicts were made.",
+        f"each world's page says how its verdicts were made ({sizes}).",
         "",
         "| world | setting | rule | false accusation [95% CI] | false clearing [95% CI] | inconclusive | "
         "accuracy decided [95% CI] |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, path in records.items():
-        bench = json.loads(Path(path).read_text(encoding="utf-8"))["bench"]
+    for name, bench in benches.items():
         for setting in ("styled", "hard"):
             rows = [r for r in bench if r["setting"] == setting]
             tests = [t for t in SUMMARY_RULES if any(r["test"] == t for r in rows)]
