@@ -4,6 +4,7 @@
     .venv/bin/python bench/decision_tests.py        # writes docs/results.md and docs/results.png
     .venv/bin/python bench/suspect_pool.py --world fashion
     .venv/bin/python bench/decision_tests.py --world fashion   # docs/results-fashion.md and .png
+    .venv/bin/python bench/decision_tests.py --summary         # both worlds' table atop docs/results.md
 
 Two pools, each audited by the world's four defending generators in turn (one audit per defender and
 setting, every rule in every audit, or the rules of `--rules`):
@@ -953,11 +954,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if args.summary:
+        if bad := [r for r in args.records if "=" not in r]:
+            raise SystemExit(
+                f"--records {bad[0]!r}: expected WORLD=PATH, e.g. fashion=runs/bench-fashion/records.json"
+            )
         given = dict(r.split("=", 1) for r in args.records) or {
             "digits": "runs/bench/records.json",
             "fashion": "runs/bench-fashion/records.json",
         }
         page = args.out / "results.md"
+        if missing := [f"{w}={p}" for w, p in given.items() if not Path(p).is_file()] + (
+            [] if page.is_file() else [str(page)]
+        ):
+            raise SystemExit(f"--summary: no such file: {missing[0]} (run the world's benchmark first)")
         block = summary_block({w: Path(p) for w, p in given.items()})
         page.write_text(with_summary(page.read_text(encoding="utf-8"), block), encoding="utf-8")
         print(f"wrote the both-worlds table at the top of {page}", file=sys.stderr)
