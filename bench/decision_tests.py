@@ -4,6 +4,7 @@
     .venv/bin/python bench/decision_tests.py        # writes docs/results.md and docs/results.png
     .venv/bin/python bench/suspect_pool.py --world fashion
     .venv/bin/python bench/decision_tests.py --world fashion   # docs/results-fashion.md and .png
+    .venv/bin/python bench/decision_tests.py --summary         # both worlds' table atop docs/results.md
 
 Two pools, each audited by the world's four defending generators in turn (one audit per defender and
 setting, every rule in every audit, or the rules of `--rules`):
@@ -752,7 +753,96 @@ def write_markdown(
             f"{_ci(row['false_accusation_rate'], row['false_accusation_ci'])} |"
         )
     lines += ["", f"![error rates per rule]({w.stem}.png)", ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    # The both-worlds block (`--summary`) stays at the top of the regenerated page.
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    path.write_text(with_summary("\n".join(lines), summary_in(old)), encoding="utf-8")
+
+
+SUMMARY_BEGIN = "<!-- both worlds: bench/decision_tests.py --summary writes this block -->"
+SUMMARY_END = "<!-- end of both worlds -->"
+SUMMARY_RULES = (
+    "calibrated",
+    "trainprove",
+    "trainprove (paper_compat)",
+    "meta-classifier",
+    "accuracy-threshold",
+    "welch",
+    "trainprove-ent",
+    "trainprove-sim",
+    "random-guess",
+)
+
+
+def summary_block(records: Mapping[str, Path]) -> list[str]:
+    """The both-worlds table at the top of docs/results.md: per world and setting, each rule's false
+    accusation, false clearing, inconclusive and accuracy on decided verdicts (95% intervals), from the
+    benchmark pools' records.json (world -> path)."""
+
+    def cell(m: Mapping[str, Any], errors: str, total: str, rate: str) -> str:
+        k, n, ci = m[errors], m[total], m[f"{rate}_ci"]
+        return "n/a" if not n else f"{k}/{n} = {m[f'{rate}_rate']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+    given = " ".join(f"--records {w}={p}" for w, p in records.items())
+    benches = {
+        name: json.loads(Path(path).read_text(encoding="utf-8"))["bench"] for name, path in records.items()
+    }
+    sizes = "; ".join(
+        f"{name}: {len({r['suspect'] for r in bench if r['setting'] == 'styled'})} suspects per setting, "
+        f"{len({r['defender'] for r in bench})} defenders"
+        for name, bench in benches.items()
+    )
+    lines = [
+        SUMMARY_BEGIN,
+        "## Both worlds at a glance",
+        "",
+        "Every rule on the benchmark pools of suspects trained unlike the shadow "
+        "([bench-pool.md](bench-pool.md)), per world and generator setting: digits (this page, below) "
+        "and Fashion-MNIST ([results-fashion.md](results-fashion.md)). False accusation: innocent "
+        "verdicts judged trained, over all innocent verdicts; false clearing: guilty verdicts judged not "
+        "trained, over all guilty verdicts (an inconclusive verdict is neither error); inconclusive over "
+        "all verdicts; accuracy over decided verdicts; exact 95% Clopper-Pearson intervals. Written by "
+        f"`.venv/bin/python bench/decision_tests.py --summary {given}` from each world's records.json; "
+        f"each world's page says how its verdicts were made ({sizes}).",
+        "",
+        "| world | setting | rule | false accusation [95% CI] | false clearing [95% CI] | inconclusive | "
+        "accuracy decided [95% CI] |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, bench in benches.items():
+        for setting in ("styled", "hard"):
+            rows = [r for r in bench if r["setting"] == setting]
+            tests = [t for t in SUMMARY_RULES if any(r["test"] == t for r in rows)]
+            for test in tests:
+                m = rule_metrics([r for r in rows if r["test"] == test])
+                lines.append(
+                    f"| {name} | {setting} | {test} | "
+                    f"{cell(m, 'false_accusations', 'negatives', 'false_accusation')} | "
+                    f"{cell(m, 'false_clearings', 'positives', 'false_clearing')} | "
+                    f"{m['inconclusive_rate']:.3f} | "
+                    f"{_ci(m['accuracy_decided'], m['accuracy_decided_ci'])} |"
+                )
+    return [*lines, "", SUMMARY_END]
+
+
+def summary_in(text: str) -> list[str] | None:
+    """The both-worlds block `text` holds (its lines), or None."""
+    if SUMMARY_BEGIN not in text or SUMMARY_END not in text:
+        return None
+    return text[text.index(SUMMARY_BEGIN) : text.index(SUMMARY_END) + len(SUMMARY_END)].split("\n")
+
+
+def with_summary(text: str, block: Sequence[str] | None) -> str:
+    """`text` (a results page) with the both-worlds block right after its title: `block`, or else the
+    block `text` already holds (so regenerating docs/results.md keeps it), or else none."""
+    old = summary_in(text)
+    if old is not None:
+        start, end = text.index(SUMMARY_BEGIN), text.index(SUMMARY_END) + len(SUMMARY_END)
+        text = text[:start].rstrip("\n") + "\n\n" + text[end:].lstrip("\n")
+    block = block if block is not None else old
+    if not block:
+        return text
+    title, _, rest = text.partition("\n")
+    return title + "\n\n" + "\n".join(block) + "\n\n" + rest.lstrip("\n")
 
 
 def write_plot(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
@@ -849,7 +939,38 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_false",
         help=f"skip the sequential audits ({', '.join(SEQUENTIAL_RULES)} in {ROUNDS} rounds)",
     )
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="only write the both-worlds table at the top of OUT/results.md from the --records files",
+    )
+    parser.add_argument(
+        "--records",
+        action="append",
+        default=[],
+        metavar="WORLD=PATH",
+        help="with --summary: a world's records.json (default: runs/bench/records.json and "
+        "runs/bench-fashion/records.json)",
+    )
     args = parser.parse_args(argv)
+    if args.summary:
+        if bad := [r for r in args.records if "=" not in r]:
+            raise SystemExit(
+                f"--records {bad[0]!r}: expected WORLD=PATH, e.g. fashion=runs/bench-fashion/records.json"
+            )
+        given = dict(r.split("=", 1) for r in args.records) or {
+            "digits": "runs/bench/records.json",
+            "fashion": "runs/bench-fashion/records.json",
+        }
+        page = args.out / "results.md"
+        if missing := [f"{w}={p}" for w, p in given.items() if not Path(p).is_file()] + (
+            [] if page.is_file() else [str(page)]
+        ):
+            raise SystemExit(f"--summary: no such file: {missing[0]} (run the world's benchmark first)")
+        block = summary_block({w: Path(p) for w, p in given.items()})
+        page.write_text(with_summary(page.read_text(encoding="utf-8"), block), encoding="utf-8")
+        print(f"wrote the both-worlds table at the top of {page}", file=sys.stderr)
+        return
     EXECUTOR["use"] = args.executor
     WORLD[:] = [bench_world(args.world)]
     if auditors := tuple(d for d in args.defenders.split(",") if d):
