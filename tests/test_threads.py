@@ -20,6 +20,7 @@ def _one_thread():
 
 def test_the_policy_is_the_idle_cores_unless_fixed(monkeypatch):
     monkeypatch.delenv(threads.ENV, raising=False)
+    monkeypatch.setattr(threads, "own_load", lambda: 0.0)
     cores = len(os.sched_getaffinity(0))
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     monkeypatch.setattr(threads, "running_now", lambda: 1)  # this process alone
@@ -34,6 +35,32 @@ def test_the_policy_is_the_idle_cores_unless_fixed(monkeypatch):
     assert threads.count() == 2 and threads.count(5) == 5  # the user's variable; a table's key wins
     monkeypatch.setenv(threads.ENV, "0")
     assert threads.count() == 1  # 0: the policy (still busy)
+
+
+def test_this_process_own_load_is_not_counted_as_busy(monkeypatch):
+    """A run that kept one core busy for the last minute makes the 1-minute load average 1 on a quiet
+    machine: that is itself, not another's load, so it still gets every core."""
+    monkeypatch.delenv(threads.ENV, raising=False)
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(threads, "running_now", lambda: 1)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 1.0, 1.0))
+    monkeypatch.setattr(threads, "own_load", lambda: 1.0)  # its own past minute
+    assert threads.count() == cores
+    monkeypatch.setattr(threads, "own_load", lambda: 0.0)  # the same load is another process's
+    assert threads.count() == max(1, cores - 1)
+
+
+def test_own_load_is_this_process_cpu_seconds_per_second(monkeypatch):
+    clock = {"wall": 1000.0, "cpu": 50.0}
+    monkeypatch.setattr(threads.time, "monotonic", lambda: clock["wall"])
+    monkeypatch.setattr(threads.time, "process_time", lambda: clock["cpu"])
+    monkeypatch.setattr(threads, "_cpu_samples", [(1000.0, 50.0)])
+    assert threads.own_load() == 0.0  # no time has passed
+    for _ in range(90):  # 90 s, half a core busy
+        clock["wall"] += 1.0
+        clock["cpu"] += 0.5
+        assert threads.own_load() == pytest.approx(0.5)
+    assert len(threads._cpu_samples) <= 62  # about a minute of samples kept
 
 
 @pytest.mark.parametrize("value", ["two", "-1", "1.5"])

@@ -6,7 +6,8 @@ cores at a load of 8-14, a forward pass, training and generation were 2 to 20 ti
 threads than with one (docs/performance.md, `bench/threads.py`). So each phase asks `count(requested)`
 when it starts: `requested` if it is above 0 (a plugin's `threads` key), else `$TRAINPROVE_THREADS` if
 set above 0, else the idle cores (`idle_cores`: the core count less the 1-minute load average or the tasks
-running now, whichever is more, rounded).
+running now, whichever is more, rounded; this process's own share of the load average is not counted as
+busy, or a long run on a quiet machine would see its own past work as another's and shrink to one thread).
 `torch_threads` sets torch's intra-op threads to that inside a block and puts the old count back;
 `onnx_threads` gives the count for an onnxruntime session's `intra_op_num_threads`.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,6 +32,9 @@ PHASES = ("generation", "training", "inference")
 
 _lock = threading.Lock()
 _used: dict[str, int] = {}
+_cpu_samples: list[tuple[float, float]] = [
+    (time.monotonic(), time.process_time())
+]  # (wall, CPU) of this process
 
 
 def idle_cores() -> int:
@@ -38,10 +43,24 @@ def idle_cores() -> int:
     but this one (`/proc/loadavg`), so a load that started seconds ago counts at once."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     try:
-        busy = os.getloadavg()[0]
+        busy = max(0.0, os.getloadavg()[0] - own_load())
     except OSError:  # no load average (Windows): every core
         busy = 0.0
     return max(1, min(cores, int(cores - max(busy, running_now() - 1) + 0.5)))
+
+
+def own_load() -> float:
+    """This process's share of the 1-minute load average: its CPU seconds per second over the last minute
+    (or since it started). The load average counts this process too; without this, a run that kept one
+    core busy for a minute read a quiet 2-core machine as half busy and drew its images on one thread."""
+    now, cpu = time.monotonic(), time.process_time()
+    with _lock:
+        if now - _cpu_samples[-1][0] >= 1.0:  # a sample a second at most: a minute is about 60
+            _cpu_samples.append((now, cpu))
+        while len(_cpu_samples) > 2 and now - _cpu_samples[1][0] >= 60.0:
+            _cpu_samples.pop(0)  # keep the newest sample at least a minute old, and every later one
+        then, cpu_then = _cpu_samples[0]
+    return (cpu - cpu_then) / (now - then) if now - then >= 1.0 else 0.0
 
 
 def running_now() -> int:
