@@ -49,7 +49,9 @@ TRAINED, NOT_TRAINED, INCONCLUSIVE = "trained-on-generator", "not-trained-on-gen
 ALPHA, BETA = 0.01, 0.05
 
 
-def collect(pool: Path, store_dir: Path, out: Path, settings: Sequence[str]) -> dict[str, list[dict]]:
+def collect(
+    pool: Path, store_dir: Path, out: Path, settings: Sequence[str], world: str = "digits"
+) -> dict[str, list[dict]]:
     """Run the calibrated rule over the pool (everything cached) and keep, per defender, every reference
     model's and every suspect's hits."""
     import decision_tests as dt
@@ -61,7 +63,7 @@ def collect(pool: Path, store_dir: Path, out: Path, settings: Sequence[str]) -> 
     from trainprove_core.store import Store
 
     torch.set_num_threads(1)
-    dt.WORLD[:] = [dt.bench_world("digits")]
+    dt.WORLD[:] = [dt.bench_world(world)]
     stored.stored_verdicts = lambda run, identity: None  # decide again: the hits are read in `decide`
     dumps: dict[tuple, dict] = {}
     decide, hits = rule.CalibratedTest.decide, rule.hits
@@ -324,7 +326,7 @@ def report(dumps: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
     return [
         *lines,
         "",
-        "| setting | statistic | decided by the oracle (mean) | per defender (ddpm cfg vae gmm) |",
+        "| setting | statistic | decided by the oracle (mean) | per defender (the world's four, in order) |",
         "|---|---|---|---|",
         *oracles,
     ]
@@ -336,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--store", type=Path, default=ROOT / "runs" / "bench" / "store")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "label-evidence")
     p.add_argument("--settings", default="styled,hard")
+    p.add_argument("--world", default="digits", help="the pool's world (digits, fashion)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     cache = args.out / "hits.pkl"
@@ -344,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         dumps = pickle.loads(cache.read_bytes())
     else:
         args.out.mkdir(parents=True, exist_ok=True)
-        dumps = collect(args.pool, args.store, args.out, settings)
+        dumps = collect(args.pool, args.store, args.out, settings, args.world)
         cache.write_bytes(pickle.dumps(dumps))
     print("\n".join(report({s: dumps[s] for s in settings})))
     print(f"\n({time.perf_counter() - t0:.0f} s; hits kept in {cache})", file=sys.stderr)
