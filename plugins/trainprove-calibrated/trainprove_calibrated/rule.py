@@ -799,8 +799,9 @@ class CalibratedTest:
             f"spreads above the innocent references' mean with {k} reference sources; to clear at beta "
             f"{self.beta:g}, {reach(self.beta, strong):.2f} guilty spreads below the strong guilty "
             f"references' mean with {strong} strong recipes. How far apart the populations must be (the "
-            "guilty references' mean from the innocent ones', in spreads; a verdict's `separation` measures "
-            "it) to decide a suspect like the references with probability 0.5 / 0.9:",
+            "guilty references' mean from the innocent ones', in spreads, the two spreads taken as equal; a "
+            "verdict's `separation` measures it) to decide a suspect like the references with probability "
+            "0.5 / 0.9:",
             "  sources  reference models  queries per suspect  to accuse",
         ]
         for n in sorted({k, k + 2, 10, 20}):
