@@ -4,6 +4,10 @@ exactly what the driver makes."""
 
 from __future__ import annotations
 
+import json
+import os
+import time
+
 import pytest
 from core_test_helpers import base_audit
 
@@ -59,6 +63,66 @@ def test_worker_processes_make_the_same_models_answers_and_verdicts_as_the_drive
 
     assert decisions(reports["local"]) == decisions(reports["processes"])
     assert reports["processes"]["counts"]["models_trained"] >= 1
+
+
+CTRL_C_TO_THE_GROUP = """
+import os, signal, sys
+from trainprove_core import hookimpl
+from trainprove_core.cli import cli
+from trainprove_core.glyphs import GlyphPlugin
+from trainprove_core.plugins import load_plugins
+
+
+class CtrlC:  # a terminal's Ctrl-C: SIGINT to the whole process group, workers included
+    @hookimpl
+    def trainprove_after_generate(self, role, image_set):
+        if role == "validation":
+            os.killpg(os.getpgid(0), signal.SIGINT)
+
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
+plugins = load_plugins()
+plugins.register(GlyphPlugin(), "glyphs", "tests")
+plugins.register(CtrlC(), "ctrl-c", "tests")
+sys.argv = ["trainprove", "audit", sys.argv[1], "--out", sys.argv[2], "--store", sys.argv[3]]
+cli(obj={"plugins": plugins}, prog_name="trainprove")
+"""
+
+
+def test_ctrl_c_stops_the_worker_processes_and_keeps_what_is_done(suspect_pool, tmp_path):
+    """Ctrl-C on a terminal reaches the workers too: they ignore it, the driver stops them, and the audit
+    ends as with `local` (exit 130, the work kept), with no worker process left behind."""
+    import subprocess
+    import sys
+
+    doc = base_audit(suspect=[{"name": "same", "use": "timm", "checkpoint": str(suspect_pool["same"])}])
+    lines = []
+    for table, keys in {**doc, "executor": {"use": "processes", "workers": 2}}.items():
+        for entry in keys if isinstance(keys, list) else [keys]:
+            lines.append(f"[[{table}]]" if isinstance(keys, list) else f"[{table}]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in entry.items()]
+    (tmp_path / "audit.toml").write_text("\n".join(lines) + "\n")
+    args = [str(tmp_path / "audit.toml"), str(tmp_path / "out"), str(tmp_path / "store")]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_TO_THE_GROUP, *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, so the SIGINT reaches it and its workers only
+    )
+    stderr = proc.communicate(timeout=600)[1]
+    assert proc.returncode == 130, stderr
+    assert "interrupted: every finished image chunk" in stderr
+    # nobody left in its group: no worker outlived it (multiprocessing's resource tracker notices its
+    # parent is gone on its own; it is given up to a minute)
+    for _ in range(600):
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        left = subprocess.run(["ps", "-o", "pid,args", "-g", str(proc.pid)], capture_output=True, text=True)
+        pytest.fail(f"processes left in the audit's group:\n{left.stdout}")
 
 
 class Watched(LocalExecutor):

@@ -149,7 +149,11 @@ class ProcessExecutor:
     each worker building a model once (`execute`, `ModelCache`) and importing torch once. Trainings send
     their files back and the driver stores them, as on Ray. Everything is seeded and a trainer's threads
     are part of its identity, so the models, images and answers are the ones `local` makes: the store does
-    not know which executor made them."""
+    not know which executor made them.
+
+    Ctrl-C is the driver's: the workers ignore SIGINT, and the driver's SIGINT (a terminal sends it to the
+    whole process group) stops them at once, so the audit ends with what the store holds instead of waiting
+    for every training already handed out."""
 
     parallel = True
 
@@ -157,6 +161,8 @@ class ProcessExecutor:
         self.workers = workers or max(1, os.cpu_count() or 1)
         self._pool: Any = None
         self._lock = threading.Lock()
+        self._previous: Any = None  # the SIGINT handler this executor wraps while its workers run
+        self._stopped = threading.Event()  # Ctrl-C: every `run` ends at once
 
     def _started(self) -> Any:
         with self._lock:
@@ -166,11 +172,36 @@ class ProcessExecutor:
 
                 # spawn, not fork: the driver may hold threads (progress, other suspects) and torch state
                 context = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_ignore_sigint)
+                self._watch_sigint()
             return self._pool
 
+    def _watch_sigint(self) -> None:
+        import signal
+
+        if threading.current_thread() is not threading.main_thread():
+            return  # the engine starts work from its threads too; the first item normally comes from main
+        previous = signal.getsignal(signal.SIGINT)
+
+        def stop(signum: int, frame: Any) -> None:
+            self._terminate()
+            if callable(previous):
+                previous(signum, frame)
+            else:
+                raise KeyboardInterrupt
+
+        self._previous = previous
+        signal.signal(signal.SIGINT, stop)
+
+    def _terminate(self) -> None:
+        """Stop the workers now, and every `run` with them (each raises KeyboardInterrupt in its thread)."""
+        self._stopped.set()
+        pool = self._pool
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+
     def run(self, works: Sequence[Work]) -> Iterator[tuple[Work, Outcome]]:
-        from concurrent.futures import as_completed
+        from concurrent.futures import FIRST_COMPLETED, wait
 
         import cloudpickle  # a plugin's factory may be a closure or a lambda (as Ray, which uses it too)
 
@@ -178,18 +209,35 @@ class ProcessExecutor:
             return
         pool = self._started()
         futures = {pool.submit(_execute_pickled, cloudpickle.dumps(work)): work for work in works}
+        pending = set(futures)
         try:
-            for future in as_completed(futures):
-                yield futures[future], future.result()  # a work's own error, raised as itself
+            while pending:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                if self._stopped.is_set():
+                    raise KeyboardInterrupt  # Ctrl-C stopped the workers: no result is coming
+                for future in done:
+                    yield futures[future], future.result()  # a work's own error, raised as itself
         finally:
             for future in futures:  # an error or Ctrl-C on the driver: drop what is still queued
                 future.cancel()
 
     def close(self) -> None:
+        import signal
+
         with self._lock:
             pool, self._pool = self._pool, None
+            previous, self._previous = self._previous, None
+        if previous is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore_sigint() -> None:
+    """A worker's initializer: Ctrl-C is the driver's to handle (it stops the workers itself)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _execute_pickled(work: bytes) -> Outcome:
