@@ -1,17 +1,28 @@
-"""The whole suite's scheduling under pytest-xdist (`-n auto --dist loadgroup`, pyproject.toml).
+"""The whole suite's scheduling under pytest-xdist (pyproject.toml: `-n auto --maxprocesses 4 --dist loadfile
+--no-loadscope-reorder`): a unit of work is a test file, or one of the GROUPS of files below, and runs on
+one worker, so its module and session fixtures are built once, as in a serial run. A group holds files
+that share an expensive session artifact (the demo's suspect pool in the session store) or a resource that
+a second copy would fight over (a local Ray cluster). The units known to take minutes go first (xdist's
+own reordering by test count is off), so that the other workers run the rest beside them rather than after
+them. Nothing here changes what a test checks, only where and when it runs; `-n 0` runs every test in this
+one process, in the same order.
 
-A test file is one unit of work: its module and session fixtures are built once, on one worker, as in a
-serial run. A few units span files (`pytest.mark.xdist_group` in the file): tests that share an expensive
-session artifact (the demo's suspect pool in the session store) or a resource a second copy would fight
-over (a local Ray cluster). The units known to be long go first, so that the other worker runs the rest
-beside them instead of after them. Nothing here changes what a test checks, only where and when it runs;
-with `-n 0` (or without xdist) the order is the same and every test runs in this one process."""
+(pytest-xdist's own `xdist_group` marks rename node ids through an attribute pytest 9 no longer reads, so
+they group nothing there; this table works from the node id alone, which is all the scheduler sees.)"""
 
 from __future__ import annotations
 
 import pytest
 
-# Units that take minutes, longest first (measured: docs/performance.md, "The suite").
+GROUPS = {
+    # test_demo.py runs `make demo`; the http/onnx test asks the same pool, from the same session store.
+    "tests/test_demo.py": "demo-pool",
+    "plugins/trainprove-suspects/tests/test_demo_over_http_and_onnx.py": "demo-pool",
+    # Each starts a local Ray cluster.
+    "plugins/trainprove-ray/tests/test_ray.py": "ray",
+    "plugins/trainprove-suspects/tests/test_budget_on_ray.py": "ray",
+}
+# Units that take minutes, the longest first (docs/performance.md, "The suite").
 FIRST = (
     "demo-pool",
     "ray",
@@ -20,17 +31,25 @@ FIRST = (
 )
 
 
-def _group(item: pytest.Item) -> str:
-    mark = item.get_closest_marker("xdist_group")
-    if mark is not None:
-        return mark.args[0] if mark.args else mark.kwargs.get("name", "default")
-    return item.nodeid.split("::", 1)[0]
+def unit(nodeid: str) -> str:
+    """The unit of work a test belongs to: its file's group, or its file."""
+    path = nodeid.split("::", 1)[0]
+    return GROUPS.get(path, path)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks into the node ids
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit(nodeid)
+
+    return ByUnit(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(_group(item)))
     rank = {name: i for i, name in enumerate(FIRST)}
-    items.sort(key=lambda item: rank.get(_group(item), len(FIRST)))  # stable: the rest keep their order
+    items.sort(key=lambda item: rank.get(unit(item.nodeid), len(FIRST)))  # stable: the rest keep their order

@@ -9,7 +9,6 @@ from core_test_helpers import run_cli
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("demo-pool")  # the pool it builds in the session store serves the http/onnx test
 def test_demo_as_make_demo_runs_it(tmp_path, trainprove_session_store):
     """`make demo` is `trainprove demo`, no options, from the clone's root: default `--out runs/demo` and
     default store `runs/demo/store`, both relative. The test runs exactly that from a fresh working

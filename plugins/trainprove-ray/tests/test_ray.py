@@ -29,7 +29,6 @@ def _namespace_problem() -> str | None:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
 def test_the_ray_executor_on_a_real_cluster_in_a_loopback_namespace(tmp_path):
     pytest.importorskip("ray")
     problem = _namespace_problem()

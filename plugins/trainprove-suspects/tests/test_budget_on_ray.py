@@ -54,7 +54,6 @@ print(json.dumps({"answered": faults.answered, "sent": sent, "errors": errors}))
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
 def test_a_remote_suspects_budget_on_ray_counts_what_every_run_sent(tmp_path):
     pytest.importorskip("ray")
     pytest.importorskip("trainprove_ray")  # the executor, used by name in the audit file

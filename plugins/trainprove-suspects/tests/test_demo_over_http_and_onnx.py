@@ -67,7 +67,6 @@ def remote_tables(suspects, plugins, task, servers, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("demo-pool")  # on the worker whose session store holds the demo's pool
 def test_demo_verdicts_are_the_same_over_http_and_as_onnx(tmp_path, trainprove_session_store):
     plugins = load_plugins(strict=True)
     store = trainprove_session_store  # the pool the demo's own test builds, if it ran first
