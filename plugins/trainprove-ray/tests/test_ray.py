@@ -36,7 +36,7 @@ def test_the_ray_executor_on_a_real_cluster_in_a_loopback_namespace(tmp_path):
         pytest.skip(problem)
     env = {**os.environ, "TRAINPROVE_RAY_NETNS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
     inner = (
-        f"ip link set lo up && exec {sys.executable} -m pytest -q -x -p no:cacheprovider "
+        f"ip link set lo up && exec {sys.executable} -m pytest -q -x -p no:cacheprovider -o addopts= "
         f"--basetemp={tmp_path / 'inner'} {CASES}"
     )
     result = subprocess.run(
