@@ -36,7 +36,9 @@ registration exactly as an audit does (the table validated against the declared 
 in, then the factory called).
 
 Fixtures: `trainprove_session_store`, one content-addressed store shared by the whole test session (keys
-are content hashes, so tests that need the same expensive artifacts build them once).
+are content hashes, so tests that need the same expensive artifacts build them once). Under pytest-xdist
+a session is one worker's: tests that should share its artifacts must run on the same worker (this
+project's conftest.py groups their files).
 """
 
 from __future__ import annotations
