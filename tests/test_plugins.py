@@ -223,12 +223,12 @@ def test_load_plugins_loads_only_the_named_ones_and_the_core(fake_distribution, 
     monkeypatch.setenv("TRAINPROVE_LOAD_PLUGINS", "tpx-coin,trainprove_paper")
     plugins = load_plugins(strict=True)
     assert plugins.names("test") == ["coin-flip", "trainprove", "trainprove-ent", "trainprove-sim"]
-    assert plugins.names("executor") == ["local"]  # the core always loads
+    assert plugins.names("executor") == ["local", "processes"]  # the core always loads
     assert plugins.names("generator") == []
     assert "not named in TRAINPROVE_LOAD_PLUGINS" in plugins.plugins["trainprove-timm"].reason
     monkeypatch.setenv("TRAINPROVE_LOAD_PLUGINS", "")
     plugins = load_plugins(strict=True)
-    assert [r.name for r in plugins.all_registered()] == ["local"]
+    assert [r.name for r in plugins.all_registered()] == ["local", "processes"]
 
 
 def test_listing_shows_every_plugin_with_its_hooks_and_filters_by_hook(site):
