@@ -72,7 +72,8 @@ def run_demo(
     with Workspace.open(task, plugins, store, show_progress, executor=executor or "local") as ws:
         click.echo(f"{title}: {len(w.sources)} sources, {len(w.defenders)} defenders (cache: {store.root})")
         # The pool's steps (a set per source, a model per suspect); the fleet and each audit add their own.
-        with progress.plan(len(w.sources) + pool_size(world), "demo", show_progress):
+        kinds = {"generate": len(w.sources), "train": pool_size(world)}
+        with progress.plan(sum(kinds.values()), "demo", show_progress, kinds=kinds):
             pool = build_pool(ws, hard, world)
             write_pool_manifest(pool, out_dir)
             click.echo(
