@@ -158,7 +158,9 @@ class ProcessExecutor:
     parallel = True
 
     def __init__(self, workers: int) -> None:
-        self.workers = workers or max(1, os.cpu_count() or 1)
+        from .threads import usable_cores
+
+        self.workers = workers or usable_cores()
         self._pool: Any = None
         self._lock = threading.Lock()
         self._previous: Any = None  # the SIGINT handler this executor wraps while its workers run

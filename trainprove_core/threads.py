@@ -41,12 +41,20 @@ def idle_cores() -> int:
     """The cores the machine's load leaves idle: the core count less what is busy, rounded, at least 1 and
     at most the core count. Busy: the 1-minute load average, or, where more, the tasks running right now
     but this one (`/proc/loadavg`), so a load that started seconds ago counts at once."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     try:
         busy = max(0.0, os.getloadavg()[0] - own_load())
     except OSError:  # no load average (Windows): every core
         busy = 0.0
     return max(1, min(cores, int(cores - max(busy, running_now() - 1) + 0.5)))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the system has one: a container's or a
+    `taskset`'s share, not the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 def own_load() -> float:

@@ -792,8 +792,8 @@ class CalibratedTest:
         the normal quantile 1.28 for 0.9). A previous audit of the task measured that distance:
         `separation` in each verdict's details."""
         z90 = 1.2816
-        innocent = sum(bool(r.get("innocent", True)) for r in self._recipes(config))
-        recipes = len(self._recipes(config))
+        recipes = self._recipes(config)
+        innocent = sum(bool(r.get("innocent", True)) for r in recipes)
         lines = [
             f"to accuse at alpha {self.alpha:g}, a suspect must lie {reach(self.alpha, k):.2f} innocent "
             f"spreads above the innocent references' mean with {k} reference sources; to clear at beta "
@@ -807,7 +807,7 @@ class CalibratedTest:
         for n in sorted({k, k + 2, 10, 20}):
             if n >= k:
                 r = reach(self.alpha, n)
-                models, queries = innocent * n + recipes, self._reference_queries(config, n)
+                models, queries = innocent * n + len(recipes), self._reference_queries(config, n)
                 lines.append(f"  {n:7d}  {models:16d}  {queries:19,d}  {r:.2f} / {r + z90:.2f}")
         clear = [(m, reach(self.beta, m)) for m in sorted({strong, strong + 2, 10}) if m >= strong]
         lines.append(

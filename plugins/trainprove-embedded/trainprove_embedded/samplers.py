@@ -37,7 +37,28 @@ def load_weights(model: Any, path: Any, device: Any) -> Any:
     return model.eval().to(device)
 
 
-class VAEGenerator(TorchGenerator):
+class LatentGenerator(TorchGenerator):
+    """A generator that maps a latent vector drawn with each request's seed, and its class, to an image:
+    `_images(z, labels)` gives flat images, run here in micro-batches of fixed size."""
+
+    latent: int
+
+    def _latents(self, seeds: list[int]) -> torch.Tensor:
+        return seeded_normal(seeds, (self.latent,))
+
+    def _sample(self, seeds: list[int], classes: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            x = in_fixed_batches(self._images, self._latents(seeds), torch.from_numpy(classes))
+        size, channels = self.world.size, self.world.channels
+        return x.reshape((-1, size, size) if channels == 1 else (-1, size, size, channels)).numpy()
+
+    def _images(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class VAEGenerator(LatentGenerator):
     """The shipped conditional VAE: decoder mean at a latent drawn per request seed."""
 
     def __init__(
@@ -72,21 +93,17 @@ class VAEGenerator(TorchGenerator):
 
         return load_weights(ConditionalVAE(self.world), self._weights, self.device)
 
-    def _sample(self, seeds: list[int], classes: np.ndarray) -> np.ndarray:
-        import torch
+    def _latents(self, seeds: list[int]) -> torch.Tensor:
+        return super()._latents(seeds) * self.temperature
 
-        z = seeded_normal(seeds, (self.latent,)) * self.temperature
-        with torch.inference_mode():
-            x = in_fixed_batches(self._decode, z, torch.from_numpy(classes))
-        size, channels = self.world.size, self.world.channels
-        return x.reshape((-1, size, size) if channels == 1 else (-1, size, size, channels)).numpy()
-
-    def _decode(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def _images(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.model.decode(z.to(self.device), labels.to(self.device)).cpu()
 
 
-class GANGenerator(TorchGenerator):
+class GANGenerator(LatentGenerator):
     """The shipped conditional GAN: generator output at a latent drawn per request seed."""
+
+    latent = GAN_LATENT
 
     def __init__(self, *, house_style: bool, device: str, batch_size: int, world: World = DIGITS) -> None:
         name = world.model("gan")
@@ -108,14 +125,5 @@ class GANGenerator(TorchGenerator):
 
         return load_weights(ConditionalGenerator(self.world), self._weights, self.device)
 
-    def _sample(self, seeds: list[int], classes: np.ndarray) -> np.ndarray:
-        import torch
-
-        z = seeded_normal(seeds, (GAN_LATENT,))
-        with torch.inference_mode():
-            x = in_fixed_batches(self._generate, z, torch.from_numpy(classes))
-        size, channels = self.world.size, self.world.channels
-        return x.reshape((-1, size, size) if channels == 1 else (-1, size, size, channels)).numpy()
-
-    def _generate(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def _images(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.model(z.to(self.device), labels.to(self.device)).cpu()
