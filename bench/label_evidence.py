@@ -294,8 +294,8 @@ def oracle_rows(dump: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
                 feats["confidence, relative (less the references')"].append(own - others)
             h = audit["suspects"][n]["hits"]
             X.append([*st.values(), llr_v[n], llr_all[n], *(float((h[k][h[k] >= 0]).mean()) for k in h)])
-            Y.append(y[len(feats["llr V"]) - 1])
-            D.append(audit["defender"])
+        Y += list(y)
+        D += [audit["defender"]] * len(y)
         for k, v in feats.items():
             if len(v) == len(y):  # every suspect has it (probabilities: only where all returned them)
                 out[k].append(oracle(np.array(v), y))
