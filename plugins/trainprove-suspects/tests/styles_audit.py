@@ -101,3 +101,24 @@ class StyleAudits:
 
 def decisions(report: dict[str, Any]) -> dict[tuple[str, str], str]:
     return {(v["suspect"], v["test"]): v["decision"] for v in report["verdicts"]}
+
+
+def export_onnx(module: Any, size: int, path: Path) -> Path:
+    """`module` (images in, logits out) exported to ONNX at `path` with a dynamic batch, as a user's
+    exporter would (TorchScript, weights inside the file)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(
+            module.eval(),
+            (torch.zeros(2, 3, size, size),),
+            str(path),
+            input_names=["images"],
+            dynamic_axes={"images": {0: "batch"}},
+            external_data=False,
+            dynamo=False,
+        )
+    return Path(path)

@@ -3,11 +3,10 @@ served over the Open Inference Protocol v2. The verdicts must not depend on how 
 
 from __future__ import annotations
 
-import warnings
 from contextlib import ExitStack
 
 import pytest
-import torch
+from styles_audit import export_onnx
 from trainprove_suspects.serve import create_app, serve
 
 from trainprove_core.audit import Workspace, run_audit
@@ -16,21 +15,6 @@ from trainprove_core.plugins import load_plugins
 from trainprove_core.task import Task
 
 pool = pytest.importorskip("trainprove_demo.pool", reason="the demo plugin is not installed")
-
-
-def export_onnx(module: torch.nn.Module, size: int, path) -> str:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(
-            module.eval(),
-            (torch.zeros(2, 3, size, size),),
-            str(path),
-            input_names=["images"],
-            dynamic_axes={"images": {0: "batch"}},
-            external_data=False,
-            dynamo=False,
-        )
-    return str(path)
 
 
 def decisions(report: dict) -> dict[tuple[str, str], str]:
@@ -51,7 +35,7 @@ def remote_tables(suspects, plugins, task, servers, tmp_path):
         same = {"name": suspect.name, "mean": mean, "std": std}
         if local.label_names is not None:
             same["label_names"] = list(local.label_names)
-        path = export_onnx(module, task.image_size, tmp_path / f"{suspect.name}.onnx")
+        path = str(export_onnx(module, task.image_size, tmp_path / f"{suspect.name}.onnx"))
         onnx_tables[suspect.name] = {**same, "use": "onnx", "model": path, "threads": 1}
         app = create_app(
             module,

@@ -6,7 +6,6 @@ an audit of it gives the verdicts of the same weights exported to ONNX."""
 from __future__ import annotations
 
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers", reason="the [transformers] extra is not installed")
 
-from styles_audit import CLASSES, DOCUMENT, SIZE, decisions  # noqa: E402
+from styles_audit import CLASSES, DOCUMENT, SIZE, decisions, export_onnx  # noqa: E402
 from trainprove_suspects.options import TRANSFORMERS_OPTIONS  # noqa: E402
 from trainprove_suspects.transformers_model import TransformersSuspect  # noqa: E402
 
@@ -59,7 +58,7 @@ def save_vit(folder: Path, id2label: list[str], size: int, images: np.ndarray, s
     return folder
 
 
-def export_onnx(folder: Path, size: int, path: Path) -> Path:
+def vit_to_onnx(folder: Path, size: int, path: Path) -> Path:
     """The same weights, exported to ONNX (logits out)."""
     from transformers import AutoModelForImageClassification
 
@@ -71,19 +70,7 @@ def export_onnx(folder: Path, size: int, path: Path) -> Path:
         def forward(self, x):
             return self.model(pixel_values=x).logits
 
-    module = Logits(AutoModelForImageClassification.from_pretrained(folder).eval())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            (torch.zeros(2, 3, size, size),),
-            str(path),
-            input_names=["images"],
-            dynamic_axes={"images": {0: "batch"}},
-            external_data=False,
-            dynamo=False,
-        )
-    return path
+    return export_onnx(Logits(AutoModelForImageClassification.from_pretrained(folder)), size, path)
 
 
 def settings(**table):
@@ -124,7 +111,7 @@ def test_the_answers_equal_the_same_weights_exported_to_onnx(vit, images, task, 
     from trainprove_suspects.onnx_model import OnnxSuspect
 
     local = TransformersSuspect(settings(model=str(vit), device="cpu"), task).predict(images)
-    path = export_onnx(vit, task.image_size, tmp_path / "vit.onnx")
+    path = vit_to_onnx(vit, task.image_size, tmp_path / "vit.onnx")
     table = {
         "model": str(path),
         "mean": MEAN,
@@ -234,7 +221,7 @@ def test_an_audit_of_a_save_pretrained_folder_equals_its_onnx_export(tmp_path):
     images = rng.integers(0, 256, (64, SIZE, SIZE, 3), dtype=np.uint8)
     names = [c.upper() for c in reversed(CLASSES)]  # another order, another case
     folder = save_vit(tmp_path / "vendor-vit", names, SIZE, images, seed=1)
-    onnx = export_onnx(folder, SIZE, tmp_path / "vendor-vit.onnx")
+    onnx = vit_to_onnx(folder, SIZE, tmp_path / "vendor-vit.onnx")
     local = audit({"use": "transformers", "model": str(folder), "device": "cpu"}, "transformers")
     onnx_table = {"model": str(onnx), "mean": MEAN, "std": STD, "label_names": list(reversed(CLASSES))}
     exported = audit({"use": "onnx", "threads": 1, **onnx_table}, "onnx")
