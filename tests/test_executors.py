@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 
 import pytest
@@ -26,10 +27,33 @@ class TestLocalExecutor(ExecutorContract):
         return lambda **settings: LocalExecutor()
 
 
+EVERY_KIND = ("generate", "train", "query")
+
+
 class TestProcessExecutor(ExecutorContract):
     @pytest.fixture
     def executor_factory(self):
+        return lambda **settings: ProcessExecutor(2, EVERY_KIND)
+
+
+class TestProcessExecutorTrainingsOnly(ExecutorContract):
+    @pytest.fixture
+    def executor_factory(self):
         return lambda **settings: ProcessExecutor(2)
+
+
+def test_by_default_only_trainings_go_to_workers():
+    """Generation and queries run in the driver (on its idle cores): no worker starts for them."""
+    from trainprove_core.testing import contract_work
+
+    executor = ProcessExecutor(2)
+    try:
+        assert executor.parallel == frozenset({"train"})
+        workers = {outcome.worker for _, outcome in executor.run(contract_work())}
+        assert workers == {f"{socket.gethostname()}:{os.getpid()}"}
+        assert executor._pool is None
+    finally:
+        executor.close()
 
 
 def test_worker_processes_make_the_same_models_answers_and_verdicts_as_the_driver(
@@ -45,7 +69,7 @@ def test_worker_processes_make_the_same_models_answers_and_verdicts_as_the_drive
     )
     reports = {}
     for use in ("local", "processes"):
-        extra = {"workers": 2} if use == "processes" else {}
+        extra = {"workers": 2, "kinds": list(EVERY_KIND)} if use == "processes" else {}
         config = config_from_dict({**doc, "executor": {"use": use, **extra}}, plugins)
         result = run_audit(config, plugins, tmp_path / use, Store(tmp_path / f"store-{use}"), False)
         assert not result.errors
@@ -97,7 +121,8 @@ def test_ctrl_c_stops_the_worker_processes_and_keeps_what_is_done(suspect_pool, 
 
     doc = base_audit(suspect=[{"name": "same", "use": "timm", "checkpoint": str(suspect_pool["same"])}])
     lines = []
-    for table, keys in {**doc, "executor": {"use": "processes", "workers": 2}}.items():
+    executor = {"use": "processes", "workers": 2, "kinds": list(EVERY_KIND)}
+    for table, keys in {**doc, "executor": executor}.items():
         for entry in keys if isinstance(keys, list) else [keys]:
             lines.append(f"[[{table}]]" if isinstance(keys, list) else f"[{table}]")
             lines += [f"{k} = {json.dumps(v)}" for k, v in entry.items()]

@@ -53,7 +53,7 @@ def test_this_process_own_load_is_not_counted_as_busy(monkeypatch):
 def test_own_load_is_this_process_cpu_seconds_per_second(monkeypatch):
     clock = {"wall": 1000.0, "cpu": 50.0}
     monkeypatch.setattr(threads.time, "monotonic", lambda: clock["wall"])
-    monkeypatch.setattr(threads.time, "process_time", lambda: clock["cpu"])
+    monkeypatch.setattr(threads, "own_cpu", lambda: clock["cpu"])
     monkeypatch.setattr(threads, "_cpu_samples", [(1000.0, 50.0)])
     assert threads.own_load() == 0.0  # no time has passed
     for _ in range(90):  # 90 s, half a core busy
@@ -61,6 +61,25 @@ def test_own_load_is_this_process_cpu_seconds_per_second(monkeypatch):
         clock["cpu"] += 0.5
         assert threads.own_load() == pytest.approx(0.5)
     assert len(threads._cpu_samples) <= 62  # about a minute of samples kept
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="running children are read from /proc")
+def test_a_running_child_process_cpu_is_this_process_own():
+    """A worker process's CPU is this process's own load, while it runs and once it is waited for."""
+    import subprocess
+    import sys
+
+    before = threads.own_cpu()
+    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\n"
+    busy += "print(1, flush=True)\ntime.sleep(60)"
+    child = subprocess.Popen([sys.executable, "-c", busy], stdout=subprocess.PIPE)
+    try:
+        child.stdout.readline()  # it has spent 0.6 s of CPU and sleeps
+        assert threads.own_cpu() - before >= 0.5
+    finally:
+        child.kill()
+        child.wait()
+    assert threads.own_cpu() - before >= 0.5
 
 
 @pytest.mark.parametrize("value", ["two", "-1", "1.5"])

@@ -144,23 +144,26 @@ class LocalExecutor:
 
 
 class ProcessExecutor:
-    """Runs work in `workers` processes of this machine, started on the first item and kept until the
-    audit ends: independent trainings (the calibrated rule's reference models) and suspects run at once,
-    each worker building a model once (`execute`, `ModelCache`) and importing torch once. Trainings send
-    their files back and the driver stores them, as on Ray. Everything is seeded and a trainer's threads
-    are part of its identity, so the models, images and answers are the ones `local` makes: the store does
-    not know which executor made them.
+    """Runs the work of `kinds` in `workers` processes of this machine, started on the first item and kept
+    until the audit ends, and every other kind in the driver, as `local` does. By default only trainings
+    go to workers: a trainer runs on a fixed thread count (the timm trainer's one, part of its identity),
+    so independent trainings (a fleet's suspects, the calibrated rule's reference models) are what a
+    machine's other cores can take, while generation and queries already use the idle cores on the
+    driver's threads and would pay a worker's imports and model builds. Each worker builds a model once
+    (`execute`, `ModelCache`) and imports torch once. Trainings send their files back and the driver
+    stores them, as on Ray. Everything is seeded and a trainer's threads are part of its identity, so the
+    models, images and answers are the ones `local` makes: the store does not know which executor made
+    them.
 
     Ctrl-C is the driver's: the workers ignore SIGINT, and the driver's SIGINT (a terminal sends it to the
     whole process group) stops them at once, so the audit ends with what the store holds instead of waiting
     for every training already handed out."""
 
-    parallel = True
-
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, kinds: Sequence[str] = ("train",)) -> None:
         from .threads import usable_cores
 
         self.workers = workers or usable_cores()
+        self.parallel = frozenset(kinds)  # the kinds that run at once, on workers
         self._pool: Any = None
         self._lock = threading.Lock()
         self._previous: Any = None  # the SIGINT handler this executor wraps while its workers run
@@ -209,10 +212,18 @@ class ProcessExecutor:
 
         if not works:
             return
+        here = [work for work in works if work.kind not in self.parallel]
+        there = [work for work in works if work.kind in self.parallel]
+        if not there:  # nothing for the workers: not even start them
+            for work in here:
+                yield work, execute(work)
+            return
         pool = self._started()
-        futures = {pool.submit(_execute_pickled, cloudpickle.dumps(work)): work for work in works}
+        futures = {pool.submit(_execute_pickled, cloudpickle.dumps(work)): work for work in there}
         pending = set(futures)
         try:
+            for work in here:  # in the driver while the workers run theirs
+                yield work, execute(work)
             while pending:
                 done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 if self._stopped.is_set():
@@ -254,7 +265,14 @@ def _local(settings: Mapping[str, Any]) -> LocalExecutor:
 
 
 def _processes(settings: Mapping[str, Any]) -> ProcessExecutor:
-    return ProcessExecutor(int(settings["workers"]))
+    return ProcessExecutor(int(settings["workers"]), tuple(settings["kinds"]))
+
+
+def _work_kinds(value: list[str], settings: Mapping[str, Any]) -> None:
+    from .records import WORK_KINDS
+
+    if not value or any(k not in WORK_KINDS for k in value):
+        raise ValueError(f"must be one or more of {', '.join(WORK_KINDS)}, got {value}")
 
 
 @hookimpl
@@ -266,8 +284,19 @@ def trainprove_executors() -> list[ExecutorSpec]:
         ExecutorSpec(
             "processes",
             _processes,
-            "run generation, training and queries in worker processes of this machine, independent models "
-            "and suspects at once",
-            (Option("workers", "int", 0, min=0, max=256, help="worker processes (0: one per CPU core)"),),
+            "run trainings (or other kinds of work) in worker processes of this machine, independent "
+            "models at once",
+            (
+                Option("workers", "int", 0, min=0, max=256, help="worker processes (0: one per CPU core)"),
+                Option(
+                    "kinds",
+                    "list[str]",
+                    ["train"],
+                    help="the kinds of work the workers run (train, generate, query); the rest runs in the "
+                    "driver on the idle cores, as local. Default: trainings only, the one kind that runs "
+                    "on a fixed thread count",
+                    check=_work_kinds,
+                ),
+            ),
         ),
     ]

@@ -27,7 +27,8 @@ fixture, and every check of the contract runs against your plugin:
   `details["score"]` when they decide and a `details["reason"]` when they do not, JSON details, the same
   decision twice; clear cases come out right (4 of 5 each way, `separates`); degenerate evidence (a
   suspect that answered nothing, a shadow at chance) is inconclusive.
-- `ExecutorContract` (`executor_factory`): `run`, `close` and `parallel`; every work item comes back
+- `ExecutorContract` (`executor_factory`): `run`, `close` and `parallel` (a bool, or the kinds of work
+  it runs at once); every work item comes back
   once, as the object given, with what `execute` gives locally and the counts (images, queries); an
   item's error is raised unwrapped; a run stopped early leaves the executor usable; `close` twice is safe.
 
@@ -465,7 +466,11 @@ class ExecutorContract(_Factory):
         executor.close()
 
     def test_executor_has_the_protocols_attributes(self, executor: Any) -> None:
-        assert isinstance(getattr(executor, "parallel", None), bool), "`parallel` must be a bool"
+        from .records import WORK_KINDS
+
+        parallel = getattr(executor, "parallel", None)
+        assert isinstance(parallel, (bool, frozenset)), "`parallel` must be a bool or a frozenset of kinds"
+        assert isinstance(parallel, bool) or parallel <= set(WORK_KINDS), f"unknown kinds in {parallel}"
         assert callable(getattr(executor, "run", None)) and callable(getattr(executor, "close", None))
 
     def test_every_item_comes_back_once_with_what_execute_gives(self, executor: Any) -> None:

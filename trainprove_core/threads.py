@@ -32,9 +32,40 @@ PHASES = ("generation", "training", "inference")
 
 _lock = threading.Lock()
 _used: dict[str, int] = {}
-_cpu_samples: list[tuple[float, float]] = [
-    (time.monotonic(), time.process_time())
-]  # (wall, CPU) of this process
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process and its child processes (the `processes` executor's workers): those
+    that ended and were waited for (`os.times`), and, on Linux, those still running (`/proc`)."""
+    times = os.times()
+    return time.process_time() + times.children_user + times.children_system + _running_children_cpu()
+
+
+def _running_children_cpu() -> float:
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 0.0
+    pids = set()
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children", encoding="ascii") as f:
+                pids.update(f.read().split())
+        except OSError:
+            continue
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (the 14th and 15th fields)
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / _CLOCK_TICKS
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_cpu_samples: list[tuple[float, float]] = [(time.monotonic(), own_cpu())]  # (wall, CPU) of this process
 
 
 def idle_cores() -> int:
@@ -59,9 +90,10 @@ def usable_cores() -> int:
 
 def own_load() -> float:
     """This process's share of the 1-minute load average: its CPU seconds per second over the last minute
-    (or since it started). The load average counts this process too; without this, a run that kept one
-    core busy for a minute read a quiet 2-core machine as half busy and drew its images on one thread."""
-    now, cpu = time.monotonic(), time.process_time()
+    (or since it started), its worker processes' included. The load average counts this process too;
+    without this, a run that kept one core busy for a minute read a quiet 2-core machine as half busy and
+    drew its images on one thread (and, once its workers had trained on both cores, on one thread too)."""
+    now, cpu = time.monotonic(), own_cpu()
     with _lock:
         if now - _cpu_samples[-1][0] >= 1.0:  # a sample a second at most: a minute is about 60
             _cpu_samples.append((now, cpu))

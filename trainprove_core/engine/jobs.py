@@ -21,7 +21,7 @@ from ..accounting import Accounts
 from ..config import AuditConfig, run_checks, validate_table
 from ..errors import InputError, TrainproveError
 from ..plugins import PluginSet
-from ..records import Closable, Executor, ModelRef, Outcome, Work
+from ..records import Closable, Executor, ModelRef, Outcome, Work, runs_at_once
 from ..store import Store
 from ..task import Task
 
@@ -175,7 +175,7 @@ class Jobs:
             return [self._one_job(job, None) for job in jobs]
         total = sum(w.size for w in pending)
         with progress.step(desc, total=total, unit="img", enabled=self.show_progress) as bar:
-            if len(jobs) > 1 and self.executor.parallel:
+            if len(jobs) > 1 and runs_at_once(self.executor, pending[0].kind):
                 with ThreadPoolExecutor(len(jobs), thread_name_prefix="trainprove-job") as pool:
                     return list(pool.map(lambda job: self._one_job(job, bar), jobs))
             return [self._one_job(job, bar) for job in jobs]

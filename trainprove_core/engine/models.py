@@ -17,7 +17,7 @@ from ..accounting import phase
 from ..config import PluginTable, check_plugin_settings, validate_table
 from ..errors import TrainproveError
 from ..executors import write_files
-from ..records import Generator, ImageSet, ModelRef, ShadowTrainer, SuspectAdapter, Work
+from ..records import Generator, ImageSet, ModelRef, ShadowTrainer, SuspectAdapter, Work, runs_at_once
 from ..store import content_key
 from .images import ImageSets
 from .jobs import raise_error
@@ -111,7 +111,7 @@ class Models(ImageSets):
     def _train(self, pending: list[tuple[Any, Mapping[str, Any], ImageSet]]) -> dict[int, Any]:
         """Train the models of `pending` (trainer, identity, image set), at once where the executor runs
         work in parallel: each one's directory (or error), by the id of its entry."""
-        if len(pending) > 1 and self.executor.parallel:
+        if len(pending) > 1 and runs_at_once(self.executor, "train"):
             with progress.step(f"train {len(pending)} models", enabled=self.show_progress):
                 for _ in range(len(pending) - 1):
                     progress.skip("train")

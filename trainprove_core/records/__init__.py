@@ -41,6 +41,7 @@ from .executors import (
     Outcome,
     Work,
     WorkKind,
+    runs_at_once,
 )
 from .kinds import (
     KIND,
@@ -116,4 +117,5 @@ __all__ = [
     "WORK_KINDS",
     "Work",
     "WorkKind",
+    "runs_at_once",
 ]

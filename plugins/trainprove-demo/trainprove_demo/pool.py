@@ -183,9 +183,13 @@ def pool_size(world: str = "digits") -> int:
     return len(w.sources) * len(SUSPECT_VARIANTS) + len(w.defenders) + 1
 
 
-def build_pool(ws: Workspace, hard: bool, world: str = "digits") -> list[Suspect]:
-    """Train (or take from the store) every suspect of `world`'s pool; return where their checkpoints are."""
+def build_pool(
+    ws: Workspace, hard: bool, world: str = "digits", trainer: Mapping[str, Any] | None = None
+) -> list[Suspect]:
+    """Train (or take from the store) every suspect of `world`'s pool; return where their checkpoints are.
+    `trainer`: timm trainer settings that every suspect's training takes on top of its own."""
     w = WORLDS[world]
+    extra = {**w.augment, **(trainer or {})}
     pairs, suspects, sets = [], [], {}
     for s, source in enumerate(w.sources):
         settings = {k: v for k, v in generator_table(source, hard).items() if k != "use"}
@@ -196,9 +200,9 @@ def build_pool(ws: Workspace, hard: bool, world: str = "digits") -> list[Suspect
             ImageSetConfig(SUSPECT_SET["prompt"], SUSPECT_SET["per_class"], seed=SEED * 10 + s),
         )
         for v, variant in enumerate(SUSPECT_VARIANTS):
-            pairs.append((ws.plugin_table("shadow-trainer", "timm", {**variant, **w.augment}), images))
+            pairs.append((ws.plugin_table("shadow-trainer", "timm", {**variant, **extra}), images))
             suspects.append((f"{w.short(source)}-{variant['arch'].removeprefix('test_')}-{v}", source))
-    resnet = {**SUSPECT_VARIANTS[0], **w.augment}
+    resnet = {**SUSPECT_VARIANTS[0], **extra}
     for d, defender in enumerate(w.defenders):
         mixed = ws.mixture(
             sets[defender], [sets[w.real]], MIXTURE_SHARE, SUSPECT_SET["per_class"], (SEED, "demo mix", d)

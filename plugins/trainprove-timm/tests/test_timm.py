@@ -149,6 +149,24 @@ def test_trainer_learns_and_reopens_through_the_adapter(tmp_path):
     assert (suspect.predict(x).labels == labels).mean() > 0.9
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_both_layouts_and_optimizers_learn_and_only_the_fast_ones_are_named(tmp_path, fast):
+    """channels_last and fused_optimizer are on by default and part of the identity only when on, so a
+    model trained before they existed (both off) keeps its store key."""
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(3), 30)
+    x = np.zeros((90, 16, 16, 3), dtype=np.uint8)
+    for i, c in enumerate(labels):
+        x[i, :, 5 * c : 5 * c + 5] = 255
+    x = np.clip(x + rng.normal(0, 20, x.shape), 0, 255).astype(np.uint8)
+    settings = {"channels_last": fast, "fused_optimizer": fast}
+    trainer = TimmShadowTrainer("test_efficientnet", 12, 32, 5e-3, 0.01, (0.8, 1.0), False, **settings)
+    assert ("channels_last" in trainer.identity, "fused_optimizer" in trainer.identity) == (fast, fast)
+    trainer.train(x, labels, TASK, tmp_path / "m")
+    assert (trainer.open(tmp_path / "m", TASK).predict(x).labels == labels).mean() > 0.9
+    assert TimmShadowTrainer().identity["channels_last"] and TimmShadowTrainer().identity["fused_optimizer"]
+
+
 def test_batched_crop_keeps_the_batch_shape():
     x = torch.arange(16.0).view(1, 1, 4, 4).repeat(2, 3, 1, 1)
     gen = torch.Generator().manual_seed(0)

@@ -80,6 +80,8 @@ class TimmShadowTrainer:
         device: str = "auto",
         checkpoint_every: int = 5,
         threads: int = 1,
+        channels_last: bool = True,
+        fused_optimizer: bool = True,
     ) -> None:
         if len(crop_scale) != 2 or not 0 < crop_scale[0] <= crop_scale[1] <= 1:
             raise InputError(f"crop_scale must be two numbers 0 < lo <= hi <= 1, got {list(crop_scale)}")
@@ -93,6 +95,8 @@ class TimmShadowTrainer:
         self.seed = seed
         self.device = device
         self.threads = threads
+        self.channels_last = channels_last
+        self.fused_optimizer = fused_optimizer
         self.checkpoint_every = checkpoint_every  # not in `identity`: it does not change the weights
 
     @property
@@ -112,6 +116,9 @@ class TimmShadowTrainer:
             "hflip": self.hflip,
             "seed": self.seed,
             "threads": self.threads,
+            # Named only when on, so a model trained before these existed keeps its key when they are off.
+            **({"channels_last": True} if self.channels_last else {}),
+            **({"fused_optimizer": True} if self.fused_optimizer else {}),
         }
 
     def train(
@@ -149,14 +156,15 @@ class TimmShadowTrainer:
 
         torch.manual_seed(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
-        model = build_model(arch, task.num_classes, task.image_size).to(device)
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        model = build_model(arch, task.num_classes, task.image_size).to(device, memory_format=layout)
         x_all = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
         x_all = ((x_all - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)).to(
             device
         )
         y_all = torch.from_numpy(labels.astype(np.int64)).to(device)
         steps_per_epoch = math.ceil(len(y_all) / self.batch_size)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        optimizer = adamw(model, self.lr, self.weight_decay, self.fused_optimizer)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs * steps_per_epoch)
         model.train()
         bar = progress.current()  # the core's "train model" step; epochs are its units
@@ -171,6 +179,7 @@ class TimmShadowTrainer:
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
                 x = random_resized_crop(x_all[idx], self.crop_scale, self.hflip, gen)
+                x = x.contiguous(memory_format=layout)
                 loss = F.cross_entropy(model(x), y_all[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -199,6 +208,20 @@ class TimmShadowTrainer:
             task,
             lazy=True,
         )
+
+
+def adamw(model: torch.nn.Module, lr: float, weight_decay: float, fused: bool) -> torch.optim.Optimizer:
+    """AdamW over `model`'s parameters, as one fused kernel where `fused` (torch 2.4 and later on the CPU;
+    an `InputError` naming the option on an older torch, before any epoch)."""
+    import torch
+
+    try:
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused or None)
+    except RuntimeError as exc:
+        raise InputError(
+            f"timm trainer: fused_optimizer = true needs torch's fused AdamW on this device (torch 2.4 or "
+            f"later on the CPU; this is torch {torch.__version__}: {exc}); set fused_optimizer = false"
+        ) from None
 
 
 def save_checkpoint(model: torch.nn.Module, arch: str, task: Task, out_dir: Path) -> None:
@@ -297,6 +320,12 @@ def load_training_state(
             _, index, name = key.split(".", 2)
             state.setdefault(int(index), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    for group in optimizer.param_groups:  # moments back in their parameter's layout (channels-last)
+        for param in group["params"]:
+            moments = optimizer.state.get(param, {})
+            for name, value in moments.items():
+                if value.shape == param.shape and value.stride() != param.stride():
+                    moments[name] = torch.empty_like(param).copy_(value)
     schedule.load_state_dict(meta["schedule"])
     torch.set_rng_state(tensors["rng.torch"])
     gen.set_state(tensors["rng.order"])
