@@ -42,16 +42,21 @@ class TestProcessExecutorTrainingsOnly(ExecutorContract):
         return lambda **settings: ProcessExecutor(2)
 
 
-def test_by_default_only_trainings_go_to_workers():
-    """Generation and queries run in the driver (on its idle cores): no worker starts for them."""
+def test_by_default_queries_stay_in_the_driver():
+    """Image chunks and trainings go to the workers; queries run in the driver (on its idle cores), and no
+    worker starts for queries alone."""
     from trainprove_core.testing import contract_work
 
+    here = f"{socket.gethostname()}:{os.getpid()}"
+    works = contract_work()
     executor = ProcessExecutor(2)
     try:
-        assert executor.parallel == frozenset({"train"})
-        workers = {outcome.worker for _, outcome in executor.run(contract_work())}
-        assert workers == {f"{socket.gethostname()}:{os.getpid()}"}
+        assert executor.parallel == frozenset({"generate", "train"})
+        queries = [w for w in works if w.kind == "query"]
+        assert queries and {o.worker for _, o in executor.run(queries)} == {here}
         assert executor._pool is None
+        ran = {w.kind: o.worker for w, o in executor.run(works)}
+        assert ran["query"] == here and ran["generate"] != here
     finally:
         executor.close()
 

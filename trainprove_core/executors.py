@@ -145,12 +145,14 @@ class LocalExecutor:
 
 class ProcessExecutor:
     """Runs the work of `kinds` in `workers` processes of this machine, started on the first item and kept
-    until the audit ends, and every other kind in the driver, as `local` does. By default only trainings
-    go to workers: a trainer runs on a fixed thread count (the timm trainer's one, part of its identity),
-    so independent trainings (a fleet's suspects, the calibrated rule's reference models) are what a
-    machine's other cores can take, while generation and queries already use the idle cores on the
-    driver's threads and would pay a worker's imports and model builds. Each worker builds a model once
-    (`execute`, `ModelCache`) and imports torch once. Trainings send their files back and the driver
+    until the audit ends, and every other kind in the driver, as `local` does. By default trainings and
+    image generation go to workers, queries stay in the driver. A trainer runs on a fixed thread count
+    (the timm trainer's one, part of its identity), so independent trainings (a fleet's suspects, the
+    calibrated rule's reference models) are what a machine's other cores can take; the embedded
+    generators' networks are too small to gain from a second thread (docs/scale.md), so an image set's
+    chunks drawn at once on one thread each go faster. Queries gained nothing on workers (a copy of
+    every suspect per worker). Each worker builds a model once (`execute`, `ModelCache`) and imports
+    torch once. Trainings send their files back and the driver
     stores them, as on Ray. Everything is seeded and a trainer's threads are part of its identity, so the
     models, images and answers are the ones `local` makes: the store does not know which executor made
     them.
@@ -159,7 +161,7 @@ class ProcessExecutor:
     whole process group) stops them at once, so the audit ends with what the store holds instead of waiting
     for every training already handed out."""
 
-    def __init__(self, workers: int, kinds: Sequence[str] = ("train",)) -> None:
+    def __init__(self, workers: int, kinds: Sequence[str] = ("generate", "train")) -> None:
         from .threads import usable_cores
 
         self.workers = workers or usable_cores()
@@ -284,17 +286,17 @@ def trainprove_executors() -> list[ExecutorSpec]:
         ExecutorSpec(
             "processes",
             _processes,
-            "run trainings (or other kinds of work) in worker processes of this machine, independent "
-            "models at once",
+            "run image generation and trainings (or every kind of work) in worker processes of this "
+            "machine, at once",
             (
                 Option("workers", "int", 0, min=0, max=256, help="worker processes (0: one per CPU core)"),
                 Option(
                     "kinds",
                     "list[str]",
-                    ["train"],
-                    help="the kinds of work the workers run (train, generate, query); the rest runs in the "
-                    "driver on the idle cores, as local. Default: trainings only, the one kind that runs "
-                    "on a fixed thread count",
+                    ["generate", "train"],
+                    help="the kinds of work the workers run (generate, train, query); the rest runs in the "
+                    "driver on the idle cores, as local. Default: image sets and trainings (a large "
+                    'generator on the CPU may do better in the driver on every core: ["train"])',
                     check=_work_kinds,
                 ),
             ),

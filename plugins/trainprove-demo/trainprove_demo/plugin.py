@@ -45,7 +45,8 @@ def trainprove_commands(cli: click.Group) -> None:
     @click.option(
         "--executor",
         default=None,
-        help="Executor plugin that trains the pool and runs every audit [default: local].",
+        help="Executor plugin that trains the pool and runs every audit [default: processes (image sets "
+        "and trainings in one worker process per core) on a machine of two or more cores, else local].",
     )
     @progress_option
     @click.pass_context

@@ -48,6 +48,15 @@ def write_pool_manifest(pool: Sequence[Any], out_dir: Path) -> None:
     (out_dir / "suspects.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def default_executor() -> str:
+    """`processes` where this process may use two cores or more: the demo's time is trainings on one
+    thread each and image sets of networks too small for a second thread, which worker processes run at
+    once (docs/scale.md: 142 s against 198 s on two cores); else `local`."""
+    from trainprove_core.threads import usable_cores
+
+    return "processes" if usable_cores() >= 2 else "local"
+
+
 def run_demo(
     plugins: PluginSet,
     out_dir: Path,
@@ -69,7 +78,7 @@ def run_demo(
     store = Store(store_dir)
     task = Task(w.classes, w.image_size)
     # One executor (one Ray cluster) trains the pool and runs every audit; closed when the fleet ends.
-    with Workspace.open(task, plugins, store, show_progress, executor=executor or "local") as ws:
+    with Workspace.open(task, plugins, store, show_progress, executor=executor or default_executor()) as ws:
         click.echo(f"{title}: {len(w.sources)} sources, {len(w.defenders)} defenders (cache: {store.root})")
         # The pool's steps (a set per source, a model per suspect); the fleet and each audit add their own.
         kinds = {"generate": len(w.sources), "train": pool_size(world)}
