@@ -12,6 +12,11 @@ machine may be shared.
 
     .venv/bin/python bench/threads.py                 # as the machine is, then with 8 busy processes
     .venv/bin/python bench/threads.py --busy 8 --json out.json
+    .venv/bin/python bench/threads.py --generators    # every embedded generator at 1 and CORES threads
+
+`--generators` measures only generation, for each embedded network generator (1,024 images, best of
+--repeats, as the machine is): whether a second thread helps networks this small (it decides the
+embedded generators' thread count).
 """
 
 from __future__ import annotations
@@ -120,13 +125,66 @@ def measure(run, repeats: int) -> dict[str, float]:
     return {k: min(v) for k, v in times.items()}
 
 
+EMBEDDED = (
+    "digits-ddpm",
+    "digits-cfg",
+    "digits-vae",
+    "digits-gan",
+    "fashion-ddpm",
+    "fashion-cfg",
+    "fashion-vae",
+    "fashion-gan",
+)
+
+
+def generators(repeats: int) -> list[dict]:
+    """Each embedded network generator's images per second at 1 thread and at the core count (torch's
+    default), forced through $TRAINPROVE_THREADS, interleaved."""
+    from trainprove_core.config import validate_table
+    from trainprove_core.plugins import load_plugins
+    from trainprove_core.records import GenerationRequest
+
+    plugins = load_plugins()
+    requests = [GenerationRequest("a class", i % 10, str(i % 10), 9000 + i) for i in range(1024)]
+    rows = []
+    for name in EMBEDDED:
+        spec = plugins.get("generator", name).spec
+        generator = spec.factory(validate_table({}, spec.options, source="bench", where="generator"))
+        generator.generate(requests[:128])  # warm: the network's load is no setting's
+        times: dict[int, list[float]] = {1: [], CORES: []}
+        before = load_now()
+        for _ in range(repeats):
+            for count in times:
+                os.environ[threads.ENV] = str(count)
+                t0 = time.perf_counter()
+                generator.generate(requests)
+                times[count].append(time.perf_counter() - t0)
+        os.environ.pop(threads.ENV, None)
+        rate = {count: len(requests) / min(v) for count, v in times.items()}
+        row = {"generator": name, "load_before": before, "load_after": load_now()}
+        row |= {f"images_per_s_{c}": round(r) for c, r in rate.items()}
+        rows.append(row)
+        print(
+            f"{name:<13} 1 thread {rate[1]:7.0f} img/s, {CORES} threads {rate[CORES]:7.0f} img/s "
+            f"({rate[1] / rate[CORES]:.2f}x); {before} -> {row['load_after']}",
+            flush=True,
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--busy", type=int, default=8, help="busy-loop processes of the synthetic load")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--settle", type=float, default=5.0, help="seconds to let the load start")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--generators", action="store_true", help="only the embedded generators, as is")
     args = parser.parse_args()
+    if args.generators:
+        rows = generators(max(args.repeats, 3))
+        if args.json:
+            args.json.write_text(json.dumps({"cores": CORES, "generators": rows}, indent=2))
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = phases(Path(tmp))

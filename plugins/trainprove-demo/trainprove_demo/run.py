@@ -52,9 +52,9 @@ def default_executor() -> str:
     """`processes` where this process may use two cores or more: the demo's time is trainings on one
     thread each and image sets of networks too small for a second thread, which worker processes run at
     once (docs/scale.md: 142 s against 198 s on two cores); else `local`."""
-    from trainprove_core.threads import usable_cores
+    from trainprove_core import threads
 
-    return "processes" if usable_cores() >= 2 else "local"
+    return "processes" if threads.usable_cores() >= 2 else "local"
 
 
 def run_demo(
