@@ -21,10 +21,16 @@ def _one_thread():
 def test_the_policy_is_the_idle_cores_unless_fixed(monkeypatch):
     monkeypatch.delenv(threads.ENV, raising=False)
     monkeypatch.setattr(threads, "own_load", lambda: 0.0)
+    monkeypatch.setattr(threads, "own_running", lambda: 1)
     cores = len(os.sched_getaffinity(0))
     monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     monkeypatch.setattr(threads, "running_now", lambda: 1)  # this process alone
     assert threads.count() == cores  # quiet: every core
+    # right after a parallel torch operation its own worker threads still spin: not another's load
+    monkeypatch.setattr(threads, "running_now", lambda: 3)
+    monkeypatch.setattr(threads, "own_running", lambda: 3)
+    assert threads.count() == cores
+    monkeypatch.setattr(threads, "own_running", lambda: 1)
     monkeypatch.setattr(threads, "running_now", lambda: cores + 3)  # a load that started a moment ago
     assert threads.count() == 1
     monkeypatch.setattr(threads, "running_now", lambda: 1)
@@ -43,6 +49,7 @@ def test_this_process_own_load_is_not_counted_as_busy(monkeypatch):
     monkeypatch.delenv(threads.ENV, raising=False)
     cores = len(os.sched_getaffinity(0))
     monkeypatch.setattr(threads, "running_now", lambda: 1)
+    monkeypatch.setattr(threads, "own_running", lambda: 1)
     monkeypatch.setattr(os, "getloadavg", lambda: (1.0, 1.0, 1.0))
     monkeypatch.setattr(threads, "own_load", lambda: 1.0)  # its own past minute
     assert threads.count() == cores
@@ -80,6 +87,32 @@ def test_a_running_child_process_cpu_is_this_process_own():
         child.kill()
         child.wait()
     assert threads.own_cpu() - before >= 0.5
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="threads are read from /proc")
+def test_own_running_counts_this_process_busy_threads():
+    """Threads of this process that compute outside the GIL (as torch's workers do) are its own running
+    threads: with two hashing, it counts more than the caller alone."""
+    import hashlib
+    import threading
+
+    stop = threading.Event()
+    data = bytes(8 << 20)
+
+    def hash_until_stopped():
+        while not stop.is_set():
+            hashlib.sha256(data).digest()  # releases the GIL for large buffers
+
+    workers = [threading.Thread(target=hash_until_stopped) for _ in range(2)]
+    for t in workers:
+        t.start()
+    try:
+        seen = max(threads.own_running() for _ in range(500))
+    finally:
+        stop.set()
+        for t in workers:
+            t.join()
+    assert seen >= 2
 
 
 @pytest.mark.parametrize("value", ["two", "-1", "1.5"])

@@ -70,14 +70,16 @@ _cpu_samples: list[tuple[float, float]] = [(time.monotonic(), own_cpu())]  # (wa
 
 def idle_cores() -> int:
     """The cores the machine's load leaves idle: the core count less what is busy, rounded, at least 1 and
-    at most the core count. Busy: the 1-minute load average, or, where more, the tasks running right now
-    but this one (`/proc/loadavg`), so a load that started seconds ago counts at once."""
+    at most the core count. Busy: the 1-minute load average less this process's share, or, where more,
+    the tasks running right now but this process's own threads (`/proc/loadavg`), so a load that started
+    seconds ago counts at once."""
     cores = usable_cores()
     try:
         busy = max(0.0, os.getloadavg()[0] - own_load())
     except OSError:  # no load average (Windows): every core
         busy = 0.0
-    return max(1, min(cores, int(cores - max(busy, running_now() - 1) + 0.5)))
+    others_now = max(0, running_now() - own_running())
+    return max(1, min(cores, int(cores - max(busy, others_now) + 0.5)))
 
 
 def usable_cores() -> int:
@@ -101,6 +103,24 @@ def own_load() -> float:
             _cpu_samples.pop(0)  # keep the newest sample at least a minute old, and every later one
         then, cpu_then = _cpu_samples[0]
     return (cpu - cpu_then) / (now - then) if now - then >= 1.0 else 0.0
+
+
+def own_running() -> int:
+    """This process's threads running or runnable at this instant, the caller included (`/proc/self/task`;
+    1 where there is none). torch's worker threads spin for a while after a parallel operation: counted as
+    another's tasks, they made the next phase see a busy machine and take one thread on a quiet one."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 1
+    running = 0
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/stat", encoding="ascii", errors="replace") as f:
+                running += f.read().rsplit(")", 1)[1].split()[0] == "R"
+        except (OSError, IndexError):
+            continue
+    return max(1, running)
 
 
 def running_now() -> int:
