@@ -94,33 +94,42 @@ def test_worker_processes_make_the_same_models_answers_and_verdicts_as_the_drive
     assert reports["processes"]["counts"]["models_trained"] >= 1
 
 
-CTRL_C_TO_THE_GROUP = """
+STOP_THE_GROUP = """
 import os, signal, sys
 from trainprove_core import hookimpl
-from trainprove_core.cli import cli
+from trainprove_core.cli import _stop_on_sigterm, cli
 from trainprove_core.glyphs import GlyphPlugin
 from trainprove_core.plugins import load_plugins
 
+SIGNAL = getattr(signal, sys.argv[4])
 
-class CtrlC:  # a terminal's Ctrl-C: SIGINT to the whole process group, workers included
+
+class Stop:  # a terminal's Ctrl-C (SIGINT) or a batch system's SIGTERM, to the whole process group
     @hookimpl
     def trainprove_after_generate(self, role, image_set):
         if role == "validation":
-            os.killpg(os.getpgid(0), signal.SIGINT)
+            os.killpg(os.getpgid(0), SIGNAL)
 
 
 signal.signal(signal.SIGINT, signal.default_int_handler)
+_stop_on_sigterm()  # as `trainprove` (main) does
 plugins = load_plugins()
 plugins.register(GlyphPlugin(), "glyphs", "tests")
-plugins.register(CtrlC(), "ctrl-c", "tests")
+plugins.register(Stop(), "stop", "tests")
 sys.argv = ["trainprove", "audit", sys.argv[1], "--out", sys.argv[2], "--store", sys.argv[3]]
 cli(obj={"plugins": plugins}, prog_name="trainprove")
 """
 
 
-def test_ctrl_c_stops_the_worker_processes_and_keeps_what_is_done(suspect_pool, tmp_path):
-    """Ctrl-C on a terminal reaches the workers too: they ignore it, the driver stops them, and the audit
-    ends as with `local` (exit 130, the work kept), with no worker process left behind."""
+@pytest.mark.parametrize(
+    ("signame", "code", "said"), [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated (SIGTERM)")]
+)
+def test_ctrl_c_or_sigterm_stops_the_worker_processes_and_keeps_what_is_done(
+    suspect_pool, tmp_path, signame, code, said
+):
+    """Ctrl-C on a terminal (or SIGTERM to the group, as a batch system sends) reaches the workers too:
+    they ignore it, the driver stops them, and the audit ends as with `local` (exit 130, or 143 for
+    SIGTERM, the work kept), with no worker process left behind."""
     import subprocess
     import sys
 
@@ -132,16 +141,16 @@ def test_ctrl_c_stops_the_worker_processes_and_keeps_what_is_done(suspect_pool, 
             lines.append(f"[[{table}]]" if isinstance(keys, list) else f"[{table}]")
             lines += [f"{k} = {json.dumps(v)}" for k, v in entry.items()]
     (tmp_path / "audit.toml").write_text("\n".join(lines) + "\n")
-    args = [str(tmp_path / "audit.toml"), str(tmp_path / "out"), str(tmp_path / "store")]
+    args = [str(tmp_path / "audit.toml"), str(tmp_path / "out"), str(tmp_path / "store"), signame]
     proc = subprocess.Popen(
-        [sys.executable, "-c", CTRL_C_TO_THE_GROUP, *args],
+        [sys.executable, "-c", STOP_THE_GROUP, *args],
         stderr=subprocess.PIPE,
         text=True,
-        start_new_session=True,  # its own process group, so the SIGINT reaches it and its workers only
+        start_new_session=True,  # its own process group, so the signal reaches it and its workers only
     )
     stderr = proc.communicate(timeout=600)[1]
-    assert proc.returncode == 130, stderr
-    assert "interrupted: every finished image chunk" in stderr
+    assert proc.returncode == code, stderr
+    assert f"{said}: every finished image chunk" in stderr
     # nobody left in its group: no worker outlived it (multiprocessing's resource tracker notices its
     # parent is gone on its own; it is given up to a minute)
     for _ in range(600):

@@ -488,10 +488,23 @@ def _redacted_excepthook(kind: type[BaseException], value: BaseException, tb: An
     sys.stderr.write(secrets.redact("".join(traceback.format_exception(kind, value, tb))))
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends a run as Ctrl-C does (`Terminated`): what is done stays in the store, workers stop."""
+    import signal
+
+    from .errors import Terminated
+
+    def terminated(signum: int, frame: object) -> None:
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminated)
+
+
 def main() -> None:
     """Entry point: load plugins once, let them add commands (a plugin whose command hook raises is listed
     as failed), run. Every message is redacted of secrets (`trainprove_core.secrets`), a traceback too."""
     sys.excepthook = _redacted_excepthook
+    _stop_on_sigterm()
     try:
         plugin_set = load_plugins()
         plugin_set.add_commands(cli)

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from . import __version__, secrets
-from .errors import TrainproveError
+from .errors import Terminated, TrainproveError
 
 WRITE_KEPT = (
     "Everything finished before is kept (the store renames an entry into place only once it is "
@@ -37,14 +37,15 @@ class TrainproveGroup(click.Group):
                 raise
             click.secho(f"error: {secrets.redact(str(error))}", fg="red", err=True)
             ctx.exit(2)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            stopped = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
             click.secho(
-                "\ninterrupted: every finished image chunk, model and answer chunk is kept in the store; "
+                f"\n{stopped}: every finished image chunk, model and answer chunk is kept in the store; "
                 "run the same command again to resume where it stopped.",
                 fg="yellow",
                 err=True,
             )
-            ctx.exit(130)
+            ctx.exit(143 if isinstance(exc, Terminated) else 130)
 
 
 @click.group(cls=TrainproveGroup, context_settings={"help_option_names": ["-h", "--help"]})

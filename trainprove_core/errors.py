@@ -33,3 +33,8 @@ class InputError(TrainproveError):
 
 class BudgetExceeded(TrainproveError):
     """A suspect's query budget would be exceeded; answers already paid for stay cached."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM: a batch system's time limit, `timeout`, `docker stop`).
+    `trainprove` ends as on Ctrl-C, keeping what the store holds, with exit code 143."""

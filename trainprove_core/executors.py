@@ -157,9 +157,9 @@ class ProcessExecutor:
     models, images and answers are the ones `local` makes: the store does not know which executor made
     them.
 
-    Ctrl-C is the driver's: the workers ignore SIGINT, and the driver's SIGINT (a terminal sends it to the
-    whole process group) stops them at once, so the audit ends with what the store holds instead of waiting
-    for every training already handed out."""
+    Ctrl-C and SIGTERM are the driver's: the workers ignore both, and the driver's SIGINT (a terminal sends
+    it to the whole process group) or SIGTERM kills them at once, so the audit ends with what the store
+    holds instead of waiting for every training already handed out."""
 
     def __init__(self, workers: int, kinds: Sequence[str] = ("generate", "train")) -> None:
         from .threads import usable_cores
@@ -168,7 +168,7 @@ class ProcessExecutor:
         self.parallel = frozenset(kinds)  # the kinds that run at once, on workers
         self._pool: Any = None
         self._lock = threading.Lock()
-        self._previous: Any = None  # the SIGINT handler this executor wraps while its workers run
+        self._previous: dict[int, Any] = {}  # the SIGINT and SIGTERM handlers wrapped while workers run
         self._stopped = threading.Event()  # Ctrl-C: every `run` ends at once
 
     def _started(self) -> Any:
@@ -179,33 +179,44 @@ class ProcessExecutor:
 
                 # spawn, not fork: the driver may hold threads (progress, other suspects) and torch state
                 context = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_ignore_sigint)
-                self._watch_sigint()
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_ignore_stops)
+                self._watch_stops()
             return self._pool
 
-    def _watch_sigint(self) -> None:
+    def _watch_stops(self) -> None:
+        """On SIGINT or SIGTERM, stop the workers first, then do what the driver did before."""
         import signal
 
         if threading.current_thread() is not threading.main_thread():
             return  # the engine starts work from its threads too; the first item normally comes from main
-        previous = signal.getsignal(signal.SIGINT)
 
-        def stop(signum: int, frame: Any) -> None:
-            self._terminate()
-            if callable(previous):
-                previous(signum, frame)
-            else:
-                raise KeyboardInterrupt
+        def stopper(previous: Any) -> Any:
+            def stop(signum: int, frame: Any) -> None:
+                if previous == signal.SIG_IGN:
+                    return
+                self._terminate()
+                if callable(previous):
+                    previous(signum, frame)
+                elif signum == signal.SIGINT:
+                    raise KeyboardInterrupt
+                else:  # SIGTERM's default: end this process as the signal would have
+                    signal.signal(signum, signal.SIG_DFL)
+                    os.kill(os.getpid(), signum)
 
-        self._previous = previous
-        signal.signal(signal.SIGINT, stop)
+            return stop
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(signum)
+            self._previous[signum] = previous
+            signal.signal(signum, stopper(previous))
 
     def _terminate(self) -> None:
-        """Stop the workers now, and every `run` with them (each raises KeyboardInterrupt in its thread)."""
+        """Stop the workers now, and every `run` with them (each raises KeyboardInterrupt in its thread).
+        The workers ignore SIGINT and SIGTERM (the driver's to handle), so they are killed."""
         self._stopped.set()
         pool = self._pool
         for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.terminate()
+            process.kill()
 
     def run(self, works: Sequence[Work]) -> Iterator[tuple[Work, Outcome]]:
         from concurrent.futures import FIRST_COMPLETED, wait
@@ -241,18 +252,21 @@ class ProcessExecutor:
 
         with self._lock:
             pool, self._pool = self._pool, None
-            previous, self._previous = self._previous, None
-        if previous is not None and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, previous)
+            previous, self._previous = self._previous, {}
+        if previous and threading.current_thread() is threading.main_thread():
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _ignore_sigint() -> None:
-    """A worker's initializer: Ctrl-C is the driver's to handle (it stops the workers itself)."""
+def _ignore_stops() -> None:
+    """A worker's initializer: Ctrl-C and SIGTERM are the driver's to handle (it stops the workers itself;
+    a worker whose driver died ends when its queue closes)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _execute_pickled(work: bytes) -> Outcome:
