@@ -148,14 +148,13 @@ class ProcessExecutor:
     until the audit ends, and every other kind in the driver, as `local` does. By default trainings and
     image generation go to workers, queries stay in the driver. A trainer runs on a fixed thread count
     (the timm trainer's one, part of its identity), so independent trainings (a fleet's suspects, the
-    calibrated rule's reference models) are what a machine's other cores can take; the embedded
-    generators' networks are too small to gain from a second thread (docs/scale.md), so an image set's
-    chunks drawn at once on one thread each go faster. Queries gained nothing on workers (a copy of
-    every suspect per worker). Each worker builds a model once (`execute`, `ModelCache`) and imports
-    torch once. Trainings send their files back and the driver
-    stores them, as on Ray. Everything is seeded and a trainer's threads are part of its identity, so the
-    models, images and answers are the ones `local` makes: the store does not know which executor made
-    them.
+    calibrated rule's reference models) are what a machine's other cores can take; a second thread helps
+    the embedded generators' small networks less than a second process does (docs/scale.md), so an image
+    set's chunks drawn at once, one thread each, go faster. Queries gained nothing on workers (a copy of
+    every suspect per worker). Each worker builds a model once (`execute`, `ModelCache`) and imports torch
+    once. Trainings send their files back and the driver stores them, as on Ray. Everything is seeded and
+    a trainer's threads are part of its identity, so the models, images and answers are the ones `local`
+    makes: the store does not know which executor made them.
 
     Ctrl-C and SIGTERM are the driver's: the workers ignore both, and the driver's SIGINT (a terminal sends
     it to the whole process group) or SIGTERM kills them at once, so the audit ends with what the store
