@@ -80,10 +80,17 @@ class ReferenceModels(Asking):
         return self.image_set(role, generator, ImageSetConfig(prompt, per_class, derive_seed(*seed)))
 
     def mixture(
-        self, own: ImageSet, others: Sequence[ImageSet], share: float, per_class: int, seed: Sequence[Any]
+        self,
+        own: ImageSet,
+        others: Sequence[ImageSet],
+        share: float,
+        per_class: int,
+        seed: Sequence[Any],
+        role: str = "mixture",
     ) -> ImageSet:
         """A training set with `share` of each class from `own`, the rest drawn evenly from `others`,
-        drawn with the seed of the parts `seed` (its key names everything it was made from)."""
+        drawn with the seed of the parts `seed` (its key names everything it was made from; `role` only
+        what progress and errors call it: "reference mixture 0.20")."""
         rng = np.random.default_rng(derive_seed(*seed))
         parts_x, parts_y, keys = [], [], [own.key]
         n_own = max(1, round(per_class * share))
@@ -100,7 +107,7 @@ class ReferenceModels(Asking):
                 parts_y.append(other.labels[idx])
         identity = {"kind": "mixture", "parts": keys, "share": share, "per_class": per_class}
         return ImageSet(
-            f"reference mixture {share:.2f}",
+            f"{role} {share:.2f}",
             content_key(identity),
             np.concatenate(parts_x),
             np.concatenate(parts_y),

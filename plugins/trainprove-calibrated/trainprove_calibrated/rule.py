@@ -954,4 +954,5 @@ class CalibratedTest:
             )
             for label, generator in sources
         ]
-        return ws.mixture(own, others, share, n_per_class, (config.shadow.seed, NAME, "mix", own.key, share))
+        seed = (config.shadow.seed, NAME, "mix", own.key, share)
+        return ws.mixture(own, others, share, n_per_class, seed, role="reference mixture")

@@ -205,7 +205,12 @@ def build_pool(
     resnet = {**SUSPECT_VARIANTS[0], **extra}
     for d, defender in enumerate(w.defenders):
         mixed = ws.mixture(
-            sets[defender], [sets[w.real]], MIXTURE_SHARE, SUSPECT_SET["per_class"], (SEED, "demo mix", d)
+            sets[defender],
+            [sets[w.real]],
+            MIXTURE_SHARE,
+            SUSPECT_SET["per_class"],
+            (SEED, "demo mix", d),
+            role=f"suspects-{defender} mixture",
         )
         table = ws.plugin_table("shadow-trainer", "timm", {**resnet, "train_seed": 21 + d})
         pairs.append((table, mixed))
