@@ -173,8 +173,16 @@ def statistics(audit: Mapping[str, Any], name: str) -> tuple[dict[str, float], f
     return stats, max([acc_g, *acc_r])
 
 
+def separation(innocent: Any, guilty: Any) -> float:
+    """The weaker side of `References.separation`: the guilty references' mean above the innocent ones',
+    in innocent spreads (what accusing needs) or in guilty spreads (what clearing needs)."""
+    gap = guilty.mean - innocent.mean
+    return float(min(gap / innocent.sd, gap / guilty.sd))
+
+
 def shipped(audit: Mapping[str, Any]) -> dict[str, tuple[str, float, float]]:
-    """The shipped rule's decision and p-values per suspect, recomputed from the hits."""
+    """The shipped rule's decision and p-values per suspect, recomputed from the hits (and, under the key
+    None, its separation: accusing on `relative`, clearing on `absolute`)."""
     from trainprove_calibrated import rule
 
     members = [
@@ -199,6 +207,9 @@ def shipped(audit: Mapping[str, Any]) -> dict[str, tuple[str, float, float]]:
             st["gap"],
         )
         out[name] = (decision if best >= 0.5 else INCONCLUSIVE, p_i, p_g)
+    accuse = guilty["relative"].mean - innocent["relative"].mean
+    clear = guilty["absolute"].mean - innocent["absolute"].mean
+    out[None] = min(accuse / innocent["relative"].sd, clear / guilty["absolute"].sd)
     return out
 
 
@@ -231,7 +242,7 @@ def rule_rows(dump: Sequence[Mapping[str, Any]]) -> dict[str, list]:
     rows: dict[str, list] = defaultdict(list)
     for audit in dump:
         base = shipped(audit)
-        variants = {}
+        variants, separations = {}, {}
         for sets_name, sets in (("V", [""]), ("V+R", ["", *labels_of(audit)])):
             ref, sus = llr_scores(audit, sets)
             inn = [(v, m[1]) for v, m in zip(ref, audit["members"], strict=True) if m[0] == "innocent"]
@@ -240,6 +251,7 @@ def rule_rows(dump: Sequence[Mapping[str, Any]]) -> dict[str, list]:
                 np.array([v for v, m in zip(ref, audit["members"], strict=True) if m[0] == "guilty"]), 0.0
             )
             variants[sets_name] = {n: (innocent.tail(v, True), guilty.tail(v, False)) for n, v in sus.items()}
+            separations[sets_name] = separation(innocent, guilty)
         for name, s in audit["suspects"].items():
             learned, (decision, p_i0, p_g0) = s.get("learned"), base[name]
             _, best = statistics(audit, name)
@@ -253,6 +265,14 @@ def rule_rows(dump: Sequence[Mapping[str, Any]]) -> dict[str, list]:
                 rows[f"union {sets_name}"].append(
                     (s["truth"], union if best >= 0.5 else INCONCLUSIVE, learned)
                 )
+                # Chosen per audit from the references alone (the suspect plays no part): the statistic
+                # whose populations lie further apart, in spreads.
+                if separations[sets_name] > base[None]:
+                    chosen = verdict(p_i, p_g) if best >= 0.5 else INCONCLUSIVE
+                else:
+                    chosen = decision
+                rows[f"chosen {sets_name}"].append((s["truth"], chosen, learned))
+        rows["audits choosing llr V"].append(separations["V"] > base[None])
     return rows
 
 
@@ -315,6 +335,9 @@ def report(dumps: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
     oracles = []
     for setting, dump in dumps.items():
         for name, rows in rule_rows(dump).items():
+            if name.startswith("audits choosing"):
+                lines.append(f"| {setting} | {name}: {sum(rows)} of {len(rows)} | | | | |")
+                continue
             c = tally(rows)
             lines.append(
                 f"| {setting} | {name} | {c.get('fa', 0)}/{c['innocent']} | {c.get('fc', 0)}/{c['guilty']} | "
