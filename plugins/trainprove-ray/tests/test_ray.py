@@ -39,9 +39,9 @@ def test_the_ray_executor_on_a_real_cluster_in_a_loopback_namespace(tmp_path):
         f"ip link set lo up && exec {sys.executable} -m pytest -q -x -p no:cacheprovider -o addopts= "
         f"--basetemp={tmp_path / 'inner'} {CASES}"
     )
-    result = subprocess.run(
-        ["unshare", "-n", "sh", "-c", inner], capture_output=True, text=True, env=env, timeout=1500
-    )
+    # No wall clock: on a loaded machine the cluster is slow, not wrong (under 8 busy loops beside a cold
+    # demo it ran past the 25 minutes this once allowed); CI's own limit ends a hang.
+    result = subprocess.run(["unshare", "-n", "sh", "-c", inner], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
 
 

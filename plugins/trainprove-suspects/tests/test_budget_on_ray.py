@@ -68,9 +68,8 @@ def test_a_remote_suspects_budget_on_ray_counts_what_every_run_sent(tmp_path):
     script.write_text(CASE)
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     inner = f"ip link set lo up && exec {sys.executable} {script} {tmp_path}"
-    result = subprocess.run(
-        ["unshare", "-n", "sh", "-c", inner], capture_output=True, text=True, env=env, timeout=900
-    )
+    # No wall clock: on a loaded machine the cluster is slow, not wrong; CI's own limit ends a hang.
+    result = subprocess.run(["unshare", "-n", "sh", "-c", inner], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-4000:]
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     # The worker's sends are in the ledger (an upper bound of what the server answered: a request in
