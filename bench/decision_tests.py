@@ -225,11 +225,12 @@ def bench_pool(
 
 
 EXECUTOR: dict[str, Any] = {"use": "local"}
-# The timm trainer as these figures were measured (before stop 22 made channels-last and the fused AdamW
-# its defaults: the same training, rounded differently). Pinned so the stores behind docs/results*.md answer
-# a re-run instead of training every shadow, reference model and demo suspect again.
-FORMER_TRAINER = {"channels_last": False, "fused_optimizer": False}
 """The `[executor]` table of every audit and of the demo's pool (`--executor ray`)."""
+
+FORMER_TRAINER = {"channels_last": False, "fused_optimizer": False}
+"""The timm trainer as these figures were measured (before stop 22 made channels-last and the fused AdamW
+its defaults: the same training, rounded differently). Pinned so the stores behind docs/results*.md answer a
+re-run instead of training every shadow, reference model and demo suspect again."""
 
 
 def sequential_pool(

@@ -50,8 +50,8 @@ def write_pool_manifest(pool: Sequence[Any], out_dir: Path) -> None:
 
 def default_executor() -> str:
     """`processes` where this process may use two cores or more: the demo's time is trainings on one
-    thread each and image sets of networks too small for a second thread, which worker processes run at
-    once (docs/scale.md: 142 s against 198 s on two cores); else `local`."""
+    thread each and image sets of small networks, which worker processes run two at a time faster than
+    one process on two threads (docs/scale.md: 142 s against 198 s on two cores); else `local`."""
     from trainprove_core import threads
 
     return "processes" if threads.usable_cores() >= 2 else "local"
