@@ -174,15 +174,16 @@ def statistics(audit: Mapping[str, Any], name: str) -> tuple[dict[str, float], f
 
 
 def separation(innocent: Any, guilty: Any) -> float:
-    """The weaker side of `References.separation`: the guilty references' mean above the innocent ones',
-    in innocent spreads (what accusing needs) or in guilty spreads (what clearing needs)."""
+    """The weaker side of `References.separation` for one statistic's populations: the guilty references'
+    mean above the innocent ones', in innocent spreads (what accusing needs) or in guilty spreads (what
+    clearing needs)."""
     gap = guilty.mean - innocent.mean
     return float(min(gap / innocent.sd, gap / guilty.sd))
 
 
-def shipped(audit: Mapping[str, Any]) -> dict[str, tuple[str, float, float]]:
-    """The shipped rule's decision and p-values per suspect, recomputed from the hits (and, under the key
-    None, its separation: accusing on `relative`, clearing on `absolute`)."""
+def shipped(audit: Mapping[str, Any]) -> tuple[dict[str, tuple[str, float, float]], float]:
+    """The shipped rule's decision and p-values per suspect, recomputed from the hits, and the weaker side
+    of its references' separation (accusing on `relative`, clearing on `absolute`)."""
     from trainprove_calibrated import rule
 
     members = [
@@ -192,7 +193,7 @@ def shipped(audit: Mapping[str, Any]) -> dict[str, tuple[str, float, float]]:
     labels = labels_of(audit)
     n = {k: len(next(m.hits[k] for m in members if k in m.hits)) for k in ["", *labels]}
     refs = rule.References(labels, {label: range(n[label]) for label in labels}, {}, {}, [], members, None)
-    innocent, guilty = refs.populations({k: np.arange(v) for k, v in n.items()})
+    refs.innocent, refs.guilty = innocent, guilty = refs.populations({k: np.arange(v) for k, v in n.items()})
     out = {}
     for name in audit["suspects"]:
         st, best = statistics(audit, name)
@@ -207,10 +208,7 @@ def shipped(audit: Mapping[str, Any]) -> dict[str, tuple[str, float, float]]:
             st["gap"],
         )
         out[name] = (decision if best >= 0.5 else INCONCLUSIVE, p_i, p_g)
-    accuse = guilty["relative"].mean - innocent["relative"].mean
-    clear = guilty["absolute"].mean - innocent["absolute"].mean
-    out[None] = min(accuse / innocent["relative"].sd, clear / guilty["absolute"].sd)
-    return out
+    return out, min(refs.separation("relative", "absolute").values())
 
 
 def verdict(p_innocent: float, p_guilty: float, alpha: float = ALPHA, beta: float = BETA) -> str:
@@ -241,7 +239,7 @@ def rule_rows(dump: Sequence[Mapping[str, Any]]) -> dict[str, list]:
 
     rows: dict[str, list] = defaultdict(list)
     for audit in dump:
-        base = shipped(audit)
+        base, base_separation = shipped(audit)
         variants, separations = {}, {}
         for sets_name, sets in (("V", [""]), ("V+R", ["", *labels_of(audit)])):
             ref, sus = llr_scores(audit, sets)
@@ -267,12 +265,12 @@ def rule_rows(dump: Sequence[Mapping[str, Any]]) -> dict[str, list]:
                 )
                 # Chosen per audit from the references alone (the suspect plays no part): the statistic
                 # whose populations lie further apart, in spreads.
-                if separations[sets_name] > base[None]:
+                if separations[sets_name] > base_separation:
                     chosen = verdict(p_i, p_g) if best >= 0.5 else INCONCLUSIVE
                 else:
                     chosen = decision
                 rows[f"chosen {sets_name}"].append((s["truth"], chosen, learned))
-        rows["audits choosing llr V"].append(separations["V"] > base[None])
+        rows["audits choosing llr V"].append(separations["V"] > base_separation)
     return rows
 
 

@@ -222,16 +222,12 @@ class ProcessExecutor:
 
         import cloudpickle  # a plugin's factory may be a closure or a lambda (as Ray, which uses it too)
 
-        if not works:
-            return
         here = [work for work in works if work.kind not in self.parallel]
         there = [work for work in works if work.kind in self.parallel]
-        if not there:  # nothing for the workers: not even start them
-            for work in here:
-                yield work, execute(work)
-            return
-        pool = self._started()
-        futures = {pool.submit(_execute_pickled, cloudpickle.dumps(work)): work for work in there}
+        futures: dict[Any, Work] = {}
+        if there:  # the workers start on the first item that is theirs
+            pool = self._started()
+            futures = {pool.submit(_execute_pickled, cloudpickle.dumps(work)): work for work in there}
         pending = set(futures)
         try:
             for work in here:  # in the driver while the workers run theirs

@@ -55,13 +55,22 @@ def _running_children_cpu() -> float:
             continue
     total = 0
     for pid in pids:
+        fields = _stat_fields(f"/proc/{pid}/stat")
         try:
-            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])  # utime, stime (the 14th and 15th fields)
-        except (OSError, IndexError, ValueError):
+        except (IndexError, ValueError):
             continue
     return total / _CLOCK_TICKS
+
+
+def _stat_fields(path: str) -> list[str]:
+    """The fields of a `/proc/.../stat` file after the command's name (the 3rd field on); [] where it
+    cannot be read (a process or thread that just ended)."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -113,13 +122,7 @@ def own_running() -> int:
         tasks = os.listdir("/proc/self/task")
     except OSError:
         return 1
-    running = 0
-    for task in tasks:
-        try:
-            with open(f"/proc/self/task/{task}/stat", encoding="ascii", errors="replace") as f:
-                running += f.read().rsplit(")", 1)[1].split()[0] == "R"
-        except (OSError, IndexError):
-            continue
+    running = sum(_stat_fields(f"/proc/self/task/{task}/stat")[:1] == ["R"] for task in tasks)
     return max(1, running)
 
 

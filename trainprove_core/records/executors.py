@@ -155,8 +155,8 @@ class Executor(Protocol):
     should cancel what is still running. `close()` releases everything (workers, a cluster it started);
     the core calls it once when the audit ends, on errors and Ctrl-C too. `parallel` says whether `run`
     may be called from several threads at once for independent artifacts (suspects queried concurrently,
-    models trained at once): True or False for every kind of work, or the kinds it runs at once (the
-    `processes` executor's default, `{"train"}`, runs generation and queries in the driver, on its
+    models trained at once): True or False for every kind of work, or a frozenset of the kinds it runs at
+    once (the `processes` executor's default, `{"generate", "train"}`, runs queries in the driver, on its
     threads); the local executor says False.
     """
 
@@ -170,7 +170,7 @@ class Executor(Protocol):
 def runs_at_once(executor: Executor, kind: str) -> bool:
     """Whether `executor` runs independent artifacts of this kind of work at once (its `parallel`)."""
     parallel = executor.parallel
-    return kind in parallel if isinstance(parallel, (set, frozenset, tuple, list)) else bool(parallel)
+    return parallel if isinstance(parallel, bool) else kind in parallel
 
 
 @dataclass(frozen=True)
